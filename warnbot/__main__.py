@@ -1,0 +1,3 @@
+from warnbot.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,48 @@
+"""warnbot's one error tree.
+
+::
+
+    WarnbotError
+     ├── ConfigError          a settings/rules/roster file is invalid (carries every problem)
+     ├── FeedError            a feed could not be fetched or read
+     │    └── ParseError      a payload is malformed, hostile or not what the feed promises
+     ├── SendError            a channel could not hand a message to its provider
+     │                        (``retryable`` says whether trying again can help)
+     └── AckError             an inbound confirmation could not be attributed
+"""
+
+from __future__ import annotations
+
+
+class WarnbotError(Exception):
+    """Base of every error warnbot raises on purpose."""
+
+
+class ConfigError(WarnbotError):
+    """Invalid configuration; ``problems`` lists each one as ``location: message``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class FeedError(WarnbotError):
+    """A feed failed; the feed is marked unhealthy and the daemon goes on."""
+
+
+class ParseError(FeedError):
+    """A payload could not be parsed; the message says where and why."""
+
+
+class SendError(WarnbotError):
+    """A send failed. ``retryable`` is True for transient faults (429, 5xx, timeouts)."""
+
+    def __init__(self, reason: str, *, retryable: bool, code: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.code = code
+
+
+class AckError(WarnbotError):
+    """An inbound answer matched no open request of that person."""

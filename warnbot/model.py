@@ -1,0 +1,212 @@
+"""Frozen dataclasses passed between pipeline stages.
+
+Stages exchange these plain values only; the store maps them to rows and the
+web layer to JSON. Times are timezone-aware UTC ``datetime`` objects.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Level(enum.IntEnum):
+    """Response level 应急响应 Ⅳ…Ⅰ; the integer order makes Ⅰ the highest."""
+
+    IV = 4
+    III = 3
+    II = 2
+    I = 1  # noqa: E741 — the office's own name for the top level
+
+    @property
+    def roman(self) -> str:
+        return {4: "Ⅳ", 3: "Ⅲ", 2: "Ⅱ", 1: "Ⅰ"}[self.value]
+
+    @property
+    def colour(self) -> Colour:
+        return {4: Colour.BLUE, 3: Colour.YELLOW, 2: Colour.ORANGE, 1: Colour.RED}[self.value]
+
+    def outranks(self, other: Level) -> bool:
+        """True when this level is more severe than ``other`` (Ⅰ outranks Ⅱ)."""
+        return self.value < other.value
+
+    @classmethod
+    def parse(cls, text: str) -> Level:
+        """Accept ``"I"``, ``"Ⅰ"``, ``"1"`` or ``"Ⅰ级"``."""
+        key = text.strip().removesuffix("级").upper()
+        for level in cls:
+            if key in (level.name, level.roman, str(level.value)):
+                return level
+        raise ValueError(f"unknown response level {text!r}")
+
+
+class Colour(enum.StrEnum):
+    """Warning-signal colour 蓝/黄/橙/红."""
+
+    BLUE = "blue"
+    YELLOW = "yellow"
+    ORANGE = "orange"
+    RED = "red"
+
+    @property
+    def zh(self) -> str:
+        return {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}[self.value]
+
+
+class Tier(enum.StrEnum):
+    """Administrative tier 市/县/乡/村, ordered from the top down."""
+
+    CITY = "city"
+    COUNTY = "county"
+    TOWNSHIP = "township"
+    VILLAGE = "village"
+
+    @property
+    def zh(self) -> str:
+        return {"city": "市级", "county": "县级", "township": "乡镇级", "village": "村级"}[
+            self.value
+        ]
+
+    @property
+    def above(self) -> Tier | None:
+        """The tier one step up, or None for the city."""
+        order = list(Tier)
+        i = order.index(self)
+        return order[i - 1] if i else None
+
+
+class AckPath(enum.StrEnum):
+    """How a confirmation reached us."""
+
+    SMS = "sms"
+    LINK = "link"
+    KEYPAD = "keypad"
+    CHAT = "chat"
+    DUTY_OFFICER = "duty_officer"
+
+
+@dataclass(frozen=True)
+class Area:
+    """One CAP ``<area>``: free text plus the machine-usable parts."""
+
+    description: str
+    geocodes: tuple[tuple[str, str], ...] = ()  # (valueName, value)
+    polygons: tuple[str, ...] = ()  # CAP "lat,lon lat,lon ..." strings
+    circles: tuple[str, ...] = ()  # CAP "lat,lon radius_km"
+
+
+@dataclass(frozen=True)
+class Warning:  # noqa: A001 — the field's own word (预警); never the builtin here
+    """A normalized hazard warning, CAP-shaped (one ``<alert>`` + its chosen ``<info>``)."""
+
+    identifier: str
+    sender: str
+    sent: datetime
+    status: str  # Actual, Exercise, System, Test, Draft
+    msg_type: str  # Alert, Update, Cancel, Ack, Error
+    scope: str
+    references: tuple[str, ...] = ()  # "sender,identifier,sent" triples as written
+    language: str = ""
+    event: str = ""
+    category: tuple[str, ...] = ()
+    urgency: str = ""
+    severity: str = ""
+    certainty: str = ""
+    headline: str = ""
+    description: str = ""
+    instruction: str = ""
+    sender_name: str = ""
+    effective: datetime | None = None
+    onset: datetime | None = None
+    expires: datetime | None = None
+    colour: Colour | None = None
+    areas: tuple[Area, ...] = ()
+    parameters: tuple[tuple[str, str], ...] = ()
+    event_codes: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def key(self) -> str:
+        """Sender-scoped identity used to resolve CAP ``references``."""
+        return f"{self.sender},{self.identifier}"
+
+    def geocode_values(self) -> frozenset[str]:
+        return frozenset(v for a in self.areas for _, v in a.geocodes)
+
+
+@dataclass(frozen=True)
+class Responder:
+    """A named responsible person 责任人 in one tier of the roster."""
+
+    key: str  # the roster's own id for this person, stable across imports
+    name: str
+    tier: Tier
+    region_code: str
+    phones: tuple[str, ...]  # E.164, first is primary
+    roles: tuple[str, ...] = ()
+    language: str = "zh"
+    superior: str | None = None  # key of the person one tier up, if any
+
+
+@dataclass(frozen=True)
+class TierPolicy:
+    """How long one tier has to confirm and what silence triggers."""
+
+    ack_window_s: float
+    repeat_count: int = 1
+    repeat_interval_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class LevelPolicy:
+    """Which tiers a level reaches and each tier's timing; frozen onto the incident."""
+
+    tiers: dict[Tier, TierPolicy] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Incident:
+    """One response of the office to one hazard in one region."""
+
+    id: int
+    key: str  # dedup key: hazard + region
+    hazard: str
+    region_code: str
+    level: Level
+    status: str  # open | lifted
+    opened_at: datetime
+    headline: str
+    policy: LevelPolicy
+    drill: bool = False
+    source: str = ""  # the feed or person that opened it
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One person to reach for one incident, on one channel, answering by a deadline."""
+
+    responder: Responder
+    channel: str
+    address: str
+    tier: Tier
+    deadline: datetime
+
+
+@dataclass(frozen=True)
+class Message:
+    """A rendered message ready for a channel; ``key`` is its idempotency key."""
+
+    key: str
+    channel: str
+    to: str
+    body: str
+    incident_id: int | None = None
+    responder_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a channel returns after the provider accepted a message."""
+
+    provider_id: str
+    status: str = "sent"
