@@ -193,6 +193,26 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Request:
+    """One 叫应 request: one person asked to confirm one incident by ``deadline``.
+
+    ``status`` is pending → confirmed, or pending → escalated (the superior was
+    told) → confirmed late; ``reply_code`` is what the person texts back.
+    """
+
+    id: int
+    incident_id: int
+    responder_key: str
+    tier: Tier
+    reply_code: str
+    status: str
+    sent_at: datetime
+    deadline: datetime
+    confirmed_at: datetime | None = None
+    escalated_at: datetime | None = None  # when the superior was told; kept after a late answer
+
+
+@dataclass(frozen=True)
 class Message:
     """A rendered message ready for a channel; ``key`` is its idempotency key."""
 
@@ -210,3 +230,20 @@ class Receipt:
 
     provider_id: str
     status: str = "sent"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One rung of the 叫应 ladder for one request; ``key`` makes it fire once.
+
+    ``kind`` is ``repeat`` (ask the same person again, ``n``-th time) or
+    ``superior`` (tell ``target_key`` — or the duty officer when None — who is silent).
+    """
+
+    key: str
+    kind: str
+    incident_id: int
+    request_id: int
+    responder_key: str
+    n: int = 0
+    target_key: str | None = None

@@ -1,0 +1,59 @@
+"""Twilio SMS through the official SDK and its aiohttp client.
+
+``api_base_url`` replaces the SDK's ``https://api.twilio.com`` so a proxy, or
+the local fake provider of the demo and the tests, can stand in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+from warnbot.errors import SendError
+from warnbot.model import Message, Receipt
+from warnbot.settings import TwilioSettings
+
+# Twilio codes worth retrying besides HTTP 429/5xx: 20429 too many requests,
+# 20500/20503 internal error/service unavailable.
+RETRYABLE_CODES = frozenset({20429, 20500, 20503})
+
+
+class TwilioSms:
+    """Sends SMS with ``client.messages.create_async``."""
+
+    name = "twilio"
+
+    def __init__(self, settings: TwilioSettings) -> None:
+        if settings.auth_token is None or not settings.account_sid:
+            raise SendError("Twilio account_sid and auth token are not configured",
+                            retryable=False)
+        self.settings = settings
+        self.http = AsyncTwilioHttpClient()
+        self.client = Client(settings.account_sid, settings.auth_token.get_secret_value(),
+                             http_client=self.http)
+        self.client.api.base_url = settings.api_base_url.rstrip("/")
+
+    async def send(self, message: Message) -> Receipt:
+        try:
+            async with asyncio.timeout(self.settings.timeout_s):
+                sent = await self.client.messages.create_async(
+                    to=message.to, from_=self.settings.from_number, body=message.body)
+        except TwilioRestException as e:
+            raise classify(e) from e
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise SendError(f"Twilio unreachable: {type(e).__name__}", retryable=True) from e
+        return Receipt(provider_id=sent.sid, status=sent.status or "queued")
+
+    async def aclose(self) -> None:
+        await self.http.close()
+
+
+def classify(e: TwilioRestException) -> SendError:
+    """Transient (429, 5xx, 20429 …) or permanent (21211 invalid number …)."""
+    retryable = e.status == 429 or e.status >= 500 or e.code in RETRYABLE_CODES
+    return SendError(f"Twilio {e.status} code {e.code}: {e.msg}", retryable=retryable,
+                     code=str(e.code) if e.code is not None else None)

@@ -1,0 +1,195 @@
+"""Settings: one TOML file plus ``WARNBOT_*`` environment overrides.
+
+Precedence, highest first: environment (``WARNBOT_TWILIO__AUTH_TOKEN``), the
+secrets file (a dotenv file of ``WARNBOT_*`` lines named by
+``WARNBOT_SECRETS_FILE``), then the TOML file (``--config`` or
+``WARNBOT_CONFIG``). Secrets are refused in the TOML file, because config files
+get committed and mailed around; they are ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from warnbot.errors import ConfigError
+from warnbot.model import Colour, Level, LevelPolicy, Tier, TierPolicy
+
+SECRET_KEYS = frozenset({("twilio", "auth_token"), ("web", "link_secret")})
+_ACCOUNT_SID = r"^AC[0-9a-fA-F]{32}$"
+
+
+class TwilioSettings(BaseModel):
+    """Twilio account; ``api_base_url`` lets a proxy or a local fake stand in."""
+
+    account_sid: str = Field(default="", pattern=rf"{_ACCOUNT_SID}|^$")
+    auth_token: SecretStr | None = None
+    from_number: str = ""
+    api_base_url: str = "https://api.twilio.com"
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
+class WebSettings(BaseModel):
+    """The HTTP server: webhooks, ack links, health."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # The address providers and phones use to reach us: Twilio signs this URL,
+    # and ack links are built on it, so it must be what the outside world sees.
+    public_url: str = "http://127.0.0.1:8080"
+    link_secret: SecretStr | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, v: str) -> str:
+        return v.rstrip("/")
+
+
+class FeedSettings(BaseModel):
+    """One polled feed: a ``file:`` path or an ``http(s)://`` URL."""
+
+    name: str = Field(min_length=1)
+    url: str = Field(min_length=1)
+    format: Literal["cap"] = "cap"
+    interval_s: float = Field(default=60.0, gt=0)
+    timeout_s: float = Field(default=20.0, gt=0)
+    max_bytes: int = Field(default=5_000_000, gt=0)
+
+
+class CapRule(BaseModel):
+    """Map a CAP warning to a response level for the regions it names."""
+
+    name: str = Field(min_length=1)
+    hazard: str = Field(min_length=1)
+    events: list[str] = Field(min_length=1, description="substrings of the CAP event")
+    colours: list[Colour] = Field(default_factory=list)
+    severities: list[str] = Field(default_factory=list)
+    region_codes: list[str] = Field(min_length=1)
+    level: Level
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _parse_level(cls, v: object) -> object:
+        return Level.parse(v) if isinstance(v, str) else v
+
+
+class TierPolicySettings(BaseModel):
+    ack_window_s: float = Field(gt=0)
+    repeat_count: int = Field(default=1, ge=0)
+    repeat_interval_s: float = Field(default=300.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything warnbot reads at start; see ``config/warnbot.toml``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WARNBOT_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    database_url: str = "sqlite+aiosqlite:///var/warnbot.db"
+    language: str = "zh"
+    templates_dir: Path | None = None
+    roster: Path | None = None
+    sms_channel: Literal["twilio", "console"] = "console"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    escalation_tick_s: float = Field(default=15.0, gt=0)
+    outbox_tick_s: float = Field(default=1.0, gt=0)
+    twilio: TwilioSettings = TwilioSettings()
+    web: WebSettings = WebSettings()
+    feeds: list[FeedSettings] = Field(default_factory=list)
+    rules: list[CapRule] = Field(default_factory=list)
+    policy: dict[str, dict[Tier, TierPolicySettings]] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML arrives as init kwargs; the environment must win over it.
+        return env_settings, dotenv_settings, init_settings
+
+    @field_validator("policy")
+    @classmethod
+    def _levels_are_known(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for name in v:
+            Level.parse(name)
+        return v
+
+    def level_policy(self, level: Level) -> LevelPolicy:
+        """The policy to freeze onto a new incident of ``level``."""
+        for name, tiers in self.policy.items():
+            if Level.parse(name) == level:
+                return LevelPolicy({t: TierPolicy(**p.model_dump()) for t, p in tiers.items()})
+        return LevelPolicy({})
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read ``path`` (or ``$WARNBOT_CONFIG``), apply the environment, validate.
+
+    Raises ConfigError listing every problem as ``FILE: dotted.key: message``.
+    """
+    path = path or _env_path("WARNBOT_CONFIG")
+    data = _read_toml(path) if path else {}
+    label = str(path) if path else "<environment>"
+    problems = [f"{label}: {'.'.join(k)}: {_SECRET_MSG}" for k in _secrets_in(data)]
+    data.update(overrides)
+    try:
+        settings = Settings(_env_file=_env_path("WARNBOT_SECRETS_FILE"), **data)
+    except ValidationError as e:
+        problems += [f"{label}: {_loc(err['loc'])}: {err['msg']}" for err in e.errors()]
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return _resolve_paths(settings, path.parent if path else Path.cwd())
+
+
+_SECRET_MSG = "secrets are not read from the config file; set WARNBOT_* or the secrets file"
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except OSError as e:
+        raise ConfigError([f"{path}: cannot read: {e.strerror}"]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"{path}: {e}"]) from None
+
+
+def _secrets_in(data: dict[str, Any]) -> list[tuple[str, str]]:
+    return [k for k in sorted(SECRET_KEYS) if k[1] in (data.get(k[0]) or {})]
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    """Relative paths in a config file are relative to that file, not to the cwd."""
+    updates: dict[str, Any] = {}
+    for name in ("roster", "templates_dir"):
+        value = getattr(settings, name)
+        if value is not None and not value.is_absolute():
+            updates[name] = base / value
+    feeds = [_resolve_feed(f, base) for f in settings.feeds]
+    return settings.model_copy(update={**updates, "feeds": feeds})
+
+
+def _resolve_feed(feed: FeedSettings, base: Path) -> FeedSettings:
+    if feed.url.startswith("file:") and not Path(feed.url[5:]).is_absolute():
+        return feed.model_copy(update={"url": f"file:{base / feed.url[5:]}"})
+    return feed

@@ -1,0 +1,11 @@
+"""The only persistence API: methods named for what the stages need.
+
+``Store`` wraps one async SQLAlchemy engine; SQLite and PostgreSQL run the same
+code. Every write that must happen together (a request and its messages, a
+ladder step and its messages) happens in one transaction, so a crash leaves
+either both or neither.
+"""
+
+from warnbot.store.store import AckResult, OutboxRow, Store
+
+__all__ = ["AckResult", "OutboxRow", "Store"]

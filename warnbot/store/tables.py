@@ -1,0 +1,166 @@
+"""SQLAlchemy Core tables. Alembic migrations create them; this is the schema's reading copy.
+
+Names follow the glossary: a *request* is one 叫应 call to one person for one
+incident (it is confirmed by an *ack*); an *outbox* row is one message to one
+address; an *escalation* row is a fired ladder step, keyed so it fires once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes on every engine (SQLite keeps no zone of its own)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+responders = sa.Table(
+    "responders",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("tier", sa.String(16), nullable=False),
+    sa.Column("region_code", sa.String(12), nullable=False, index=True),
+    sa.Column("phones", sa.JSON, nullable=False),
+    sa.Column("roles", sa.JSON, nullable=False),
+    sa.Column("language", sa.String(16), nullable=False),
+    sa.Column("superior", sa.String(64)),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+)
+
+# phone → person, for attributing SMS replies; one number belongs to one person.
+responder_phones = sa.Table(
+    "responder_phones",
+    metadata,
+    sa.Column("phone", sa.String(20), primary_key=True),
+    sa.Column("responder_key", sa.String(64), nullable=False),
+)
+
+warnings = sa.Table(
+    "warnings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("feed", sa.String(100), nullable=False),
+    sa.Column("sender", sa.String(300), nullable=False),
+    sa.Column("identifier", sa.String(300), nullable=False),
+    sa.Column("msg_type", sa.String(16), nullable=False),
+    sa.Column("event", sa.String(300), nullable=False),
+    sa.Column("sent", UTCDateTime, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("sender", "identifier", name="uq_warnings_sender_identifier"),
+)
+
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(200), nullable=False, index=True),
+    sa.Column("hazard", sa.String(100), nullable=False),
+    sa.Column("region_code", sa.String(12), nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("headline", sa.Text, nullable=False),
+    sa.Column("policy", sa.JSON, nullable=False),
+    sa.Column("drill", sa.Boolean, nullable=False),
+    sa.Column("source", sa.String(300), nullable=False),
+    sa.Column("warning_key", sa.String(700)),
+    sa.Column("opened_at", UTCDateTime, nullable=False),
+    sa.Column("lifted_at", UTCDateTime),
+)
+
+requests = sa.Table(
+    "requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("incident_id", sa.ForeignKey("incidents.id"), nullable=False),
+    sa.Column("responder_key", sa.String(64), nullable=False),
+    sa.Column("tier", sa.String(16), nullable=False),
+    sa.Column("reply_code", sa.String(8), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending|confirmed|escalated
+    sa.Column("sent_at", UTCDateTime, nullable=False),
+    sa.Column("deadline", UTCDateTime, nullable=False),
+    sa.Column("confirmed_at", UTCDateTime),
+    sa.Column("escalated_at", UTCDateTime),
+    sa.UniqueConstraint("incident_id", "responder_key", name="uq_requests_incident_responder"),
+    sa.Index("ix_requests_status_deadline", "status", "deadline"),
+)
+
+acks = sa.Table(
+    "acks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("request_id", sa.ForeignKey("requests.id"), nullable=False, unique=True),
+    sa.Column("path", sa.String(16), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("late", sa.Boolean, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(200), nullable=False, unique=True),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("address", sa.String(200), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("incident_id", sa.Integer),
+    sa.Column("responder_key", sa.String(64)),
+    sa.Column("status", sa.String(16), nullable=False),  # queued|sending|sent|failed
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_until", UTCDateTime),
+    sa.Column("provider_id", sa.String(64)),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Index("ix_outbox_status_next", "status", "next_attempt_at"),
+)
+
+escalations = sa.Table(
+    "escalations",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("incident_id", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("fired_at", UTCDateTime, nullable=False),
+)
+
+feed_health = sa.Table(
+    "feed_health",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("last_success", UTCDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_error_at", UTCDateTime),
+    sa.Column("failures", sa.Integer, nullable=False, default=0),
+)
+
+keyring = sa.Table(
+    "keyring",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+)

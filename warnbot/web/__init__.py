@@ -1,0 +1,30 @@
+"""The aiohttp application: provider webhooks, ack links, health.
+
+Every handler reaches warnbot through the one ``APP`` key; routes are listed
+here so the whole HTTP surface reads in one place.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from warnbot.app import App
+from warnbot.web import ack_links, health, twilio_hooks
+from warnbot.web.keys import APP
+
+__all__ = ["APP", "make_app"]
+
+MAX_BODY_BYTES = 64 * 1024  # webhooks and forms are small; refuse anything bigger
+
+
+def make_app(app: App) -> web.Application:
+    """The HTTP application serving ``app``."""
+    web_app = web.Application(client_max_size=MAX_BODY_BYTES)
+    web_app[APP] = app
+    web_app.add_routes([
+        web.get("/healthz", health.healthz),
+        web.post("/hooks/twilio/sms", twilio_hooks.inbound_sms),
+        web.get("/a/{token}", ack_links.page),
+        web.post("/a/{token}", ack_links.confirm),
+    ])
+    return web_app

@@ -1,0 +1,40 @@
+"""Twilio webhooks. Every request must carry a valid ``X-Twilio-Signature``.
+
+The signature is computed over the public URL Twilio called (``web.public_url``
+plus the path), so it is checked against that, not against whatever address a
+proxy handed us. With no auth token configured, every request is refused:
+there is no weaker fallback.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from warnbot import log
+from warnbot.web.keys import APP
+
+_log = log.get(__name__)
+
+
+async def inbound_sms(request: web.Request) -> web.Response:
+    """An SMS reply: attribute it, record the answer, and text back what happened."""
+    form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    if not _signed(request, form):
+        _log.warning("twilio_signature_refused", path=request.path)
+        raise web.HTTPForbidden(text="invalid signature")
+    answer = await request.app[APP].sms_reply(form.get("From", ""), form.get("Body", ""))
+    twiml = MessagingResponse()
+    twiml.message(answer)
+    return web.Response(text=str(twiml), content_type="application/xml")
+
+
+def _signed(request: web.Request, form: dict[str, str]) -> bool:
+    app = request.app[APP]
+    token = app.settings.twilio.auth_token
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if token is None or not signature:
+        return False
+    url = app.public_url + request.path_qs
+    return bool(RequestValidator(token.get_secret_value()).validate(url, form, signature))
