@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,14 +44,26 @@ def _tier(tier: Tier, rows: list[Request], now: datetime) -> TierTally:
     return TierTally(tier, len(rows), escalated=escalated, **counts)
 
 
+HEADINGS = ("层级 tier", "人数 total", "确认 confirmed", "迟到 late", "待确认 pending",
+            "未应答 silent", "已上报 escalated")
+
+
 def lines(tallies: Iterable[TierTally]) -> list[str]:
-    """The board as aligned text lines, Chinese first."""
-    out = ["层级 tier      人数 total  确认 confirmed  迟到 late  待确认 pending  未应答 silent  "
-           "已上报 escalated"]
-    for t in tallies:
-        out.append(f"{t.tier.zh:<6}{t.tier.value:<9}{t.total:>5}{t.confirmed:>14}{t.late:>10}"
-                   f"{t.pending:>15}{t.silent:>14}{t.escalated:>17}")
-    return out
+    """The board as text lines aligned for a terminal (CJK characters are two columns)."""
+    rows = [[f"{t.tier.zh} {t.tier.value}", *(str(n) for n in (
+        t.total, t.confirmed, t.late, t.pending, t.silent, t.escalated))] for t in tallies]
+    widths = [max(_width(c) for c in col) for col in zip(HEADINGS, *rows, strict=False)]
+    return ["  ".join(_pad(c, w, i) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+            for row in [list(HEADINGS), *rows]]
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int, column: int) -> str:
+    space = " " * (width - _width(text))
+    return text + space if column == 0 else space + text
 
 
 def summary(tallies: Iterable[TierTally]) -> str:

@@ -142,7 +142,7 @@ class Printer:
         self.say(f"叫应 asking {len(requests)} people to confirm: {text}")
 
     def _confirmed(self, request: Request, late: bool, person: Responder | None) -> None:
-        who = f"{person.name}({person.tier.zh})" if person else request.responder_key
+        who = f"{person.name} {person.tier.zh}" if person else request.responder_key
         self.say(f"✔ 确认 confirmed: {who}{' 迟到 late' if late else ''}")
 
     def _escalated(self, step: Step, people: dict[str, Responder]) -> None:
@@ -173,7 +173,7 @@ class Simulator:
         person = self._person(record.to)
         name = person.name if person else record.to
         self.printer.say(f"→ 短信 SMS {name}: {record.body}")
-        link = _LINK.search(record.body)
+        link = _LINK.search(record.body or "")
         if person is None or link is None or person.key in self.answered:
             return
         self.answered.add(person.key)

@@ -60,6 +60,9 @@ def configure(fmt: Literal["auto", "json", "console"] = "auto", level: int = log
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
+    # Our jobs log their own failures; APScheduler's notes on skipped overlapping
+    # runs are expected under load and only noise.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 def get(name: str) -> structlog.stdlib.BoundLogger:

@@ -7,6 +7,7 @@ runs again at its next time: one bad feed must not stop the others.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +28,7 @@ def build(app: App, session: aiohttp.ClientSession) -> AsyncIOScheduler:
     now = datetime.now(UTC)
     for feed in app.settings.feeds:
         _every(scheduler, f"feed:{feed.name}", feed.interval_s, now,
-               lambda f=feed: poller.poll(app, f, session))
+               functools.partial(poller.poll, app, feed, session))
     _every(scheduler, "outbox", app.settings.outbox_tick_s, now, lambda: drain(app))
     _every(scheduler, "escalation", app.settings.escalation_tick_s, now, app.tick)
     return scheduler

@@ -132,8 +132,9 @@ class Store:
         values.update(level=int(draft.level), policy=_policy_json(draft.policy),
                       warning_key=warning_key)
         async with self.engine.begin() as conn:
-            new_id = (await conn.execute(incidents.insert().values(values))).inserted_primary_key
-        return dataclasses.replace(draft, id=int(new_id[0]))
+            stmt = incidents.insert().values(values).returning(incidents.c.id)
+            new_id = (await conn.execute(stmt)).scalar_one()
+        return dataclasses.replace(draft, id=int(new_id))
 
     async def set_level(self, incident_id: int, level: Level) -> None:
         await self._update(incidents, incidents.c.id == incident_id, level=int(level))
