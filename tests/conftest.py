@@ -17,7 +17,11 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
+from twilio.request_validator import RequestValidator
 
+from warnbot.app import App, build
+from warnbot.fakes.twilio import FakeTwilio
 from warnbot.settings import Settings, load_settings
 from warnbot.store import Store
 from warnbot.store.tables import metadata
@@ -102,3 +106,40 @@ def demo_settings(tmp_path: Path) -> Callable[..., Settings]:
         return load_settings(DEMO / "warnbot.toml", **overrides)
 
     return make
+
+
+ACCOUNT_SID = "AC" + "a" * 32
+AUTH_TOKEN = "test-auth-token-not-a-secret"
+PUBLIC_URL = "https://warnbot.example.org"
+
+
+@pytest.fixture
+async def fake_twilio() -> AsyncIterator[FakeTwilio]:
+    """A local fake Twilio, checked against Twilio's OpenAPI description."""
+    async with FakeTwilio(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as fake:
+        yield fake
+
+
+def twilio_settings(settings: Settings, base_url: str, token: str | None = AUTH_TOKEN) -> Settings:
+    """``settings`` sending through the fake at ``base_url``."""
+    twilio = settings.twilio.model_copy(update={
+        "api_base_url": base_url, "account_sid": ACCOUNT_SID,
+        "auth_token": SecretStr(token) if token else None})
+    web = settings.web.model_copy(update={"public_url": PUBLIC_URL})
+    return settings.model_copy(update={"twilio": twilio, "web": web, "sms_channel": "twilio"})
+
+
+@pytest.fixture
+async def app(store: Store, fake_twilio: FakeTwilio, clock: Clock) -> AsyncIterator[App]:
+    """The demo configuration, started, on both engines, sending to the fake Twilio."""
+    settings = twilio_settings(load_settings(DEMO / "warnbot.toml"), fake_twilio.base_url)
+    started = build(settings, store=store)
+    started.clock = clock
+    await started.start()
+    yield started
+    await started.stop()
+
+
+def sign(url: str, form: dict[str, str], token: str = AUTH_TOKEN) -> dict[str, str]:
+    """Headers Twilio would send with ``form`` posted to ``url``."""
+    return {"X-Twilio-Signature": RequestValidator(token).compute_signature(url, form)}

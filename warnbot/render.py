@@ -26,7 +26,7 @@ class Renderer:
         self.env = SandboxedEnvironment(
             loader=jinja2.FileSystemLoader(templates_dir or bundled("templates")),
             undefined=jinja2.StrictUndefined,
-            autoescape=jinja2.select_autoescape(["html"]),
+            autoescape=jinja2.select_autoescape(["html", "html.j2"]),
             trim_blocks=True,
             lstrip_blocks=True,
         )

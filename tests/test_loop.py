@@ -1,0 +1,64 @@
+"""The whole 叫应 loop: CAP in → requests sent → acks recorded → the silent escalated."""
+
+from __future__ import annotations
+
+from aiohttp.test_utils import TestClient
+
+from tests.conftest import DEMO, PUBLIC_URL, Clock, sign
+from warnbot import board
+from warnbot.app import App
+from warnbot.fakes.twilio import FakeTwilio
+from warnbot.ingest import cap
+from warnbot.web import make_app
+
+FEED = (DEMO / "feed" / "rainstorm_orange.xml").read_bytes()
+
+
+async def _reply(client: TestClient, phone: str, body: str) -> str:
+    form = {"From": phone, "To": "+15005550006", "Body": body}
+    resp = await client.post("/hooks/twilio/sms", data=form,
+                             headers=sign(f"{PUBLIC_URL}/hooks/twilio/sms", form))
+    assert resp.status == 200
+    return await resp.text()
+
+
+async def test_cap_in_acks_recorded_and_the_silent_escalated(
+        app: App, fake_twilio: FakeTwilio, clock: Clock, aiohttp_client) -> None:
+    client = await aiohttp_client(make_app(app))
+    (opened,) = await app.ingest("demo", cap.parse(FEED))
+    assert (opened.kind, opened.level.roman, opened.region_code) == ("open", "Ⅱ", "449901")
+    await app.pump()
+    assert len(fake_twilio.messages) == 11 and fake_twilio.rejected == []
+    phones = {p.key: p.phones[0] for p in app.people.values()}
+
+    clock.advance(1)
+    for key in ("C01", "X01", "X02", "T01", "T02", "V01", "V02"):
+        assert "已确认收到" in await _reply(client, phones[key], "1")
+    assert "Confirmed" in await _reply(client, phones["T03"], "ok")  # answered in English
+
+    clock.advance(4)  # past every 4 s window: one reminder each for V03, V04, V05
+    reminders = await app.tick()
+    assert sorted(s.responder_key for s in reminders) == ["V03", "V04", "V05"]
+    await app.pump()
+    assert sum("第2次提醒" in (m.body or "") for m in fake_twilio.messages) == 3
+
+    assert "逾时确认" in await _reply(client, phones["V04"], "收到")  # late, not lost
+    clock.advance(3)  # the reminder went unanswered: tell the superiors
+    told = await app.tick()
+    assert {(s.responder_key, s.target_key) for s in told} == {("V03", "T02"), ("V05", "T03")}
+    await app.pump()
+    silent_reports = [m for m in fake_twilio.messages if m.to in (phones["T02"], phones["T03"])
+                      and "V0" not in (m.body or "") and ("未应答" in (m.body or "")
+                                                       or "No answer" in (m.body or ""))]
+    assert len(silent_reports) == 2
+
+    tallies = board.tally(await app.store.requests_of(1), clock())
+    assert board.summary(tallies) == "叫应: 9/11 confirmed, 2 escalated"
+    assert await app.tick() == []  # nothing fires twice
+
+
+async def test_the_same_feed_seen_again_opens_nothing_new(app: App) -> None:
+    warning = cap.parse(FEED)
+    assert len(await app.ingest("demo", warning)) == 1
+    assert await app.ingest("demo", warning) == []
+    assert await app.ingest("another-feed", warning) == []

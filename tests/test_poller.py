@@ -1,0 +1,111 @@
+"""Feed polling: good feeds open incidents; a bad feed is marked unhealthy, others go on."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from tests.conftest import DATA, DEMO
+from warnbot import schedule
+from warnbot.app import App
+from warnbot.errors import FeedError
+from warnbot.ingest import poller
+from warnbot.settings import FeedSettings
+
+GOOD = DEMO / "feed" / "rainstorm_orange.xml"
+MALFORMED = DATA / "samples" / "bad" / "not_well_formed.atom.xml"
+
+
+def _feed(url: str, **kw: Any) -> FeedSettings:
+    return FeedSettings(name=kw.pop("name", "test"), url=url, **kw)
+
+
+async def test_a_good_file_feed_opens_an_incident_once(app: App) -> None:
+    async with aiohttp.ClientSession() as session:
+        first = await poller.poll(app, _feed(f"file:{GOOD}"), session)
+        again = await poller.poll(app, _feed(f"file:{GOOD}"), session)
+    assert [t.kind for t in first] == ["open"] and again == []
+    (health,) = await app.store.feed_health()
+    assert health["failures"] == 0 and health["last_success"] is not None
+
+
+@pytest.mark.parametrize("path", [MALFORMED, DATA / "samples" / "bad" / "xxe_external_entity.cap.xml",
+                                  Path("/nonexistent/feed.xml")])
+async def test_a_bad_feed_is_marked_unhealthy_with_its_reason(app: App, path: Path) -> None:
+    async with aiohttp.ClientSession() as session:
+        assert await poller.poll(app, _feed(f"file:{path}"), session) == []
+    (health,) = await app.store.feed_health()
+    assert health["failures"] == 1 and health["last_error"]
+    assert await app.store.open_incidents() == []
+
+
+async def test_an_oversized_file_is_refused(tmp_path: Path) -> None:
+    big = tmp_path / "big.xml"
+    big.write_bytes(b"<alert>" + b" " * 2048 + b"</alert>")
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(FeedError, match="larger than 1024"):
+            await poller.fetch(_feed(f"file:{big}", max_bytes=1024), session)
+
+
+async def _serve(aiohttp_server: Any, handler: Any) -> str:
+    web_app = web.Application()
+    web_app.router.add_get("/feed", handler)
+    server = await aiohttp_server(web_app)
+    return str(server.make_url("/feed"))
+
+
+def _answer(make: Any) -> Any:
+    async def handler(request: web.Request) -> web.Response:
+        return make()  # type: ignore[no-any-return]
+    return handler
+
+
+async def test_an_http_feed_is_fetched(aiohttp_server: Any) -> None:
+    url = await _serve(aiohttp_server, _answer(lambda: web.Response(body=GOOD.read_bytes())))
+    async with aiohttp.ClientSession() as session:
+        assert await poller.fetch(_feed(url), session) == GOOD.read_bytes()
+
+
+@pytest.mark.parametrize("response,reason", [
+    (lambda: web.Response(status=503), "HTTP 503"),
+    (lambda: web.Response(body=b"x" * 200_000), "larger than"),
+], ids=["http-503", "oversized"])
+async def test_an_http_feed_error_is_a_feed_error(aiohttp_server: Any, response: Any,
+                                                  reason: str) -> None:
+    url = await _serve(aiohttp_server, _answer(response))
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(FeedError, match=reason):
+            await poller.fetch(_feed(url, max_bytes=100_000), session)
+
+
+async def test_a_hanging_http_feed_times_out(aiohttp_server: Any) -> None:
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.sleep(10)
+        return web.Response()
+
+    url = await _serve(aiohttp_server, hang)
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(FeedError, match="TimeoutError"):
+            await poller.fetch(_feed(url, timeout_s=0.2), session)
+
+
+async def test_the_scheduler_keeps_polling_good_feeds_beside_a_malformed_one(app: App) -> None:
+    feeds = [_feed(f"file:{MALFORMED}", name="broken", interval_s=0.05),
+             _feed(f"file:{GOOD}", name="good", interval_s=0.05)]
+    app.settings = app.settings.model_copy(update={"feeds": feeds})
+    async with aiohttp.ClientSession() as session:
+        scheduler = schedule.build(app, session)
+        scheduler.start()
+        try:
+            await asyncio.sleep(0.6)
+        finally:
+            scheduler.shutdown(wait=False)
+    health = {h["name"]: h for h in await app.store.feed_health()}
+    assert health["broken"]["failures"] >= 2 and "not well-formed" in health["broken"]["last_error"]
+    assert health["good"]["failures"] == 0
+    assert len(await app.store.open_incidents()) == 1
