@@ -99,12 +99,12 @@ async def test_the_scheduler_keeps_polling_good_feeds_beside_a_malformed_one(app
              _feed(f"file:{GOOD}", name="good", interval_s=0.05)]
     app.settings = app.settings.model_copy(update={"feeds": feeds})
     async with aiohttp.ClientSession() as session:
-        scheduler = schedule.build(app, session)
-        scheduler.start()
+        jobs = schedule.Schedule(app, session)
+        jobs.start()
         try:
             await asyncio.sleep(0.6)
         finally:
-            scheduler.shutdown(wait=False)
+            await jobs.stop()
     health = {h["name"]: h for h in await app.store.feed_health()}
     assert health["broken"]["failures"] >= 2 and "not well-formed" in health["broken"]["last_error"]
     assert health["good"]["failures"] == 0

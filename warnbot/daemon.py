@@ -27,11 +27,11 @@ async def _lifecycle(application: web.Application) -> AsyncIterator[None]:
     app = application[APP]
     await app.start()
     async with aiohttp.ClientSession() as session:
-        scheduler = schedule.build(app, session)
-        scheduler.start()
+        jobs = schedule.Schedule(app, session)
+        jobs.start()
         _log.info("started", feeds=len(app.settings.feeds), people=len(app.people))
         yield
-        scheduler.shutdown(wait=False)
+        await jobs.stop()
     await app.stop()
     _log.info("stopped")
 

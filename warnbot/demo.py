@@ -72,12 +72,12 @@ async def _run(settings: Settings, fake: FakeTwilio, behaviours: dict[str, Any],
         async with aiohttp.ClientSession() as session:
             people = Simulator(app, session, behaviours, settings, printer)
             fake.on_message = people.on_message
-            scheduler = schedule.build(app, session)
-            scheduler.start()
+            jobs = schedule.Schedule(app, session)
+            jobs.start()
             try:
                 done = await _wait(app, people)
             finally:
-                scheduler.shutdown(wait=False)
+                await jobs.stop()
                 await people.aclose()
         return _report(await _final_tallies(app), done)
     finally:

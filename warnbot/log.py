@@ -20,13 +20,16 @@ _SECRET_KEY = re.compile(r"token|secret|password|auth|signature|api_key", re.IGN
 
 
 def mask_phone(text: str) -> str:
-    """Keep the first 6 and last 4 characters of each phone number in ``text``."""
+    """Keep at most the first 6 and the last 4 characters of each phone number in ``text``,
+    hiding at least four digits: ``+86138****5678``, ``138****5678``."""
     return _PHONE.sub(_mask_match, text)
 
 
 def _mask_match(m: re.Match[str]) -> str:
     number = m.group(0)
-    return number[:6] + "****" + number[-4:] if len(number) > 10 else number[:3] + "****"
+    if len(number) <= 10:
+        return number[:3] + "****"
+    return number[: min(6, len(number) - 8)] + "****" + number[-4:]
 
 
 def redact(
@@ -45,7 +48,7 @@ def configure(fmt: Literal["auto", "json", "console"] = "auto", level: int = log
     """Configure structlog once at start; ``auto`` picks by whether stderr is a TTY."""
     pretty = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
     renderer: Any = (
-        structlog.dev.ConsoleRenderer() if pretty else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer() if pretty else structlog.processors.JSONRenderer(ensure_ascii=False)
     )
     structlog.configure(
         processors=[

@@ -2,11 +2,13 @@
 
 Each job runs at most once at a time and a slow run is not queued up behind
 itself (``max_instances=1, coalesce=True``). A job that raises is logged and
-runs again at its next time: one bad feed must not stop the others.
+runs again at its next time: one bad feed must not stop the others. ``stop``
+lets runs in flight finish, so shutdown never cuts a transaction in half.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -22,34 +24,49 @@ from warnbot.ingest import poller
 _log = log.get(__name__)
 
 
-def build(app: App, session: aiohttp.ClientSession) -> AsyncIOScheduler:
-    """A scheduler with every job of ``app``; the caller starts and stops it."""
-    scheduler = AsyncIOScheduler(timezone=UTC)
-    now = datetime.now(UTC)
-    for feed in app.settings.feeds:
-        _every(scheduler, f"feed:{feed.name}", feed.interval_s, now,
-               functools.partial(poller.poll, app, feed, session))
-    _every(scheduler, "outbox", app.settings.outbox_tick_s, now, lambda: drain(app))
-    _every(scheduler, "escalation", app.settings.escalation_tick_s, now, app.tick)
-    return scheduler
+class Schedule:
+    """The scheduler with every job of ``app``, and the job runs in flight."""
+
+    def __init__(self, app: App, session: aiohttp.ClientSession) -> None:
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.running: set[asyncio.Task[Any]] = set()
+        now = datetime.now(UTC)
+        for feed in app.settings.feeds:
+            self._every(f"feed:{feed.name}", feed.interval_s, now,
+                        functools.partial(poller.poll, app, feed, session))
+        self._every("outbox", app.settings.outbox_tick_s, now, functools.partial(drain, app))
+        self._every("escalation", app.settings.escalation_tick_s, now, app.tick)
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """No new runs; wait up to ``timeout_s`` for the current ones."""
+        self.scheduler.shutdown(wait=False)
+        if self.running:
+            await asyncio.wait(set(self.running), timeout=timeout_s)
+
+    def _every(self, job_id: str, seconds: float, first: datetime,
+               job: Callable[[], Awaitable[Any]]) -> None:
+        self.scheduler.add_job(self._guarded(job_id, job), "interval", seconds=seconds,
+                               id=job_id, next_run_time=first, max_instances=1, coalesce=True)
+
+    def _guarded(self, job_id: str,
+                 job: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self.running.add(task)
+            try:
+                await job()
+            except Exception:
+                _log.exception("job_failed", job=job_id)
+            finally:
+                self.running.discard(task)  # type: ignore[arg-type]
+        return run
 
 
 async def drain(app: App, batch: int = 100) -> None:
     """Pump until the due part of the outbox is empty."""
     while await app.pump() >= batch:
         pass
-
-
-def _every(scheduler: AsyncIOScheduler, job_id: str, seconds: float, first: datetime,
-           job: Callable[[], Awaitable[Any]]) -> None:
-    scheduler.add_job(_guarded(job_id, job), "interval", seconds=seconds, id=job_id,
-                      next_run_time=first, max_instances=1, coalesce=True)
-
-
-def _guarded(job_id: str, job: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
-    async def run() -> None:
-        try:
-            await job()
-        except Exception:
-            _log.exception("job_failed", job=job_id)
-    return run

@@ -1,0 +1,107 @@
+"""The command line, run as a user would: real processes, real exit codes."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+CONFIG = ROOT / "config" / "warnbot.toml"
+
+
+def warnbot(*args: str, env: dict[str, str] | None = None,
+            timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "warnbot", *args], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})},
+                          cwd=ROOT, check=False)
+
+
+def test_check_config_accepts_the_example_configuration() -> None:
+    result = warnbot("--config", str(CONFIG), "check-config")
+    assert result.returncode == 0, result.stderr
+    assert "12 人" in result.stdout and "configuration OK" in result.stdout
+
+
+def test_check_config_reports_every_error_with_its_location(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[web]\nport = 99999\n[twilio]\nauth_token = "oops"\n'
+                   '[[rules]]\nname = "x"\nhazard = "暴雨"\nevents = ["暴雨"]\n'
+                   'region_codes = ["449900"]\nlevel = "V"\n', encoding="utf-8")
+    result = warnbot("--config", str(bad), "check-config")
+    assert result.returncode == 2
+    assert f"{bad}: web.port:" in result.stderr
+    assert f"{bad}: rules.0.level:" in result.stderr
+    assert f"{bad}: twilio.auth_token: secrets are not read" in result.stderr
+    assert "oops" not in result.stderr + result.stdout
+
+
+def test_check_config_reports_bad_roster_rows_with_file_and_line(tmp_path: Path) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text("编号,姓名,层级,行政区划代码,手机号码\nA,甲,村,449901001001,12345\n",
+                      encoding="utf-8")
+    config = tmp_path / "warnbot.toml"
+    config.write_text('roster = "roster.csv"\n', encoding="utf-8")
+    result = warnbot("--config", str(config), "check-config")
+    assert result.returncode == 2 and f"{roster}:2: phone '12345'" in result.stderr
+
+
+def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    result = warnbot("db", "upgrade", env={"WARNBOT_DATABASE_URL": f"sqlite+aiosqlite:///{db}"})
+    assert result.returncode == 0, result.stderr
+    assert db.exists()
+
+
+def test_the_demo_runs_the_whole_loop_offline_and_ends_with_the_summary() -> None:
+    started = time.monotonic()
+    result = warnbot("demo", timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert time.monotonic() - started < 60
+    lines = result.stdout.strip().splitlines()
+    assert re.fullmatch(r"叫应: \d+/\d+ confirmed, \d+ escalated", lines[-1])
+    assert lines[-1] == "叫应: 9/11 confirmed, 3 escalated"
+    for seen in ("启动响应 incident opened", "✔ 确认 confirmed", "↻ 再次提醒", "⚠ 未应答上报"):
+        assert seen in result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[str]) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                return str(resp.read().decode())
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("daemon never became healthy")
+
+
+def test_the_daemon_serves_health_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "WARNBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/d.db",
+           "WARNBOT_WEB__PORT": str(port), "WARNBOT_LOG_FORMAT": "json"}
+    proc = subprocess.Popen([sys.executable, "-m", "warnbot", "--config", str(CONFIG), "run"],
+                            cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        assert '"ok"' in _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    assert '"event": "stopped"' in stderr and "+8617000000" not in stderr
