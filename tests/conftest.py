@@ -123,9 +123,13 @@ async def fake_twilio() -> AsyncIterator[FakeTwilio]:
 
 def twilio_settings(settings: Settings, base_url: str, token: str | None = AUTH_TOKEN) -> Settings:
     """``settings`` sending through the fake at ``base_url``."""
-    twilio = settings.twilio.model_copy(update={
-        "api_base_url": base_url, "account_sid": ACCOUNT_SID,
-        "auth_token": SecretStr(token) if token else None})
+    twilio = settings.twilio.model_copy(
+        update={
+            "api_base_url": base_url,
+            "account_sid": ACCOUNT_SID,
+            "auth_token": SecretStr(token) if token else None,
+        }
+    )
     web = settings.web.model_copy(update={"public_url": PUBLIC_URL})
     return settings.model_copy(update={"twilio": twilio, "web": web, "sms_channel": "twilio"})
 

@@ -17,11 +17,18 @@ from tests.conftest import ROOT
 CONFIG = ROOT / "config" / "warnbot.toml"
 
 
-def warnbot(*args: str, env: dict[str, str] | None = None,
-            timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "warnbot", *args], capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})},
-                          cwd=ROOT, check=False)
+def warnbot(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "warnbot", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+        check=False,
+    )
 
 
 def test_check_config_accepts_the_example_configuration() -> None:
@@ -32,9 +39,12 @@ def test_check_config_accepts_the_example_configuration() -> None:
 
 def test_check_config_reports_every_error_with_its_location(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('[web]\nport = 99999\n[twilio]\nauth_token = "oops"\n'
-                   '[[rules]]\nname = "x"\nhazard = "暴雨"\nevents = ["暴雨"]\n'
-                   'region_codes = ["449900"]\nlevel = "V"\n', encoding="utf-8")
+    bad.write_text(
+        '[web]\nport = 99999\n[twilio]\nauth_token = "oops"\n'
+        '[[rules]]\nname = "x"\nhazard = "暴雨"\nevents = ["暴雨"]\n'
+        'region_codes = ["449900"]\nlevel = "V"\n',
+        encoding="utf-8",
+    )
     result = warnbot("--config", str(bad), "check-config")
     assert result.returncode == 2
     assert f"{bad}: web.port:" in result.stderr
@@ -45,8 +55,9 @@ def test_check_config_reports_every_error_with_its_location(tmp_path: Path) -> N
 
 def test_check_config_reports_bad_roster_rows_with_file_and_line(tmp_path: Path) -> None:
     roster = tmp_path / "roster.csv"
-    roster.write_text("编号,姓名,层级,行政区划代码,手机号码\nA,甲,村,449901001001,12345\n",
-                      encoding="utf-8")
+    roster.write_text(
+        "编号,姓名,层级,行政区划代码,手机号码\nA,甲,村,449901001001,12345\n", encoding="utf-8"
+    )
     config = tmp_path / "warnbot.toml"
     config.write_text('roster = "roster.csv"\n', encoding="utf-8")
     result = warnbot("--config", str(config), "check-config")
@@ -92,11 +103,20 @@ def _wait_healthy(url: str, proc: subprocess.Popen[str]) -> str:
 
 def test_the_daemon_serves_health_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     port = _free_port()
-    env = {**os.environ, "WARNBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/d.db",
-           "WARNBOT_WEB__PORT": str(port), "WARNBOT_LOG_FORMAT": "json"}
-    proc = subprocess.Popen([sys.executable, "-m", "warnbot", "--config", str(CONFIG), "run"],
-                            cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "WARNBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/d.db",
+        "WARNBOT_WEB__PORT": str(port),
+        "WARNBOT_LOG_FORMAT": "json",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "warnbot", "--config", str(CONFIG), "run"],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert '"ok"' in _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
         proc.send_signal(signal.SIGTERM)

@@ -17,8 +17,10 @@ from warnbot.store import Store
 
 
 def _messages(n: int) -> list[Message]:
-    return [Message(f"m{i}", "twilio", f"+86170000004{i:02d}", f"【Ⅱ级响应】测试 {i}", 1, f"P{i}")
-            for i in range(n)]
+    return [
+        Message(f"m{i}", "twilio", f"+86170000004{i:02d}", f"【Ⅱ级响应】测试 {i}", 1, f"P{i}")
+        for i in range(n)
+    ]
 
 
 @pytest.fixture
@@ -34,7 +36,8 @@ async def _status(store: Store) -> dict[str, int]:
 
 
 async def test_queued_messages_reach_the_provider_once_each(
-        store: Store, channel: TwilioSms, fake_twilio: FakeTwilio, clock: Clock) -> None:
+    store: Store, channel: TwilioSms, fake_twilio: FakeTwilio, clock: Clock
+) -> None:
     await store.enqueue(_messages(5), T0)
     await store.enqueue(_messages(5), T0)  # the same keys again: no double
     assert await dispatch.pump(store, {"twilio": channel}, clock) == 5
@@ -46,8 +49,8 @@ async def test_queued_messages_reach_the_provider_once_each(
 
 @pytest.mark.parametrize("code,status", [(20429, 429), (20500, 500), (20503, 503)])
 async def test_a_transient_error_is_retried_after_a_backoff(
-        store: Store, channel: TwilioSms, fake_twilio: FakeTwilio, clock: Clock,
-        code: int, status: int) -> None:
+    store: Store, channel: TwilioSms, fake_twilio: FakeTwilio, clock: Clock, code: int, status: int
+) -> None:
     await store.enqueue(_messages(1), T0)
     fake_twilio.fail_next(code, status)
     await dispatch.pump(store, {"twilio": channel}, clock)
@@ -59,7 +62,8 @@ async def test_a_transient_error_is_retried_after_a_backoff(
 
 
 async def test_an_invalid_number_fails_for_good(
-        store: Store, channel: TwilioSms, fake_twilio: FakeTwilio, clock: Clock) -> None:
+    store: Store, channel: TwilioSms, fake_twilio: FakeTwilio, clock: Clock
+) -> None:
     (message,) = _messages(1)
     fake_twilio.fail_for(message.to, 21211, 400)
     await store.enqueue([message], T0)
@@ -92,7 +96,8 @@ async def test_wrong_credentials_are_a_permanent_error(fake_twilio: FakeTwilio) 
 
 
 async def test_a_message_for_an_unconfigured_channel_fails_without_a_send(
-        store: Store, clock: Clock) -> None:
+    store: Store, clock: Clock
+) -> None:
     await store.enqueue(_messages(1), T0)
     await dispatch.pump(store, {}, clock)
     assert await _status(store) == {"failed": 1}
@@ -111,7 +116,8 @@ class _Broken:
 
 
 async def test_a_crashing_channel_leaves_the_message_queued_for_retry(
-        store: Store, clock: Clock) -> None:
+    store: Store, clock: Clock
+) -> None:
     await store.enqueue(_messages(1), T0)
     await dispatch.pump(store, {"twilio": _Broken()}, clock)
     assert await _status(store) == {"queued": 1}

@@ -16,14 +16,16 @@ FEED = (DEMO / "feed" / "rainstorm_orange.xml").read_bytes()
 
 async def _reply(client: TestClient, phone: str, body: str) -> str:
     form = {"From": phone, "To": "+15005550006", "Body": body}
-    resp = await client.post("/hooks/twilio/sms", data=form,
-                             headers=sign(f"{PUBLIC_URL}/hooks/twilio/sms", form))
+    resp = await client.post(
+        "/hooks/twilio/sms", data=form, headers=sign(f"{PUBLIC_URL}/hooks/twilio/sms", form)
+    )
     assert resp.status == 200
     return await resp.text()
 
 
 async def test_cap_in_acks_recorded_and_the_silent_escalated(
-        app: App, fake_twilio: FakeTwilio, clock: Clock, aiohttp_client) -> None:
+    app: App, fake_twilio: FakeTwilio, clock: Clock, aiohttp_client
+) -> None:
     client = await aiohttp_client(make_app(app))
     (opened,) = await app.ingest("demo", cap.parse(FEED))
     assert (opened.kind, opened.level.roman, opened.region_code) == ("open", "Ⅱ", "449901")
@@ -47,9 +49,13 @@ async def test_cap_in_acks_recorded_and_the_silent_escalated(
     told = await app.tick()
     assert {(s.responder_key, s.target_key) for s in told} == {("V03", "T02"), ("V05", "T03")}
     await app.pump()
-    silent_reports = [m for m in fake_twilio.messages if m.to in (phones["T02"], phones["T03"])
-                      and "V0" not in (m.body or "") and ("未应答" in (m.body or "")
-                                                       or "No answer" in (m.body or ""))]
+    silent_reports = [
+        m
+        for m in fake_twilio.messages
+        if m.to in (phones["T02"], phones["T03"])
+        and "V0" not in (m.body or "")
+        and ("未应答" in (m.body or "") or "No answer" in (m.body or ""))
+    ]
     assert len(silent_reports) == 2
 
     tallies = board.tally(await app.store.requests_of(1), clock())
@@ -62,3 +68,43 @@ async def test_the_same_feed_seen_again_opens_nothing_new(app: App) -> None:
     assert len(await app.ingest("demo", warning)) == 1
     assert await app.ingest("demo", warning) == []
     assert await app.ingest("another-feed", warning) == []
+
+
+async def test_silence_with_no_superior_is_reported_to_the_duty_officer(
+    app: App, fake_twilio: FakeTwilio, clock: Clock
+) -> None:
+    await app.ingest("demo", cap.parse(FEED))
+    clock.advance(4 + 3)  # window and the one reminder's interval: everyone is silent
+    told = await app.tick()
+    city = [s for s in told if s.responder_key == "C01"]
+    assert [(s.kind, s.target_key) for s in city] == [("superior", None)]
+    await app.pump()
+    duty_phone = app.people["D01"].phones[0]
+    (report,) = [m for m in fake_twilio.messages if m.to == duty_phone]
+    assert "林晓晴" in (report.body or "")
+
+
+def _next_in_chain(previous: bytes, n: int, msg_type: str, colour: str = "橙色") -> bytes:
+    """The demo warning's n-th successor, referencing ``previous`` as CAP does."""
+    old = cap.parse(previous)
+    text = FEED.decode().replace("_20260815061500_1", f"_20260815061500_{n}")
+    text = text.replace(
+        "<msgType>Alert</msgType>",
+        f"<msgType>{msg_type}</msgType><references>"
+        f"{old.sender},{old.identifier},2026-08-15T06:15:0{n}+08:00</references>",
+    )
+    return text.replace("暴雨橙色", f"暴雨{colour}").encode()
+
+
+async def test_an_incident_follows_its_cap_chain_until_the_cancel_lifts_it(
+    app: App, fake_twilio: FakeTwilio
+) -> None:
+    update_red = _next_in_chain(FEED, 2, "Update", colour="红色")
+    update_same = _next_in_chain(update_red, 3, "Update", colour="红色")
+    cancel = _next_in_chain(update_same, 4, "Cancel", colour="红色")
+    kinds = []
+    for doc in (FEED, update_red, update_same, cancel):
+        kinds += [t.kind for t in await app.ingest("demo", cap.parse(doc))]
+    assert kinds == ["open", "upgrade", "update", "lift"]
+    assert await app.store.open_incidents() == []
+    assert await app.store.pending() == []

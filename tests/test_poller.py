@@ -34,8 +34,14 @@ async def test_a_good_file_feed_opens_an_incident_once(app: App) -> None:
     assert health["failures"] == 0 and health["last_success"] is not None
 
 
-@pytest.mark.parametrize("path", [MALFORMED, DATA / "samples" / "bad" / "xxe_external_entity.cap.xml",
-                                  Path("/nonexistent/feed.xml")])
+@pytest.mark.parametrize(
+    "path",
+    [
+        MALFORMED,
+        DATA / "samples" / "bad" / "xxe_external_entity.cap.xml",
+        Path("/nonexistent/feed.xml"),
+    ],
+)
 async def test_a_bad_feed_is_marked_unhealthy_with_its_reason(app: App, path: Path) -> None:
     async with aiohttp.ClientSession() as session:
         assert await poller.poll(app, _feed(f"file:{path}"), session) == []
@@ -62,6 +68,7 @@ async def _serve(aiohttp_server: Any, handler: Any) -> str:
 def _answer(make: Any) -> Any:
     async def handler(request: web.Request) -> web.Response:
         return make()  # type: ignore[no-any-return]
+
     return handler
 
 
@@ -71,12 +78,17 @@ async def test_an_http_feed_is_fetched(aiohttp_server: Any) -> None:
         assert await poller.fetch(_feed(url), session) == GOOD.read_bytes()
 
 
-@pytest.mark.parametrize("response,reason", [
-    (lambda: web.Response(status=503), "HTTP 503"),
-    (lambda: web.Response(body=b"x" * 200_000), "larger than"),
-], ids=["http-503", "oversized"])
-async def test_an_http_feed_error_is_a_feed_error(aiohttp_server: Any, response: Any,
-                                                  reason: str) -> None:
+@pytest.mark.parametrize(
+    "response,reason",
+    [
+        (lambda: web.Response(status=503), "HTTP 503"),
+        (lambda: web.Response(body=b"x" * 200_000), "larger than"),
+    ],
+    ids=["http-503", "oversized"],
+)
+async def test_an_http_feed_error_is_a_feed_error(
+    aiohttp_server: Any, response: Any, reason: str
+) -> None:
     url = await _serve(aiohttp_server, _answer(response))
     async with aiohttp.ClientSession() as session:
         with pytest.raises(FeedError, match=reason):
@@ -95,8 +107,10 @@ async def test_a_hanging_http_feed_times_out(aiohttp_server: Any) -> None:
 
 
 async def test_the_scheduler_keeps_polling_good_feeds_beside_a_malformed_one(app: App) -> None:
-    feeds = [_feed(f"file:{MALFORMED}", name="broken", interval_s=0.05),
-             _feed(f"file:{GOOD}", name="good", interval_s=0.05)]
+    feeds = [
+        _feed(f"file:{MALFORMED}", name="broken", interval_s=0.05),
+        _feed(f"file:{GOOD}", name="good", interval_s=0.05),
+    ]
     app.settings = app.settings.model_copy(update={"feeds": feeds})
     async with aiohttp.ClientSession() as session:
         jobs = schedule.Schedule(app, session)

@@ -12,14 +12,23 @@ from warnbot.store import Store
 
 
 def _one_message(req: Request) -> list[Message]:
-    return [Message(f"request:{req.id}", "console", "+8617000000001", "body",
-                    req.incident_id, req.responder_key)]
+    return [
+        Message(
+            f"request:{req.id}",
+            "console",
+            "+8617000000001",
+            "body",
+            req.incident_id,
+            req.responder_key,
+        )
+    ]
 
 
 async def _open_with(store: Store, *people: str) -> tuple[int, list[Request]]:
     opened = await store.open_incident(incident(T0), warning_key="s,id1")
     reqs = await store.add_requests(
-        opened.id, [delivery(person(k), T0) for k in people], T0, _one_message)
+        opened.id, [delivery(person(k), T0) for k in people], T0, _one_message
+    )
     return opened.id, reqs
 
 
@@ -39,8 +48,9 @@ async def test_roster_sync_replaces_people_and_maps_phones(store: Store) -> None
 async def test_a_warning_is_recorded_once(store: Store) -> None:
     from warnbot.model import Warning
 
-    w = Warning(identifier="id1", sender="s", sent=T0, status="Actual", msg_type="Alert",
-                scope="Public")
+    w = Warning(
+        identifier="id1", sender="s", sent=T0, status="Actual", msg_type="Alert", scope="Public"
+    )
     assert await store.record_warning("feed", w, T0) is True
     assert await store.record_warning("other-feed", w, T0) is False
 
@@ -82,7 +92,7 @@ async def test_claimed_rows_are_not_claimed_again_until_the_lease_expires(store:
 
 
 async def test_concurrent_claims_never_share_a_row(store: Store) -> None:
-    incident_id, _ = await _open_with(store, *[f"P{i}" for i in range(40)])
+    _incident_id, _ = await _open_with(store, *[f"P{i}" for i in range(40)])
     batches = await asyncio.gather(*(store.claim(7, T0, lease_s=60) for _ in range(8)))
     ids = [r.id for batch in batches for r in batch]
     assert len(ids) == len(set(ids)) == 40
@@ -116,7 +126,7 @@ async def test_an_ack_confirms_once_and_knows_when_it_is_late(store: Store) -> N
 
 
 async def test_each_person_confirms_only_their_own_request(store: Store) -> None:
-    _, (a, b) = await _open_with(store, "A", "B")
+    _, (a, _b) = await _open_with(store, "A", "B")
     await store.record_ack(a.id, "sms", "1", T0)
     assert [r.status for r in await store.requests_of(a.incident_id)] == ["confirmed", "pending"]
 
@@ -126,8 +136,10 @@ async def test_a_ladder_step_fires_once_even_when_two_ticks_race(store: Store) -
     step = Step(f"superior:{req.id}", "superior", req.incident_id, req.id, "A")
 
     def compose(steps: list[Step]) -> list[Message]:
-        return [Message(f"{s.key}:console", "console", "+8617000000002", "silent",
-                        s.incident_id, "B") for s in steps]
+        return [
+            Message(f"{s.key}:console", "console", "+8617000000002", "silent", s.incident_id, "B")
+            for s in steps
+        ]
 
     results = await asyncio.gather(*(store.fire([step], T0, compose) for _ in range(4)))
     assert sum(len(r) for r in results) == 1

@@ -27,7 +27,8 @@ def _path(app: App, request_id: int) -> str:
 
 
 async def test_opening_a_link_shows_the_warning_and_confirms_nothing(
-        app: App, client: TestClient) -> None:
+    app: App, client: TestClient
+) -> None:
     resp = await client.get(_path(app, 1))
     html = await resp.text()
     assert resp.status == 200 and "示例县气象台发布暴雨橙色预警信号" in html
@@ -44,7 +45,8 @@ async def test_pressing_the_button_confirms_once(app: App, client: TestClient) -
 
 
 async def test_a_confirmation_after_the_window_is_marked_late(
-        app: App, client: TestClient, clock: Clock) -> None:
+    app: App, client: TestClient, clock: Clock
+) -> None:
     clock.advance(60)
     html = await (await client.post(_path(app, 2))).text()
     assert "逾时确认" in html
@@ -52,13 +54,13 @@ async def test_a_confirmation_after_the_window_is_marked_late(
 
 @pytest.mark.parametrize("token", ["1.AAAAAAAAAAAA", "1", "zzzz.x", "-1.abc", "%E4%B8%AD.x"])
 async def test_a_forged_or_malformed_token_finds_nothing(
-        app: App, client: TestClient, token: str) -> None:
+    app: App, client: TestClient, token: str
+) -> None:
     assert (await client.post(f"/a/{token}")).status == 404
     assert "confirmed" not in {r.status for r in await app.store.requests_of(1)}
 
 
-async def test_a_token_signed_with_another_key_finds_nothing(
-        app: App, client: TestClient) -> None:
+async def test_a_token_signed_with_another_key_finds_nothing(app: App, client: TestClient) -> None:
     resp = await client.post("/a/" + links.sign(1, "some-other-secret"))
     assert resp.status == 404
 

@@ -40,25 +40,30 @@ async def test_a_signed_reply_confirms_only_the_sender(app: App, client: TestCli
     assert [k for k, s in statuses.items() if s == "confirmed"] == ["V01"]
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"X-Twilio-Signature": "Zm9yZ2Vk"},
-    sign(URL, {"From": "+8617000000401", "Body": "2"}),  # signed for another body
-    sign("https://attacker.example/hooks/twilio/sms", {"From": "+8617000000401", "Body": "1"}),
-    sign(URL, {"From": "+8617000000401", "Body": "1"}, token="wrong-token"),
-], ids=["unsigned", "garbage", "other-body", "other-url", "other-token"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Twilio-Signature": "Zm9yZ2Vk"},
+        sign(URL, {"From": "+8617000000401", "Body": "2"}),  # signed for another body
+        sign("https://attacker.example/hooks/twilio/sms", {"From": "+8617000000401", "Body": "1"}),
+        sign(URL, {"From": "+8617000000401", "Body": "1"}, token="wrong-token"),
+    ],
+    ids=["unsigned", "garbage", "other-body", "other-url", "other-token"],
+)
 async def test_a_forged_reply_gets_403_and_records_nothing(
-        app: App, client: TestClient, headers: dict[str, str]) -> None:
+    app: App, client: TestClient, headers: dict[str, str]
+) -> None:
     form = {"From": "+8617000000401", "Body": "1"}
     resp = await client.post("/hooks/twilio/sms", data=form, headers=headers)
     assert resp.status == 403
     assert "confirmed" not in (await _statuses(app)).values()
 
 
-async def test_without_an_auth_token_every_request_is_refused(
-        app: App, client: TestClient) -> None:
-    app.settings = app.settings.model_copy(update={"twilio": app.settings.twilio.model_copy(
-        update={"auth_token": None})})
+async def test_without_an_auth_token_every_request_is_refused(app: App, client: TestClient) -> None:
+    app.settings = app.settings.model_copy(
+        update={"twilio": app.settings.twilio.model_copy(update={"auth_token": None})}
+    )
     form = {"From": _phone(app, "V01"), "Body": "1"}
     resp = await client.post("/hooks/twilio/sms", data=form, headers=sign(URL, form, token=""))
     assert resp.status == 403
@@ -74,8 +79,7 @@ async def test_a_repeated_reply_changes_nothing(app: App, client: TestClient) ->
     assert ack.status == "confirmed"
 
 
-async def test_a_number_on_no_roster_is_told_nothing_is_open(
-        app: App, client: TestClient) -> None:
+async def test_a_number_on_no_roster_is_told_nothing_is_open(app: App, client: TestClient) -> None:
     form = {"From": "+8617000009999", "Body": "1"}
     resp = await client.post("/hooks/twilio/sms", data=form, headers=sign(URL, form))
     assert "没有待确认" in await resp.text()

@@ -53,14 +53,15 @@ def parse_reply(text: str) -> Reply | None:
     lowered = folded.casefold()
     for word in ACK_WORDS:
         if lowered.startswith(word) and _word_ends(lowered, len(word)):
-            return Reply(None, folded[len(word):].strip(" ,，.。!！:：;；、"))
+            return Reply(None, folded[len(word) :].strip(" ,，.。!！:：;；、"))
     return None
 
 
 def _word_ends(text: str, at: int) -> bool:
     """ASCII words must end at a boundary ("ok" but not "okra"); Chinese ones always do."""
-    return at == len(text) or not (text[at - 1].isascii() and text[at].isascii()
-                                   and text[at].isalnum())
+    return at == len(text) or not (
+        text[at - 1].isascii() and text[at].isascii() and text[at].isalnum()
+    )
 
 
 def choose(open_requests: Sequence[Request], reply: Reply) -> Request | None:
@@ -92,8 +93,9 @@ async def intake_link(store: Store, request_id: int, now: datetime) -> Outcome:
     return await _record(store, request_id, AckPath.LINK, "", now)
 
 
-async def _record(store: Store, request_id: int, path: AckPath, text: str,
-                  now: datetime) -> Outcome:
+async def _record(
+    store: Store, request_id: int, path: AckPath, text: str, now: datetime
+) -> Outcome:
     result = await store.record_ack(request_id, path.value, text, now)
     if result is None:
         return Outcome("unknown")

@@ -55,8 +55,11 @@ class App:
             await self.store.sync_roster(roster.load(self.settings.roster))
         await self.reload_people()
         secret = self.settings.web.link_secret
-        self.link_secret = (secret.get_secret_value() if secret
-                            else await self.store.secret("link", links.new_secret))
+        self.link_secret = (
+            secret.get_secret_value()
+            if secret
+            else await self.store.secret("link", links.new_secret)
+        )
 
     async def stop(self) -> None:
         for channel in self.channels.values():
@@ -90,14 +93,23 @@ class App:
             await self.store.lift(t.incident_id, self.clock())
             self.observe("lifted", key=t.key, reason=t.reason)
         elif t.incident_id is not None:
-            await self.store.set_level(t.incident_id, t.level)
-            self.observe(t.kind, key=t.key, level=t.level, reason=t.reason)
+            await self.store.follow(t.incident_id, t.level, warning_key)
+            if t.kind != "update":
+                self.observe(t.kind, key=t.key, level=t.level, reason=t.reason)
 
     async def open(self, t: Transition, warning_key: str | None, source: str) -> Incident:
-        draft = Incident(id=0, key=t.key, hazard=t.hazard, region_code=t.region_code,
-                         level=t.level, status="open", opened_at=self.clock(),
-                         headline=t.headline, policy=self.settings.level_policy(t.level),
-                         source=source)
+        draft = Incident(
+            id=0,
+            key=t.key,
+            hazard=t.hazard,
+            region_code=t.region_code,
+            level=t.level,
+            status="open",
+            opened_at=self.clock(),
+            headline=t.headline,
+            policy=self.settings.level_policy(t.level),
+            source=source,
+        )
         incident = await self.store.open_incident(draft, warning_key)
         self.observe("opened", incident=incident, reason=t.reason)
         await self.notify(incident)
@@ -110,10 +122,19 @@ class App:
 
         def compose(req: Request) -> list[Message]:
             d = by_key[req.responder_key]
-            body = self._sms(d.responder, "request", incident, code=req.reply_code,
-                             link=self.link(req.id))
-            return [Message(f"request:{req.id}:{d.channel}", d.channel, d.address, body,
-                            incident.id, d.responder.key)]
+            body = self._sms(
+                d.responder, "request", incident, code=req.reply_code, link=self.link(req.id)
+            )
+            return [
+                Message(
+                    f"request:{req.id}:{d.channel}",
+                    d.channel,
+                    d.address,
+                    body,
+                    incident.id,
+                    d.responder.key,
+                )
+            ]
 
         created = await self.store.add_requests(incident.id, deliveries, self.clock(), compose)
         self.observe("requested", incident=incident, requests=created, people=self.people)
@@ -132,21 +153,29 @@ class App:
         await self._after_ack(outcome, None, None)
         return outcome
 
-    async def _after_ack(self, outcome: acks.Outcome, person: Responder | None,
-                         phone: str | None) -> str:
+    async def _after_ack(
+        self, outcome: acks.Outcome, person: Responder | None, phone: str | None
+    ) -> str:
         language = person.language if person else self.settings.language
         if outcome.result is None:
-            open_ = [{"code": r.reply_code, "headline": await self._headline(r)}
-                     for r in outcome.open]
-            return self.renderer.render("sms", outcome.kind if open_ else "unknown",
-                                        language, open=open_)
+            open_ = [
+                {"code": r.reply_code, "headline": await self._headline(r)} for r in outcome.open
+            ]
+            return self.renderer.render(
+                "sms", outcome.kind if open_ else "unknown", language, open=open_
+            )
         result = outcome.result
         incident = await self.store.incident(result.request.incident_id)
         if outcome.kind == "confirmed":
-            self.observe("confirmed", request=result.request, late=result.late,
-                         person=self.people.get(result.request.responder_key))
-        return self.renderer.render("sms", "confirmed", language, incident=incident,
-                                    late=result.late)
+            self.observe(
+                "confirmed",
+                request=result.request,
+                late=result.late,
+                person=self.people.get(result.request.responder_key),
+            )
+        return self.renderer.render(
+            "sms", "confirmed", language, incident=incident, late=result.late
+        )
 
     async def _headline(self, r: Request) -> str:
         incident = await self.store.incident(r.incident_id)
@@ -164,47 +193,67 @@ class App:
             return []
         requests = {r.id: r for r, _ in pending}
         incidents = {i: await self.store.incident(i) for i in {s.incident_id for s in steps}}
-        fired_now = await self.store.fire(steps, self.clock(),
-                                          lambda f: self._step_messages(f, requests, incidents))
+        fired_now = await self.store.fire(
+            steps, self.clock(), lambda f: self._step_messages(f, requests, incidents)
+        )
         for s in fired_now:
             self.observe("escalated", step=s, people=self.people)
         return fired_now
 
-    def _step_messages(self, steps: list[Step], requests: dict[int, Request],
-                       incidents: dict[int, Incident | None]) -> list[Message]:
-        repeats = [self._repeat(s, requests[s.request_id], incidents[s.incident_id])
-                   for s in steps if s.kind == "repeat"]
+    def _step_messages(
+        self, steps: list[Step], requests: dict[int, Request], incidents: dict[int, Incident | None]
+    ) -> list[Message]:
+        repeats = [
+            self._repeat(s, requests[s.request_id], incidents[s.incident_id])
+            for s in steps
+            if s.kind == "repeat"
+        ]
         silent: dict[tuple[int, str | None], list[Step]] = defaultdict(list)
         for s in steps:
             if s.kind == "superior":
                 silent[(s.incident_id, s.target_key)].append(s)
-        reports = [m for (i, target), group in silent.items()
-                   for m in self._silent_report(group, target, incidents[i])]
+        reports = [
+            m
+            for (i, target), group in silent.items()
+            for m in self._silent_report(group, target, incidents[i])
+        ]
         return [m for m in repeats if m] + reports
 
     def _repeat(self, s: Step, req: Request, incident: Incident | None) -> Message | None:
         person = self.people.get(s.responder_key)
         if person is None or incident is None:
             return None
-        body = self._sms(person, "repeat", incident, code=req.reply_code, n=s.n,
-                         link=self.link(req.id))
+        body = self._sms(
+            person, "repeat", incident, code=req.reply_code, n=s.n, link=self.link(req.id)
+        )
         channel = self.settings.sms_channel
-        return Message(f"{s.key}:{channel}", channel, person.phones[0], body, incident.id,
-                       person.key)
+        return Message(
+            f"{s.key}:{channel}", channel, person.phones[0], body, incident.id, person.key
+        )
 
-    def _silent_report(self, group: list[Step], target: str | None,
-                       incident: Incident | None) -> list[Message]:
+    def _silent_report(
+        self, group: list[Step], target: str | None, incident: Incident | None
+    ) -> list[Message]:
         """One message per recipient listing everyone silent in this group."""
-        recipients = ([self.people[target]] if target in self.people
-                      else duty_officers(self.people.values()))
+        recipients = (
+            [self.people[target]] if target in self.people else duty_officers(self.people.values())
+        )
         silent = [self.people[s.responder_key] for s in group if s.responder_key in self.people]
         digest = hashlib.sha256("|".join(sorted(s.key for s in group)).encode()).hexdigest()[:16]
         channel = self.settings.sms_channel
         if incident is None:
             return []
-        return [Message(f"silent:{digest}:{r.key}:{channel}", channel, r.phones[0],
-                        self._sms(r, "silent", incident, silent=silent), incident.id, r.key)
-                for r in recipients]
+        return [
+            Message(
+                f"silent:{digest}:{r.key}:{channel}",
+                channel,
+                r.phones[0],
+                self._sms(r, "silent", incident, silent=silent),
+                incident.id,
+                r.key,
+            )
+            for r in recipients
+        ]
 
     async def pump(self) -> int:
         return await dispatch.pump(self.store, self.channels, self.clock)
@@ -215,16 +264,21 @@ class App:
         return f"{self.public_url}/a/{links.sign(request_id, self.link_secret)}"
 
     def _sms(self, person: Responder, name: str, incident: Incident, **context: Any) -> str:
-        return self.renderer.render("sms", name, person.language, incident=incident,
-                                    person=person, **context)
+        return self.renderer.render(
+            "sms", name, person.language, incident=incident, person=person, **context
+        )
 
 
-def build(settings: Settings, store: Store | None = None,
-          channels: dict[str, Channel] | None = None) -> App:
+def build(
+    settings: Settings, store: Store | None = None, channels: dict[str, Channel] | None = None
+) -> App:
     """Make an App from settings; tests pass their own store or channels."""
     if channels is None:
         channels = {settings.sms_channel: CHANNELS[settings.sms_channel](settings)}
-    return App(settings=settings, store=store or Store.connect(settings.database_url),
-               renderer=Renderer(settings.templates_dir), channels=channels,
-               public_url=settings.web.public_url)
-
+    return App(
+        settings=settings,
+        store=store or Store.connect(settings.database_url),
+        renderer=Renderer(settings.templates_dir),
+        channels=channels,
+        public_url=settings.web.public_url,
+    )

@@ -33,8 +33,11 @@ class TierTally:
 def tally(requests: Iterable[Request], now: datetime) -> list[TierTally]:
     """Counts per tier, top tier first; ``escalated`` counts people whose superior was told."""
     rows = list(requests)
-    return [_tier(t, [r for r in rows if r.tier == t], now) for t in Tier
-            if any(r.tier == t for r in rows)]
+    return [
+        _tier(t, [r for r in rows if r.tier == t], now)
+        for t in Tier
+        if any(r.tier == t for r in rows)
+    ]
 
 
 def _tier(tier: Tier, rows: list[Request], now: datetime) -> TierTally:
@@ -44,17 +47,31 @@ def _tier(tier: Tier, rows: list[Request], now: datetime) -> TierTally:
     return TierTally(tier, len(rows), escalated=escalated, **counts)
 
 
-HEADINGS = ("层级 tier", "人数 total", "确认 confirmed", "迟到 late", "待确认 pending",
-            "未应答 silent", "已上报 escalated")
+HEADINGS = (
+    "层级 tier",
+    "人数 total",
+    "确认 confirmed",
+    "迟到 late",
+    "待确认 pending",
+    "未应答 silent",
+    "已上报 escalated",
+)
 
 
 def lines(tallies: Iterable[TierTally]) -> list[str]:
     """The board as text lines aligned for a terminal (CJK characters are two columns)."""
-    rows = [[f"{t.tier.zh} {t.tier.value}", *(str(n) for n in (
-        t.total, t.confirmed, t.late, t.pending, t.silent, t.escalated))] for t in tallies]
+    rows = [
+        [
+            f"{t.tier.zh} {t.tier.value}",
+            *(str(n) for n in (t.total, t.confirmed, t.late, t.pending, t.silent, t.escalated)),
+        ]
+        for t in tallies
+    ]
     widths = [max(_width(c) for c in col) for col in zip(HEADINGS, *rows, strict=False)]
-    return ["  ".join(_pad(c, w, i) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-            for row in [list(HEADINGS), *rows]]
+    return [
+        "  ".join(_pad(c, w, i) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        for row in [list(HEADINGS), *rows]
+    ]
 
 
 def _width(text: str) -> int:

@@ -27,22 +27,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="warnbot", description="预警叫应 early-warning "
-                                     "broadcaster with confirmation tracking")
+    parser = argparse.ArgumentParser(
+        prog="warnbot", description="预警叫应 early-warning broadcaster with confirmation tracking"
+    )
     parser.add_argument("--config", type=Path, help="TOML config (default: $WARNBOT_CONFIG)")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
     _command(sub, "run", "运行守护进程 run the daemon", _run)
     _command(sub, "demo", "离线演示完整叫应流程 offline demo of the whole loop", _demo)
     _command(sub, "check-config", "检查配置 validate the configuration", _check_config)
     _command(sub, "status", "查看响应与叫应 incidents and confirmations", _status)
-    db = sub.add_parser("db", help="数据库 database").add_subparsers(required=True,
-                                                                     metavar="ACTION")
+    db = sub.add_parser("db", help="数据库 database").add_subparsers(
+        required=True, metavar="ACTION"
+    )
     _command(db, "upgrade", "升级数据库结构 apply migrations", _db_upgrade)
     return parser
 
 
-def _command(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str,
-             handler: Callable[[argparse.Namespace], int]) -> None:
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    text: str,
+    handler: Callable[[argparse.Namespace], int],
+) -> None:
     sub.add_parser(name, help=text, description=text).set_defaults(handler=handler)
 
 
@@ -73,8 +79,10 @@ def _check_config(args: argparse.Namespace) -> int:
     if settings.roster:
         people = roster.load(settings.roster)
         print(f"名册 roster: {len(people)} 人 persons ({settings.roster})")
-    print(f"配置有效 configuration OK: {len(settings.feeds)} feeds, {len(settings.rules)} rules, "
-          f"levels {', '.join(sorted(settings.policy))}")
+    print(
+        f"配置有效 configuration OK: {len(settings.feeds)} feeds, {len(settings.rules)} rules, "
+        f"levels {', '.join(sorted(settings.policy))}"
+    )
     return 0
 
 

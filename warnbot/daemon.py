@@ -38,5 +38,10 @@ async def _lifecycle(application: web.Application) -> AsyncIterator[None]:
 
 def run(app: App) -> None:
     """Serve until SIGINT/SIGTERM."""
-    web.run_app(web_app(app), host=app.settings.web.host, port=app.settings.web.port,
-                print=None, shutdown_timeout=10)
+    web.run_app(
+        web_app(app),
+        host=app.settings.web.host,
+        port=app.settings.web.port,
+        print=None,
+        shutdown_timeout=10,
+    )

@@ -51,12 +51,12 @@ async def run_demo(config: Path | None = None) -> int:
 
 def _with_fake(settings: Settings, base_url: str, token: str) -> Settings:
     twilio = settings.twilio.model_copy(
-        update={"api_base_url": base_url, "auth_token": SecretStr(token)})
+        update={"api_base_url": base_url, "auth_token": SecretStr(token)}
+    )
     return settings.model_copy(update={"twilio": twilio})
 
 
-async def _run(settings: Settings, fake: FakeTwilio, behaviours: dict[str, Any],
-               tmp: str) -> int:
+async def _run(settings: Settings, fake: FakeTwilio, behaviours: dict[str, Any], tmp: str) -> int:
     app = build(settings)
     printer = Printer()
     app.observers.append(printer)
@@ -66,8 +66,10 @@ async def _run(settings: Settings, fake: FakeTwilio, behaviours: dict[str, Any],
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     app.public_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    print(f"warnbot 演示 demo — 离线 offline · SQLite {tmp}/demo.db · 模拟 Twilio {fake.base_url}"
-          f" · webhooks {app.public_url}")
+    print(
+        f"warnbot 演示 demo — 离线 offline · SQLite {tmp}/demo.db · 模拟 Twilio {fake.base_url}"
+        f" · webhooks {app.public_url}"
+    )
     try:
         async with aiohttp.ClientSession() as session:
             people = Simulator(app, session, behaviours, settings, printer)
@@ -93,8 +95,7 @@ async def _wait(app: App, people: Simulator) -> bool:
         requests = await _all_requests(app)
         settled = requests and all(r.status in ("confirmed", "escalated") for r in requests)
         counts = await app.store.outbox_counts()
-        if settled and not people.busy() and not counts.get("queued") and not counts.get(
-                "sending"):
+        if settled and not people.busy() and not counts.get("queued") and not counts.get("sending"):
             return True
     return False
 
@@ -132,11 +133,14 @@ class Printer:
             handler(**fields)
 
     def _opened(self, incident: Incident, reason: str) -> None:
-        self.say(f"启动响应 incident opened: {incident.level.roman}级 {incident.hazard} "
-                 f"@{incident.region_code} — {incident.headline} ({reason})")
+        self.say(
+            f"启动响应 incident opened: {incident.level.roman}级 {incident.hazard} "
+            f"@{incident.region_code} — {incident.headline} ({reason})"
+        )
 
-    def _requested(self, incident: Incident, requests: list[Request],
-                   people: dict[str, Responder]) -> None:
+    def _requested(
+        self, incident: Incident, requests: list[Request], people: dict[str, Responder]
+    ) -> None:
         per_tier = board.tally(requests, incident.opened_at)
         text = " · ".join(f"{t.tier.zh} {t.tier.value} {t.total}" for t in per_tier)
         self.say(f"叫应 asking {len(requests)} people to confirm: {text}")
@@ -157,11 +161,18 @@ class Printer:
 class Simulator:
     """Pretend responders: each answers its first request as its behaviour says."""
 
-    def __init__(self, app: App, session: aiohttp.ClientSession, behaviours: dict[str, Any],
-                 settings: Settings, printer: Printer) -> None:
+    def __init__(
+        self,
+        app: App,
+        session: aiohttp.ClientSession,
+        behaviours: dict[str, Any],
+        settings: Settings,
+        printer: Printer,
+    ) -> None:
         self.app, self.session, self.behaviours, self.printer = app, session, behaviours, printer
-        self.validator = RequestValidator(settings.twilio.auth_token.get_secret_value()
-                                          if settings.twilio.auth_token else "")
+        self.validator = RequestValidator(
+            settings.twilio.auth_token.get_secret_value() if settings.twilio.auth_token else ""
+        )
         self.from_number = settings.twilio.from_number
         self.answered: set[str] = set()
         self.tasks: set[asyncio.Task[None]] = set()
@@ -195,9 +206,13 @@ class Simulator:
 
     async def _text(self, person: Responder, body: str) -> None:
         url = f"{self.app.public_url}/hooks/twilio/sms"
-        form = {"From": person.phones[0], "To": self.from_number, "Body": body,
-                "MessageSid": "SM" + secrets.token_hex(16),
-                "AccountSid": self.app.settings.twilio.account_sid}
+        form = {
+            "From": person.phones[0],
+            "To": self.from_number,
+            "Body": body,
+            "MessageSid": "SM" + secrets.token_hex(16),
+            "AccountSid": self.app.settings.twilio.account_sid,
+        }
         headers = {"X-Twilio-Signature": self.validator.compute_signature(url, form)}
         self.printer.say(f"← 回复 reply {person.name}: {body!r}")
         async with self.session.post(url, data=form, headers=headers) as resp:

@@ -29,8 +29,13 @@ def backoff_s(attempts: int, rng: Callable[[], float] = random.random) -> float:
     return min(2.0**attempts, 300.0) * (0.5 + rng())
 
 
-async def pump(store: Store, channels: Mapping[str, Channel], now: Callable[[], datetime],
-               batch: int = 100, concurrency: int = 20) -> int:
+async def pump(
+    store: Store,
+    channels: Mapping[str, Channel],
+    now: Callable[[], datetime],
+    batch: int = 100,
+    concurrency: int = 20,
+) -> int:
     """Send one batch of due messages; returns how many were claimed."""
     rows = await store.claim(batch, now(), LEASE_S)
     limit = asyncio.Semaphore(concurrency)
@@ -43,10 +48,15 @@ async def pump(store: Store, channels: Mapping[str, Channel], now: Callable[[], 
     return len(rows)
 
 
-async def _send(store: Store, channels: Mapping[str, Channel], row: OutboxRow,
-                now: Callable[[], datetime]) -> None:
-    bound = _log.bind(message_id=row.id, incident_id=row.incident_id,
-                      responder=row.responder_key, channel=row.channel)
+async def _send(
+    store: Store, channels: Mapping[str, Channel], row: OutboxRow, now: Callable[[], datetime]
+) -> None:
+    bound = _log.bind(
+        message_id=row.id,
+        incident_id=row.incident_id,
+        responder=row.responder_key,
+        channel=row.channel,
+    )
     try:
         receipt = await _deliver(channels.get(row.channel), row)
     except SendError as e:

@@ -16,12 +16,14 @@ from datetime import datetime
 from warnbot.model import Request, Step, TierPolicy
 
 
-def escalate(pending: Iterable[tuple[Request, TierPolicy]],
-             superior_of: Mapping[str, str | None], fired: frozenset[str],
-             now: datetime) -> list[Step]:
+def escalate(
+    pending: Iterable[tuple[Request, TierPolicy]],
+    superior_of: Mapping[str, str | None],
+    fired: frozenset[str],
+    now: datetime,
+) -> list[Step]:
     """The steps due at ``now`` that have not fired yet."""
-    steps = (_due(req, policy, superior_of.get(req.responder_key), now)
-             for req, policy in pending)
+    steps = (_due(req, policy, superior_of.get(req.responder_key), now) for req, policy in pending)
     return [s for s in steps if s is not None and s.key not in fired]
 
 
@@ -30,7 +32,13 @@ def _due(req: Request, policy: TierPolicy, superior: str | None, now: datetime) 
         return None
     overdue_s = (now - req.deadline).total_seconds()
     if overdue_s >= policy.repeat_count * policy.repeat_interval_s:
-        return Step(f"superior:{req.id}", "superior", req.incident_id, req.id,
-                    req.responder_key, target_key=superior)
+        return Step(
+            f"superior:{req.id}",
+            "superior",
+            req.incident_id,
+            req.id,
+            req.responder_key,
+            target_key=superior,
+        )
     n = int(overdue_s // policy.repeat_interval_s) + 1
     return Step(f"repeat:{req.id}:{n}", "repeat", req.incident_id, req.id, req.responder_key, n=n)

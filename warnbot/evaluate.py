@@ -22,7 +22,9 @@ OpenIncident = tuple[Incident, str | None]  # the incident and the key of its la
 
 @dataclass(frozen=True)
 class Transition:
-    """One change to make: ``open``, ``upgrade``, ``downgrade`` or ``lift``."""
+    """One change to make: ``open``, ``upgrade``, ``downgrade``, ``lift``, or
+    ``update`` (same level; the incident now follows the newer warning, so a
+    later Update or Cancel that references it finds the incident)."""
 
     kind: str
     key: str
@@ -34,8 +36,9 @@ class Transition:
     incident_id: int | None = None
 
 
-def evaluate(rules: Sequence[CapRule], w: CapWarning, open_incidents: Sequence[OpenIncident],
-             now: datetime) -> list[Transition]:
+def evaluate(
+    rules: Sequence[CapRule], w: CapWarning, open_incidents: Sequence[OpenIncident], now: datetime
+) -> list[Transition]:
     """What ``w`` changes. Exercises and tests change nothing; a Cancel always lifts;
     an expired Alert or Update opens nothing."""
     if w.status != "Actual":
@@ -47,11 +50,16 @@ def evaluate(rules: Sequence[CapRule], w: CapWarning, open_incidents: Sequence[O
         return []
     wanted = _wanted_levels(rules, w)
     by_key = {i.key: i for i, _ in open_incidents}
-    changes = [_change(by_key.get(key), key, level, w, name) for key, (level, name) in
-               sorted(wanted.items())]
-    dropped = [_lift(i, f"CAP Update {w.identifier}: no rule matches any more")
-               for i in referenced if i.key not in wanted]
-    return [c for c in changes if c is not None] + dropped
+    changes = [
+        _change(by_key.get(key), key, level, w, name)
+        for key, (level, name) in sorted(wanted.items())
+    ]
+    dropped = [
+        _lift(i, f"CAP Update {w.identifier}: no rule matches any more")
+        for i in referenced
+        if i.key not in wanted
+    ]
+    return changes + dropped
 
 
 def incident_key(hazard: str, region_code: str) -> str:
@@ -69,22 +77,32 @@ def _wanted_levels(rules: Sequence[CapRule], w: CapWarning) -> dict[str, tuple[L
     return wanted
 
 
-def _change(current: Incident | None, key: str, level: Level, w: CapWarning,
-            rule_name: str) -> Transition | None:
+def _change(
+    current: Incident | None, key: str, level: Level, w: CapWarning, rule_name: str
+) -> Transition:
     hazard, region = key.split("@", 1)
     reason = f"rule {rule_name!r} matched {w.event!r} ({w.identifier})"
     headline = w.headline or w.event
     if current is None:
         return Transition("open", key, hazard, region, level, headline, reason)
     if level == current.level:
-        return None
-    kind = "upgrade" if level.outranks(current.level) else "downgrade"
+        kind = "update"  # same level, newer warning: the incident follows it
+    else:
+        kind = "upgrade" if level.outranks(current.level) else "downgrade"
     return Transition(kind, key, hazard, region, level, headline, reason, current.id)
 
 
 def _lift(incident: Incident, reason: str) -> Transition:
-    return Transition("lift", incident.key, incident.hazard, incident.region_code,
-                      incident.level, incident.headline, reason, incident.id)
+    return Transition(
+        "lift",
+        incident.key,
+        incident.hazard,
+        incident.region_code,
+        incident.level,
+        incident.headline,
+        reason,
+        incident.id,
+    )
 
 
 def _referenced(w: CapWarning, open_incidents: Sequence[OpenIncident]) -> list[Incident]:

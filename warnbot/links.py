@@ -14,6 +14,7 @@ import hmac
 import secrets
 
 _MAC_CHARS = 12
+_MAX_ID_CHARS = 13  # base 36: enough for any 64-bit id; longer heads are refused unparsed
 
 
 def new_secret() -> str:
@@ -21,14 +22,16 @@ def new_secret() -> str:
 
 
 def sign(request_id: int, secret: str) -> str:
-    """The token for ``request_id``."""
+    """The token for ``request_id`` (ids are positive)."""
+    if request_id < 0:
+        raise ValueError("request ids are not negative")
     return f"{_base36(request_id)}.{_mac(request_id, secret)}"
 
 
 def verify(token: str, secret: str) -> int | None:
     """The request id a token names, or None when it is malformed or forged."""
     head, _, mac = token.partition(".")
-    if not (head.isascii() and head.isalnum()):
+    if not (head.isascii() and head.isalnum()) or len(head) > _MAX_ID_CHARS:
         return None
     request_id = int(head, 36)
     ok = hmac.compare_digest(mac.encode(), _mac(request_id, secret).encode())

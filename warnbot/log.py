@@ -32,9 +32,7 @@ def _mask_match(m: re.Match[str]) -> str:
     return number[: min(6, len(number) - 8)] + "****" + number[-4:]
 
 
-def redact(
-    _logger: Any, _method: str, event: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
+def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: mask phones in every string, hide secret-named keys."""
     for key, value in list(event.items()):
         if _SECRET_KEY.search(key):
@@ -48,7 +46,9 @@ def configure(fmt: Literal["auto", "json", "console"] = "auto", level: int = log
     """Configure structlog once at start; ``auto`` picks by whether stderr is a TTY."""
     pretty = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
     renderer: Any = (
-        structlog.dev.ConsoleRenderer() if pretty else structlog.processors.JSONRenderer(ensure_ascii=False)
+        structlog.dev.ConsoleRenderer()
+        if pretty
+        else structlog.processors.JSONRenderer(ensure_ascii=False)
     )
     structlog.configure(
         processors=[

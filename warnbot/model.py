@@ -97,7 +97,7 @@ class Area:
 
 
 @dataclass(frozen=True)
-class Warning:  # noqa: A001 — the field's own word (预警); never the builtin here
+class Warning:
     """A normalized hazard warning, CAP-shaped (one ``<alert>`` + its chosen ``<info>``)."""
 
     identifier: str

@@ -17,8 +17,9 @@ from warnbot.model import Delivery, Incident, Responder, Tier
 DUTY_OFFICER = "duty_officer"
 
 
-def plan(incident: Incident, people: Iterable[Responder], channel: str,
-         now: datetime) -> list[Delivery]:
+def plan(
+    incident: Incident, people: Iterable[Responder], channel: str, now: datetime
+) -> list[Delivery]:
     """One delivery per concerned person with a phone, top tier first."""
     deliveries = [_delivery(incident, p, channel, now) for p in people if _concerned(incident, p)]
     order = list(Tier)
@@ -31,9 +32,12 @@ def duty_officers(people: Iterable[Responder]) -> list[Responder]:
 
 
 def _concerned(incident: Incident, p: Responder) -> bool:
-    return (p.tier in incident.policy.tiers and bool(p.phones)
-            and DUTY_OFFICER not in p.roles
-            and regions.related(incident.region_code, p.region_code))
+    return (
+        p.tier in incident.policy.tiers
+        and bool(p.phones)
+        and DUTY_OFFICER not in p.roles
+        and regions.related(incident.region_code, p.region_code)
+    )
 
 
 def _delivery(incident: Incident, p: Responder, channel: str, now: datetime) -> Delivery:

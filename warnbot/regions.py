@@ -11,7 +11,9 @@ from __future__ import annotations
 def prefix(code: str) -> str:
     """The significant digits of a division code."""
     code = code.strip()
-    if not code.isdigit() or len(code) not in (6, 9, 12):
+    # isascii: str.isdigit() also accepts full-width and other Unicode digits ("４４９９０１"),
+    # which would pass here and then never match an ASCII code.
+    if not (code.isascii() and code.isdigit()) or len(code) not in (6, 9, 12):
         raise ValueError(f"not an administrative division code: {code!r}")
     while len(code) > 6 and code.endswith("000"):
         code = code[:-3]

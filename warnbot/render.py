@@ -34,5 +34,6 @@ class Renderer:
     def render(self, kind: str, name: str, language: str, **context: Any) -> str:
         """The text of template ``name`` for channel ``kind`` in ``language``."""
         template = self.env.get_or_select_template(
-            [f"{kind}/{language}/{name}.j2", f"{kind}/{DEFAULT_LANGUAGE}/{name}.j2"])
+            [f"{kind}/{language}/{name}.j2", f"{kind}/{DEFAULT_LANGUAGE}/{name}.j2"]
+        )
         return template.render(**context).strip()

@@ -39,7 +39,9 @@ TIERS = {
     Tier.TOWNSHIP: ("乡", "镇", "乡镇", "乡镇级", "街道", "township", "town"),
     Tier.VILLAGE: ("村", "村级", "社区", "village", "community"),
 }
-_SPLIT = re.compile(r"[;；,，、/\s]+")
+# Phones are often typed with spaces ("138 0013 8001"), so lists split on
+# punctuation and line breaks only.
+_SPLIT = re.compile(r"\s*[;；,，、/\n]+\s*")
 Row = tuple[int, dict[str, Any]]  # (line number, fields by canonical name)
 
 
@@ -70,19 +72,32 @@ def _read(path: Path) -> list[Row]:
 
 
 def _csv_rows(path: Path, text: str) -> Iterator[Row]:
-    reader = csv.DictReader(io.StringIO(text))
-    names = _canonical_headers(path, reader.fieldnames or [])
-    for raw in reader:
-        fields = {names[k]: (v or "").strip() for k, v in raw.items() if k in names}
+    reader = csv.reader(io.StringIO(text))
+    headers = next(reader, [])
+    names = _canonical_headers(path, headers)
+    while True:
+        # csv's line_num is the LAST line of a record (a quoted field may span lines);
+        # a row is reported at its first line, the one a spreadsheet user looks for.
+        first_line = reader.line_num + 1
+        values = next(reader, None)
+        if values is None:
+            return
+        raw = dict(zip(headers, values, strict=False))
+        fields = {names[k]: v.strip() for k, v in raw.items() if k in names}
         if any(fields.values()):
-            yield reader.line_num, fields
+            yield first_line, fields
+
+
+_ALIASES = {alias.casefold(): name for name, aliases in HEADERS.items() for alias in aliases}
 
 
 def _canonical_headers(path: Path, headers: list[str]) -> dict[str, str]:
-    lookup = {alias.casefold(): name for name, aliases in HEADERS.items() for alias in aliases}
-    names = {h: lookup[h.strip().casefold()] for h in headers if h.strip().casefold() in lookup}
-    missing = [HEADERS[n][0] for n in ("key", "name", "tier", "region_code", "phones")
-               if n not in names.values()]
+    names = {h: _ALIASES[h.strip().casefold()] for h in headers if h.strip().casefold() in _ALIASES}
+    missing = [
+        HEADERS[n][0]
+        for n in ("key", "name", "tier", "region_code", "phones")
+        if n not in names.values()
+    ]
     if missing:
         raise ConfigError([f"{path}:1: missing column(s) {', '.join(missing)}"])
     return names
@@ -100,7 +115,15 @@ def _yaml_rows(path: Path, text: str) -> Iterator[Row]:
         line = item_node.start_mark.line + 1
         if not isinstance(item, Mapping):
             raise ConfigError([f"{path}:{line}: each person is a mapping of fields"])
-        yield line, {k: v for k, v in item.items() if k in HEADERS}
+        # The same Chinese/English names as a CSV header ("编号", "phone", …).
+        yield (
+            line,
+            {
+                _ALIASES[str(k).strip().casefold()]: v
+                for k, v in item.items()
+                if str(k).strip().casefold() in _ALIASES
+            },
+        )
 
 
 def _person(f: dict[str, Any], default_region: str) -> tuple[Responder | None, list[str]]:
@@ -118,10 +141,16 @@ def _person(f: dict[str, Any], default_region: str) -> tuple[Responder | None, l
     phones = _phones(f.get("phones"), default_region, problems)
     if problems or tier is None:
         return None, problems
-    return Responder(key=key, name=name, tier=tier, region_code=region, phones=phones,
-                     roles=tuple(_items(f.get("roles"))),
-                     language=str(f.get("language") or "zh").strip() or "zh",
-                     superior=str(f.get("superior") or "").strip() or None), []
+    return Responder(
+        key=key,
+        name=name,
+        tier=tier,
+        region_code=region,
+        phones=phones,
+        roles=tuple(_items(f.get("roles"))),
+        language=str(f.get("language") or "zh").strip() or "zh",
+        superior=str(f.get("superior") or "").strip() or None,
+    ), []
 
 
 def _tier(text: str, problems: list[str]) -> Tier | None:
@@ -129,7 +158,9 @@ def _tier(text: str, problems: list[str]) -> Tier | None:
     for tier, names in TIERS.items():
         if value in names:
             return tier
-    problems.append(f"层级/tier {text!r} is not one of 市/县/乡镇/村 (city/county/township/village)")
+    problems.append(
+        f"层级/tier {text!r} is not one of 市/县/乡镇/村 (city/county/township/village)"
+    )
     return None
 
 
@@ -164,13 +195,17 @@ def _cross_check(path: Path, people: list[tuple[int, Responder]]) -> list[str]:
     phone_owner: dict[str, str] = {}
     for line, p in people:
         if p.key in first_line:
-            problems.append(f"{path}:{line}: duplicate person {p.key!r} (first on line "
-                            f"{first_line[p.key]})")
+            problems.append(
+                f"{path}:{line}: duplicate person {p.key!r} (first on line {first_line[p.key]})"
+            )
         first_line.setdefault(p.key, line)
         for phone in p.phones:
             owner = phone_owner.setdefault(phone, p.key)
             if owner != p.key:
                 problems.append(f"{path}:{line}: phone {phone} already belongs to {owner!r}")
-    problems += [f"{path}:{line}: superior {p.superior!r} is not in this roster"
-                 for line, p in people if p.superior and p.superior not in first_line]
+    problems += [
+        f"{path}:{line}: superior {p.superior!r} is not in this roster"
+        for line, p in people
+        if p.superior and p.superior not in first_line
+    ]
     return problems

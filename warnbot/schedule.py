@@ -32,8 +32,12 @@ class Schedule:
         self.running: set[asyncio.Task[Any]] = set()
         now = datetime.now(UTC)
         for feed in app.settings.feeds:
-            self._every(f"feed:{feed.name}", feed.interval_s, now,
-                        functools.partial(poller.poll, app, feed, session))
+            self._every(
+                f"feed:{feed.name}",
+                feed.interval_s,
+                now,
+                functools.partial(poller.poll, app, feed, session),
+            )
         self._every("outbox", app.settings.outbox_tick_s, now, functools.partial(drain, app))
         self._every("escalation", app.settings.escalation_tick_s, now, app.tick)
 
@@ -46,13 +50,22 @@ class Schedule:
         if self.running:
             await asyncio.wait(set(self.running), timeout=timeout_s)
 
-    def _every(self, job_id: str, seconds: float, first: datetime,
-               job: Callable[[], Awaitable[Any]]) -> None:
-        self.scheduler.add_job(self._guarded(job_id, job), "interval", seconds=seconds,
-                               id=job_id, next_run_time=first, max_instances=1, coalesce=True)
+    def _every(
+        self, job_id: str, seconds: float, first: datetime, job: Callable[[], Awaitable[Any]]
+    ) -> None:
+        self.scheduler.add_job(
+            self._guarded(job_id, job),
+            "interval",
+            seconds=seconds,
+            id=job_id,
+            next_run_time=first,
+            max_instances=1,
+            coalesce=True,
+        )
 
-    def _guarded(self, job_id: str,
-                 job: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+    def _guarded(
+        self, job_id: str, job: Callable[[], Awaitable[Any]]
+    ) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
             task = asyncio.current_task()
             if task is not None:
@@ -62,7 +75,9 @@ class Schedule:
             except Exception:
                 _log.exception("job_failed", job=job_id)
             finally:
-                self.running.discard(task)  # type: ignore[arg-type]
+                if task is not None:
+                    self.running.discard(task)
+
         return run
 
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from warnbot import regions
 from warnbot.errors import ConfigError
 from warnbot.model import Colour, Level, LevelPolicy, Tier, TierPolicy
 
@@ -76,6 +77,15 @@ class CapRule(BaseModel):
     @classmethod
     def _parse_level(cls, v: object) -> object:
         return Level.parse(v) if isinstance(v, str) else v
+
+    @field_validator("region_codes")
+    @classmethod
+    def _codes_are_division_codes(cls, v: list[str]) -> list[str]:
+        # Checked here, not when a warning arrives: matching would raise on every warning.
+        bad = [c for c in v if not regions.is_code(c)]
+        if bad:
+            raise ValueError(f"not 6, 9 or 12 digit division codes: {', '.join(map(repr, bad))}")
+        return v
 
 
 class TierPolicySettings(BaseModel):

@@ -29,19 +29,20 @@ class TwilioSms:
 
     def __init__(self, settings: TwilioSettings) -> None:
         if settings.auth_token is None or not settings.account_sid:
-            raise SendError("Twilio account_sid and auth token are not configured",
-                            retryable=False)
+            raise SendError("Twilio account_sid and auth token are not configured", retryable=False)
         self.settings = settings
         self.http = AsyncTwilioHttpClient()
-        self.client = Client(settings.account_sid, settings.auth_token.get_secret_value(),
-                             http_client=self.http)
+        self.client = Client(
+            settings.account_sid, settings.auth_token.get_secret_value(), http_client=self.http
+        )
         self.client.api.base_url = settings.api_base_url.rstrip("/")
 
     async def send(self, message: Message) -> Receipt:
         try:
             async with asyncio.timeout(self.settings.timeout_s):
                 sent = await self.client.messages.create_async(
-                    to=message.to, from_=self.settings.from_number, body=message.body)
+                    to=message.to, from_=self.settings.from_number, body=message.body
+                )
         except TwilioRestException as e:
             raise classify(e) from e
         except (aiohttp.ClientError, TimeoutError) as e:
@@ -55,5 +56,8 @@ class TwilioSms:
 def classify(e: TwilioRestException) -> SendError:
     """Transient (429, 5xx, 20429 …) or permanent (21211 invalid number …)."""
     retryable = e.status == 429 or e.status >= 500 or e.code in RETRYABLE_CODES
-    return SendError(f"Twilio {e.status} code {e.code}: {e.msg}", retryable=retryable,
-                     code=str(e.code) if e.code is not None else None)
+    return SendError(
+        f"Twilio {e.status} code {e.code}: {e.msg}",
+        retryable=retryable,
+        code=str(e.code) if e.code is not None else None,
+    )

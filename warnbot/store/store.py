@@ -57,8 +57,9 @@ class OutboxRow:
     attempts: int
 
     def message(self) -> Message:
-        return Message(self.key, self.channel, self.address, self.body,
-                       self.incident_id, self.responder_key)
+        return Message(
+            self.key, self.channel, self.address, self.body, self.incident_id, self.responder_key
+        )
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,7 @@ class Store:
 
     async def responder_for_phone(self, phone: str) -> str | None:
         """The key of the person who owns ``phone``, if any."""
-        query = sa.select(responder_phones.c.responder_key).where(
-            responder_phones.c.phone == phone)
+        query = sa.select(responder_phones.c.responder_key).where(responder_phones.c.phone == phone)
         async with self.engine.connect() as conn:
             return (await conn.execute(query)).scalar_one_or_none()
 
@@ -118,9 +118,15 @@ class Store:
 
     async def record_warning(self, feed: str, w: CapWarning, now: datetime) -> bool:
         """Remember a warning; False when this sender+identifier was seen before."""
-        row = {"feed": feed, "sender": w.sender, "identifier": w.identifier,
-               "msg_type": w.msg_type, "event": w.event[:300], "sent": w.sent,
-               "received_at": now}
+        row = {
+            "feed": feed,
+            "sender": w.sender,
+            "identifier": w.identifier,
+            "msg_type": w.msg_type,
+            "event": w.event[:300],
+            "sent": w.sent,
+            "received_at": now,
+        }
         async with self.engine.begin() as conn:
             result = await conn.execute(_insert_ignore(conn, warnings).values(row))
             return bool(result.rowcount)
@@ -129,20 +135,23 @@ class Store:
         """Store a new incident; ``draft.id`` is ignored and the stored one returned."""
         values = {f.name: getattr(draft, f.name) for f in dataclasses.fields(draft)}
         values.pop("id")
-        values.update(level=int(draft.level), policy=_policy_json(draft.policy),
-                      warning_key=warning_key)
+        values.update(
+            level=int(draft.level), policy=_policy_json(draft.policy), warning_key=warning_key
+        )
         async with self.engine.begin() as conn:
             stmt = incidents.insert().values(values).returning(incidents.c.id)
             new_id = (await conn.execute(stmt)).scalar_one()
         return dataclasses.replace(draft, id=int(new_id))
 
-    async def set_level(self, incident_id: int, level: Level) -> None:
-        await self._update(incidents, incidents.c.id == incident_id, level=int(level))
+    async def follow(self, incident_id: int, level: Level, warning_key: str | None) -> None:
+        """Set the level, and the warning a later CAP Update or Cancel will reference."""
+        await self._update(
+            incidents, incidents.c.id == incident_id, level=int(level), warning_key=warning_key
+        )
 
     async def lift(self, incident_id: int, now: datetime) -> None:
         """Close an incident (解除): its open requests stop escalating."""
-        await self._update(incidents, incidents.c.id == incident_id,
-                           status="lifted", lifted_at=now)
+        await self._update(incidents, incidents.c.id == incident_id, status="lifted", lifted_at=now)
 
     async def open_incidents(self) -> list[tuple[Incident, str | None]]:
         """Open incidents with the key of the warning that opened each."""
@@ -159,8 +168,9 @@ class Store:
 
     # requests and the outbox ---------------------------------------------
 
-    async def add_requests(self, incident_id: int, deliveries: Iterable[Delivery],
-                           now: datetime, compose: Compose) -> list[Request]:
+    async def add_requests(
+        self, incident_id: int, deliveries: Iterable[Delivery], now: datetime, compose: Compose
+    ) -> list[Request]:
         """Create one request per delivery and enqueue its messages, in one transaction.
 
         A person already asked about this incident is skipped, so replaying a
@@ -188,20 +198,39 @@ class Store:
         """
         due = sa.or_(
             sa.and_(outbox.c.status == "queued", outbox.c.next_attempt_at <= now),
-            sa.and_(outbox.c.status == "sending", outbox.c.claimed_until < now))
-        ids = (sa.select(outbox.c.id).where(due).order_by(outbox.c.next_attempt_at, outbox.c.id)
-               .limit(limit).with_for_update(skip_locked=True))
-        stmt = (outbox.update().where(outbox.c.id.in_(ids.scalar_subquery()))
-                .values(status="sending", claimed_until=now + timedelta(seconds=lease_s),
-                        attempts=outbox.c.attempts + 1)
-                .returning(*(outbox.c[f.name] for f in dataclasses.fields(OutboxRow))))
+            sa.and_(outbox.c.status == "sending", outbox.c.claimed_until < now),
+        )
+        ids = (
+            sa.select(outbox.c.id)
+            .where(due)
+            .order_by(outbox.c.next_attempt_at, outbox.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        stmt = (
+            outbox.update()
+            .where(outbox.c.id.in_(ids.scalar_subquery()))
+            .values(
+                status="sending",
+                claimed_until=now + timedelta(seconds=lease_s),
+                attempts=outbox.c.attempts + 1,
+            )
+            .returning(*(outbox.c[f.name] for f in dataclasses.fields(OutboxRow)))
+        )
         async with self.engine.begin() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
         return sorted((OutboxRow(**r) for r in rows), key=lambda r: r.id)
 
     async def mark_sent(self, row_id: int, receipt: Receipt, now: datetime) -> None:
-        await self._update(outbox, outbox.c.id == row_id, status="sent", sent_at=now,
-                           provider_id=receipt.provider_id, claimed_until=None, error=None)
+        await self._update(
+            outbox,
+            outbox.c.id == row_id,
+            status="sent",
+            sent_at=now,
+            provider_id=receipt.provider_id,
+            claimed_until=None,
+            error=None,
+        )
 
     async def mark_failed(self, row_id: int, error: str, retry_at: datetime | None) -> None:
         """Record a failed send; with ``retry_at`` the row goes back in the queue."""
@@ -218,31 +247,48 @@ class Store:
 
     async def sent_messages(self, incident_id: int) -> list[Message]:
         """Messages the providers accepted for an incident, oldest first."""
-        query = (sa.select(outbox).where(outbox.c.incident_id == incident_id,
-                                         outbox.c.status == "sent").order_by(outbox.c.sent_at))
+        query = (
+            sa.select(outbox)
+            .where(outbox.c.incident_id == incident_id, outbox.c.status == "sent")
+            .order_by(outbox.c.sent_at)
+        )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings()
-            return [Message(r["key"], r["channel"], r["address"], r["body"],
-                            r["incident_id"], r["responder_key"]) for r in rows]
+            return [
+                Message(
+                    r["key"],
+                    r["channel"],
+                    r["address"],
+                    r["body"],
+                    r["incident_id"],
+                    r["responder_key"],
+                )
+                for r in rows
+            ]
 
     # the ladder ----------------------------------------------------------
 
     async def pending(self) -> list[tuple[Request, TierPolicy]]:
         """Unanswered, un-escalated requests of open incidents, with their frozen tier policy."""
-        query = (sa.select(requests, incidents.c.policy)
-                 .join(incidents, incidents.c.id == requests.c.incident_id)
-                 .where(requests.c.status == "pending", incidents.c.status == "open"))
+        query = (
+            sa.select(requests, incidents.c.policy)
+            .join(incidents, incidents.c.id == requests.c.incident_id)
+            .where(requests.c.status == "pending", incidents.c.status == "open")
+        )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [(_request(r), _policy(r["policy"]).tiers[Tier(r["tier"])]) for r in rows]
 
     async def fired_keys(self, incident_ids: Iterable[int]) -> frozenset[str]:
-        query = sa.select(escalations.c.key).where(escalations.c.incident_id.in_(list(incident_ids)))
+        query = sa.select(escalations.c.key).where(
+            escalations.c.incident_id.in_(list(incident_ids))
+        )
         async with self.engine.connect() as conn:
             return frozenset((await conn.execute(query)).scalars())
 
-    async def fire(self, steps: Sequence[Step], now: datetime,
-                   compose: Callable[[list[Step]], list[Message]]) -> list[Step]:
+    async def fire(
+        self, steps: Sequence[Step], now: datetime, compose: Callable[[list[Step]], list[Message]]
+    ) -> list[Step]:
         """Record ladder steps once each and enqueue what they send, atomically.
 
         A step whose key is already recorded (another tick, another process)
@@ -252,9 +298,11 @@ class Store:
             fired = [s for s in steps if await _record_step(conn, s, now)]
             escalated = [s.request_id for s in fired if s.kind == "superior"]
             if escalated:
-                await conn.execute(requests.update().where(
-                    requests.c.id.in_(escalated), requests.c.status == "pending")
-                    .values(status="escalated", escalated_at=now))
+                await conn.execute(
+                    requests.update()
+                    .where(requests.c.id.in_(escalated), requests.c.status == "pending")
+                    .values(status="escalated", escalated_at=now)
+                )
             await _enqueue(conn, compose(fired), now)
         return fired
 
@@ -262,10 +310,16 @@ class Store:
 
     async def open_requests_for(self, responder_key: str) -> list[Request]:
         """Requests this person can still answer, newest first."""
-        query = (sa.select(requests).join(incidents, incidents.c.id == requests.c.incident_id)
-                 .where(requests.c.responder_key == responder_key,
-                        requests.c.status.in_(OPEN), incidents.c.status == "open")
-                 .order_by(requests.c.id.desc()))
+        query = (
+            sa.select(requests)
+            .join(incidents, incidents.c.id == requests.c.incident_id)
+            .where(
+                requests.c.responder_key == responder_key,
+                requests.c.status.in_(OPEN),
+                incidents.c.status == "open",
+            )
+            .order_by(requests.c.id.desc())
+        )
         async with self.engine.connect() as conn:
             return [_request(r) for r in (await conn.execute(query)).mappings()]
 
@@ -281,20 +335,29 @@ class Store:
             rows = (await conn.execute(query.order_by(requests.c.id))).mappings()
             return [_request(r) for r in rows]
 
-    async def record_ack(self, request_id: int, path: str, text: str,
-                         now: datetime) -> AckResult | None:
+    async def record_ack(
+        self, request_id: int, path: str, text: str, now: datetime
+    ) -> AckResult | None:
         """Confirm a request once; a repeat answer is reported but changes nothing."""
         async with self.engine.begin() as conn:
             row = await _locked_request(conn, request_id)
             if row is None:
                 return None
             late = now > row.deadline
-            values = {"request_id": request_id, "path": path, "text": text[:1000],
-                      "late": late, "received_at": now}
+            values = {
+                "request_id": request_id,
+                "path": path,
+                "text": text[:1000],
+                "late": late,
+                "received_at": now,
+            }
             inserted = (await conn.execute(_insert_ignore(conn, acks).values(values))).rowcount
             if inserted:
-                await conn.execute(requests.update().where(requests.c.id == request_id)
-                                   .values(status="confirmed", confirmed_at=now))
+                await conn.execute(
+                    requests.update()
+                    .where(requests.c.id == request_id)
+                    .values(status="confirmed", confirmed_at=now)
+                )
                 row = dataclasses.replace(row, status="confirmed", confirmed_at=now)
         return AckResult(row, new=bool(inserted), late=late)
 
@@ -304,8 +367,9 @@ class Store:
         await self._upsert_feed(name, last_success=now, failures=0)
 
     async def feed_failed(self, name: str, error: str, now: datetime) -> None:
-        await self._upsert_feed(name, last_error=error[:2000], last_error_at=now,
-                                failures=feed_health.c.failures + 1)
+        await self._upsert_feed(
+            name, last_error=error[:2000], last_error_at=now, failures=feed_health.c.failures + 1
+        )
 
     async def feed_health(self) -> list[dict[str, Any]]:
         async with self.engine.connect() as conn:
@@ -332,8 +396,9 @@ class Store:
     async def _upsert_feed(self, name: str, **values: Any) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(_insert_ignore(conn, feed_health).values(name=name, failures=0))
-            await conn.execute(feed_health.update().where(feed_health.c.name == name)
-                               .values(**values))
+            await conn.execute(
+                feed_health.update().where(feed_health.c.name == name).values(**values)
+            )
 
 
 def _insert_ignore(conn: AsyncConnection, table: sa.Table) -> Any:
@@ -343,48 +408,79 @@ def _insert_ignore(conn: AsyncConnection, table: sa.Table) -> Any:
 
 
 async def _enqueue(conn: AsyncConnection, messages: Sequence[Message], now: datetime) -> None:
-    rows = [{"key": m.key, "channel": m.channel, "address": m.to, "body": m.body,
-             "incident_id": m.incident_id, "responder_key": m.responder_key,
-             "status": "queued", "attempts": 0, "next_attempt_at": now, "created_at": now}
-            for m in messages]
+    rows = [
+        {
+            "key": m.key,
+            "channel": m.channel,
+            "address": m.to,
+            "body": m.body,
+            "incident_id": m.incident_id,
+            "responder_key": m.responder_key,
+            "status": "queued",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for m in messages
+    ]
     if rows:
         await conn.execute(_insert_ignore(conn, outbox), rows)
 
 
 async def _upsert_responder(conn: AsyncConnection, p: Responder) -> None:
-    values = {"name": p.name, "tier": p.tier.value, "region_code": p.region_code,
-              "phones": list(p.phones), "roles": list(p.roles), "language": p.language,
-              "superior": p.superior, "active": True}
-    result = await conn.execute(responders.update().where(responders.c.key == p.key)
-                                .values(values))
+    values = {
+        "name": p.name,
+        "tier": p.tier.value,
+        "region_code": p.region_code,
+        "phones": list(p.phones),
+        "roles": list(p.roles),
+        "language": p.language,
+        "superior": p.superior,
+        "active": True,
+    }
+    result = await conn.execute(responders.update().where(responders.c.key == p.key).values(values))
     if not result.rowcount:
         await conn.execute(responders.insert().values(key=p.key, **values))
 
 
-async def _insert_request(conn: AsyncConnection, incident_id: int, d: Delivery,
-                          now: datetime) -> Request | None:
-    values = {"incident_id": incident_id, "responder_key": d.responder.key,
-              "tier": d.tier.value, "reply_code": await _free_code(conn, d.responder.key),
-              "status": "pending", "sent_at": now, "deadline": d.deadline}
+async def _insert_request(
+    conn: AsyncConnection, incident_id: int, d: Delivery, now: datetime
+) -> Request | None:
+    values = {
+        "incident_id": incident_id,
+        "responder_key": d.responder.key,
+        "tier": d.tier.value,
+        "reply_code": await _free_code(conn, d.responder.key),
+        "status": "pending",
+        "sent_at": now,
+        "deadline": d.deadline,
+    }
     stmt = _insert_ignore(conn, requests).values(values).returning(requests.c.id)
     new_id = (await conn.execute(stmt)).scalar_one_or_none()
-    return None if new_id is None else _request({"id": new_id, "confirmed_at": None, "escalated_at": None,
-                                                   **values})
+    return (
+        None
+        if new_id is None
+        else _request({"id": new_id, "confirmed_at": None, "escalated_at": None, **values})
+    )
 
 
 async def _free_code(conn: AsyncConnection, responder_key: str) -> str:
     """The smallest reply code this person has no open request under."""
-    query = (sa.select(requests.c.reply_code)
-             .join(incidents, incidents.c.id == requests.c.incident_id)
-             .where(requests.c.responder_key == responder_key,
-                    requests.c.status.in_(OPEN), incidents.c.status == "open"))
+    query = (
+        sa.select(requests.c.reply_code)
+        .join(incidents, incidents.c.id == requests.c.incident_id)
+        .where(
+            requests.c.responder_key == responder_key,
+            requests.c.status.in_(OPEN),
+            incidents.c.status == "open",
+        )
+    )
     taken = set((await conn.execute(query)).scalars())
     return str(next(n for n in range(1, len(taken) + 2) if str(n) not in taken))
 
 
 async def _record_step(conn: AsyncConnection, step: Step, now: datetime) -> bool:
-    values = {"key": step.key, "incident_id": step.incident_id, "kind": step.kind,
-              "fired_at": now}
+    values = {"key": step.key, "incident_id": step.incident_id, "kind": step.kind, "fired_at": now}
     return bool((await conn.execute(_insert_ignore(conn, escalations).values(values))).rowcount)
 
 
@@ -395,23 +491,47 @@ async def _locked_request(conn: AsyncConnection, request_id: int) -> Request | N
 
 
 def _request(r: Any) -> Request:
-    return Request(id=r["id"], incident_id=r["incident_id"], responder_key=r["responder_key"],
-                      tier=Tier(r["tier"]), reply_code=r["reply_code"], status=r["status"],
-                      sent_at=r["sent_at"], deadline=r["deadline"],
-                      confirmed_at=r["confirmed_at"], escalated_at=r["escalated_at"])
+    return Request(
+        id=r["id"],
+        incident_id=r["incident_id"],
+        responder_key=r["responder_key"],
+        tier=Tier(r["tier"]),
+        reply_code=r["reply_code"],
+        status=r["status"],
+        sent_at=r["sent_at"],
+        deadline=r["deadline"],
+        confirmed_at=r["confirmed_at"],
+        escalated_at=r["escalated_at"],
+    )
 
 
 def _responder(r: Any) -> Responder:
-    return Responder(key=r["key"], name=r["name"], tier=Tier(r["tier"]),
-                     region_code=r["region_code"], phones=tuple(r["phones"]),
-                     roles=tuple(r["roles"]), language=r["language"], superior=r["superior"])
+    return Responder(
+        key=r["key"],
+        name=r["name"],
+        tier=Tier(r["tier"]),
+        region_code=r["region_code"],
+        phones=tuple(r["phones"]),
+        roles=tuple(r["roles"]),
+        language=r["language"],
+        superior=r["superior"],
+    )
 
 
 def _incident(r: Any) -> Incident:
-    return Incident(id=r["id"], key=r["key"], hazard=r["hazard"], region_code=r["region_code"],
-                    level=Level(r["level"]), status=r["status"], opened_at=r["opened_at"],
-                    headline=r["headline"], policy=_policy(r["policy"]), drill=r["drill"],
-                    source=r["source"])
+    return Incident(
+        id=r["id"],
+        key=r["key"],
+        hazard=r["hazard"],
+        region_code=r["region_code"],
+        level=Level(r["level"]),
+        status=r["status"],
+        opened_at=r["opened_at"],
+        headline=r["headline"],
+        policy=_policy(r["policy"]),
+        drill=r["drill"],
+        source=r["source"],
+    )
 
 
 def _policy_json(policy: LevelPolicy) -> dict[str, Any]:

@@ -21,10 +21,12 @@ def make_app(app: App) -> web.Application:
     """The HTTP application serving ``app``."""
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
     web_app[APP] = app
-    web_app.add_routes([
-        web.get("/healthz", health.healthz),
-        web.post("/hooks/twilio/sms", twilio_hooks.inbound_sms),
-        web.get("/a/{token}", ack_links.page),
-        web.post("/a/{token}", ack_links.confirm),
-    ])
+    web_app.add_routes(
+        [
+            web.get("/healthz", health.healthz),
+            web.post("/hooks/twilio/sms", twilio_hooks.inbound_sms),
+            web.get("/a/{token}", ack_links.page),
+            web.post("/a/{token}", ack_links.confirm),
+        ]
+    )
     return web_app

@@ -31,15 +31,23 @@ async def _request(request: web.Request) -> Request:
     return found
 
 
-async def _render(request: web.Request, req: Request, *, confirmed: bool,
-                  late: bool) -> web.Response:
+async def _render(
+    request: web.Request, req: Request, *, confirmed: bool, late: bool
+) -> web.Response:
     app = request.app[APP]
     incident = await app.store.incident(req.incident_id)
     person = app.people.get(req.responder_key)
     if incident is None or person is None:
         raise web.HTTPNotFound(text="链接无效 / invalid link")
     html = app.renderer.render(
-        "web", "ack.html", "zh", incident=incident, person=person, confirmed=confirmed,
-        late=late, closed=incident.status != "open",
-        deadline=req.deadline.astimezone().strftime("%H:%M"))
+        "web",
+        "ack.html",
+        "zh",
+        incident=incident,
+        person=person,
+        confirmed=confirmed,
+        late=late,
+        closed=incident.status != "open",
+        deadline=req.deadline.astimezone().strftime("%H:%M"),
+    )
     return web.Response(text=html, content_type="text/html")

@@ -1,0 +1,163 @@
+"""Tests for warnbot.board: each request's state, the tally per tier, the summary line."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from tests.conftest import T0
+from warnbot.board import STATES, TierTally, lines, state, summary, tally
+from warnbot.model import Request, Tier
+
+DEADLINE = T0 + timedelta(minutes=30)
+_ids = iter(range(1, 10_000))
+
+
+def request(
+    tier: Tier = Tier.VILLAGE,
+    *,
+    confirmed: float | None = None,
+    escalated: float | None = None,
+    status: str | None = None,
+) -> Request:
+    """A request due at DEADLINE; times are seconds relative to the deadline."""
+    confirmed_at = DEADLINE + timedelta(seconds=confirmed) if confirmed is not None else None
+    escalated_at = DEADLINE + timedelta(seconds=escalated) if escalated is not None else None
+    default = "confirmed" if confirmed_at else "escalated" if escalated_at else "pending"
+    n = next(_ids)
+    return Request(
+        id=n,
+        incident_id=1,
+        responder_key=f"P{n}",
+        tier=tier,
+        reply_code="1",
+        status=status or default,
+        sent_at=T0,
+        deadline=DEADLINE,
+        confirmed_at=confirmed_at,
+        escalated_at=escalated_at,
+    )
+
+
+def at(seconds_after_deadline: float) -> datetime:
+    return DEADLINE + timedelta(seconds=seconds_after_deadline)
+
+
+# --- state ---------------------------------------------------------------------------------
+
+
+def test_an_answer_before_the_deadline_is_confirmed() -> None:
+    assert state(request(confirmed=-60), at(3600)) == "confirmed"
+
+
+def test_an_answer_exactly_at_the_deadline_is_confirmed_not_late() -> None:
+    assert state(request(confirmed=0), at(3600)) == "confirmed"
+
+
+def test_an_answer_after_the_deadline_is_late() -> None:
+    assert state(request(confirmed=0.001), at(3600)) == "late"
+
+
+def test_an_answer_after_the_superior_was_told_is_late() -> None:
+    assert state(request(escalated=300, confirmed=400), at(3600)) == "late"
+
+
+def test_no_answer_before_the_deadline_is_pending() -> None:
+    assert state(request(), at(-1)) == "pending"
+
+
+def test_no_answer_at_the_deadline_itself_is_still_pending() -> None:
+    assert state(request(), at(0)) == "pending"
+
+
+def test_no_answer_past_the_deadline_is_silent() -> None:
+    assert state(request(), at(0.001)) == "silent"
+
+
+def test_an_escalated_request_without_an_answer_is_silent() -> None:
+    assert state(request(escalated=600), at(900)) == "silent"
+
+
+def test_every_state_is_one_of_the_four_named() -> None:
+    seen = {
+        state(request(confirmed=-1), at(1)),
+        state(request(confirmed=1), at(1)),
+        state(request(), at(-1)),
+        state(request(), at(1)),
+    }
+    assert seen == set(STATES) == {"confirmed", "late", "pending", "silent"}
+
+
+# --- tally ---------------------------------------------------------------------------------
+
+
+def test_tally_counts_each_state_per_tier() -> None:
+    requests = [
+        request(Tier.VILLAGE, confirmed=-10),
+        request(Tier.VILLAGE, confirmed=-5),
+        request(Tier.VILLAGE, confirmed=120),
+        request(Tier.VILLAGE),
+        request(Tier.VILLAGE, escalated=300),
+        request(Tier.TOWNSHIP, confirmed=-1),
+        request(Tier.TOWNSHIP),
+    ]
+    assert tally(requests, at(600)) == [
+        TierTally(Tier.TOWNSHIP, total=2, confirmed=1, late=0, pending=0, silent=1, escalated=0),
+        TierTally(Tier.VILLAGE, total=5, confirmed=2, late=1, pending=0, silent=2, escalated=1),
+    ]
+
+
+def test_tally_counts_pending_before_the_deadline() -> None:
+    (row,) = tally([request(Tier.COUNTY), request(Tier.COUNTY, confirmed=-1)], at(-60))
+    assert (row.pending, row.confirmed, row.silent) == (1, 1, 0)
+
+
+def test_tally_counts_a_late_answer_after_escalation_as_late_and_escalated() -> None:
+    (row,) = tally([request(Tier.VILLAGE, escalated=300, confirmed=400)], at(600))
+    assert (row.total, row.late, row.silent, row.escalated) == (1, 1, 0, 1)
+
+
+def test_tally_lists_tiers_top_down_and_leaves_out_tiers_without_requests() -> None:
+    requests = [request(Tier.VILLAGE), request(Tier.CITY), request(Tier.VILLAGE)]
+    assert [t.tier for t in tally(requests, at(0))] == [Tier.CITY, Tier.VILLAGE]
+
+
+def test_tally_of_nothing_is_empty() -> None:
+    assert tally([], at(0)) == []
+
+
+def test_tally_accepts_a_one_shot_iterable() -> None:
+    rows = tally(iter([request(Tier.CITY), request(Tier.COUNTY)]), at(0))
+    assert [(t.tier, t.total) for t in rows] == [(Tier.CITY, 1), (Tier.COUNTY, 1)]
+
+
+# --- summary and lines ---------------------------------------------------------------------
+
+
+def test_summary_counts_late_answers_as_confirmed() -> None:
+    requests = [
+        request(Tier.COUNTY, confirmed=-1),
+        request(Tier.VILLAGE, confirmed=-1),
+        request(Tier.VILLAGE, escalated=300, confirmed=400),
+        request(Tier.VILLAGE, escalated=300),
+        request(Tier.VILLAGE),
+    ]
+    assert summary(tally(requests, at(600))) == "叫应: 3/5 confirmed, 2 escalated"
+
+
+def test_summary_of_nothing_is_zero_of_zero() -> None:
+    assert summary([]) == "叫应: 0/0 confirmed, 0 escalated"
+
+
+def test_summary_accepts_a_one_shot_iterable() -> None:
+    rows = tally([request(Tier.CITY, confirmed=-1), request(Tier.CITY)], at(600))
+    assert summary(iter(rows)) == "叫应: 1/2 confirmed, 0 escalated"
+
+
+def test_lines_are_a_header_then_one_row_per_tier_with_its_counts() -> None:
+    rows = tally(
+        [request(Tier.TOWNSHIP, confirmed=-1), request(Tier.VILLAGE, escalated=1)], at(600)
+    )
+    header, township, village = lines(rows)
+    assert header.split()[:4] == ["层级", "tier", "人数", "total"]
+    assert township.split() == ["乡镇级", "township", "1", "1", "0", "0", "0", "0"]
+    assert village.split() == ["村级", "village", "1", "0", "0", "0", "1", "1"]
