@@ -124,6 +124,10 @@ class Warning:
     areas: tuple[Area, ...] = ()
     parameters: tuple[tuple[str, str], ...] = ()
     event_codes: tuple[tuple[str, str], ...] = ()
+    # GB/T 35965.1 identifiers name the issuer: 6-digit division code + 3-digit organisation
+    issuer_region: str = ""
+    issuer_org: str = ""
+    event_type: str = ""  # GB/T 35561 emergency classification code, when known
 
     @property
     def key(self) -> str:
@@ -132,6 +136,24 @@ class Warning:
 
     def geocode_values(self) -> frozenset[str]:
         return frozenset(v for a in self.areas for _, v in a.geocodes)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One reading of one quantity at one station (river stage, rainfall, a sensor).
+
+    ``unit`` is as the source states it, normalized to a short symbol where the
+    parser knows it (``m``, ``m3/s``, ``mm``, ``ft``, ``ft3/s``).
+    """
+
+    station: str  # the source's own station id, prefixed by source: "usgs:01646500"
+    quantity: str  # stage, discharge, rainfall, water_level, tilt, …
+    value: float
+    unit: str
+    time: datetime
+    station_name: str = ""
+    region_code: str = ""  # GB/T 2260 code of the station's region, when known
+    source: str = ""  # feed name
 
 
 @dataclass(frozen=True)
