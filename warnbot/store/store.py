@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from warnbot.model import (
@@ -27,10 +26,11 @@ from warnbot.model import (
 )
 from warnbot.model import Warning as CapWarning
 from warnbot.store import db
+from warnbot.store.feeds import FeedStore
+from warnbot.store.sql import insert_ignore as _insert_ignore
 from warnbot.store.tables import (
     acks,
     escalations,
-    feed_health,
     incidents,
     keyring,
     outbox,
@@ -74,7 +74,7 @@ class AckResult:
 Compose = Callable[[Request], list[Message]]
 
 
-class Store:
+class Store(FeedStore):
     """All reads and writes of warnbot's state; see the package docstring."""
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -361,20 +361,7 @@ class Store:
                 row = dataclasses.replace(row, status="confirmed", confirmed_at=now)
         return AckResult(row, new=bool(inserted), late=late)
 
-    # feeds and keys ------------------------------------------------------
-
-    async def feed_ok(self, name: str, now: datetime) -> None:
-        await self._upsert_feed(name, last_success=now, failures=0)
-
-    async def feed_failed(self, name: str, error: str, now: datetime) -> None:
-        await self._upsert_feed(
-            name, last_error=error[:2000], last_error_at=now, failures=feed_health.c.failures + 1
-        )
-
-    async def feed_health(self) -> list[dict[str, Any]]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(sa.select(feed_health).order_by(feed_health.c.name))
-            return [dict(r) for r in rows.mappings()]
+    # keys ------------------------------------------------------
 
     async def secret(self, name: str, make: Callable[[], str]) -> str:
         """A key generated once and kept, so signed links survive restarts."""
@@ -388,23 +375,6 @@ class Store:
             await conn.execute(sa.text("SELECT 1"))
 
     # helpers -------------------------------------------------------------
-
-    async def _update(self, table: sa.Table, where: Any, **values: Any) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(table.update().where(where).values(**values))
-
-    async def _upsert_feed(self, name: str, **values: Any) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(_insert_ignore(conn, feed_health).values(name=name, failures=0))
-            await conn.execute(
-                feed_health.update().where(feed_health.c.name == name).values(**values)
-            )
-
-
-def _insert_ignore(conn: AsyncConnection, table: sa.Table) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING for the engine at hand."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
 
 
 async def _enqueue(conn: AsyncConnection, messages: Sequence[Message], now: datetime) -> None:

@@ -157,6 +157,50 @@ feed_health = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("last_error_at", UTCDateTime),
     sa.Column("failures", sa.Integer, nullable=False, default=0),
+    # conditional GET: what the server last said, so a restart does not refetch
+    sa.Column("etag", sa.String(300)),
+    sa.Column("last_modified", sa.String(100)),
+    # the silence episode already reported to the duty officer (keyed by last_success)
+    sa.Column("silence_reported", sa.String(64)),
+)
+
+# Atom/RSS entries already taken in, so an index poll fetches only new ones.
+feed_entries = sa.Table(
+    "feed_entries",
+    metadata,
+    sa.Column("feed", sa.String(100), primary_key=True),
+    sa.Column("entry_id", sa.String(500), primary_key=True),
+    sa.Column("seen_at", UTCDateTime, nullable=False),
+)
+
+observations = sa.Table(
+    "observations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("station", sa.String(200), nullable=False),
+    sa.Column("quantity", sa.String(64), nullable=False),
+    sa.Column("time", UTCDateTime, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("unit", sa.String(16), nullable=False),
+    sa.Column("station_name", sa.String(200), nullable=False, default=""),
+    sa.Column("region_code", sa.String(12), nullable=False, default=""),
+    sa.Column("source", sa.String(100), nullable=False, default=""),
+    sa.UniqueConstraint("station", "quantity", "time", name="uq_observations_reading"),
+    sa.Index("ix_observations_time", "time"),
+)
+
+# CAP documents warnbot published for an incident, in order: an Update or
+# Cancel references the previous one.
+cap_documents = sa.Table(
+    "cap_documents",
+    metadata,
+    sa.Column("incident_id", sa.Integer, primary_key=True),
+    sa.Column("sequence", sa.Integer, primary_key=True),
+    sa.Column("identifier", sa.String(100), nullable=False),
+    sa.Column("sender", sa.String(300), nullable=False),
+    sa.Column("sent", UTCDateTime, nullable=False),
+    sa.Column("msg_type", sa.String(16), nullable=False),
+    sa.Column("xml", sa.Text, nullable=False),
 )
 
 keyring = sa.Table(
