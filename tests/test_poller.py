@@ -44,7 +44,8 @@ async def test_a_good_file_feed_opens_an_incident_once(app: App) -> None:
 )
 async def test_a_bad_feed_is_marked_unhealthy_with_its_reason(app: App, path: Path) -> None:
     async with aiohttp.ClientSession() as session:
-        assert await poller.poll(app, _feed(f"file:{path}"), session) == []
+        with pytest.raises(FeedError):
+            await poller.poll(app, _feed(f"file:{path}"), session)
     (health,) = await app.store.feed_health()
     assert health["failures"] == 1 and health["last_error"]
     assert await app.store.open_incidents() == []
@@ -75,7 +76,7 @@ def _answer(make: Any) -> Any:
 async def test_an_http_feed_is_fetched(aiohttp_server: Any) -> None:
     url = await _serve(aiohttp_server, _answer(lambda: web.Response(body=GOOD.read_bytes())))
     async with aiohttp.ClientSession() as session:
-        assert await poller.fetch(_feed(url), session) == GOOD.read_bytes()
+        assert (await poller.fetch(_feed(url), session)).data == GOOD.read_bytes()
 
 
 @pytest.mark.parametrize(
@@ -123,3 +124,49 @@ async def test_the_scheduler_keeps_polling_good_feeds_beside_a_malformed_one(app
     assert health["broken"]["failures"] >= 2 and "not well-formed" in health["broken"]["last_error"]
     assert health["good"]["failures"] == 0
     assert len(await app.store.open_incidents()) == 1
+
+
+async def test_a_conditional_get_sends_the_validators_and_takes_a_304_as_success(
+    app: App, aiohttp_server: Any
+) -> None:
+    seen: list[dict[str, str]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        if request.headers.get("If-None-Match") == '"v1"':
+            return web.Response(status=304)
+        return web.Response(body=GOOD.read_bytes(), content_type="application/cap+xml",
+                            headers={"ETag": '"v1"', "Last-Modified": "Sat, 15 Aug 2026 06:15:00 GMT"})
+
+    feed = _feed(await _serve(aiohttp_server, handler))
+    async with aiohttp.ClientSession() as session:
+        first = await poller.poll(app, feed, session)
+        second = await poller.poll(app, feed, session)
+    assert [t.kind for t in first] == ["open"] and second == []
+    assert seen[1]["If-None-Match"] == '"v1"'
+    assert seen[1]["If-Modified-Since"] == "Sat, 15 Aug 2026 06:15:00 GMT"
+    state = await app.store.feed_state("test")
+    assert state is not None and state["failures"] == 0
+
+
+async def test_an_html_error_page_served_with_200_is_refused(aiohttp_server: Any, app: App) -> None:
+    url = await _serve(aiohttp_server, _answer(lambda: web.Response(
+        text="<html>maintenance</html>", content_type="text/html")))
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(FeedError, match="unexpected content type 'text/html'"):
+            await poller.poll(app, _feed(url, format="cap"), session)
+
+
+async def test_a_failing_feed_is_polled_again_only_after_a_growing_backoff(app: App) -> None:
+    async with aiohttp.ClientSession() as session:
+        job = poller.Poller(app, _feed(f"file:{MALFORMED}", interval_s=10, max_backoff_s=60),
+                            session)
+        await job()
+        assert (job.failures, job.backoff_s()) == (1, 20)
+        await job()  # not due yet: skipped, no new failure
+        assert job.failures == 1
+        job.next_due = 0
+        await job()
+        assert (job.failures, job.backoff_s()) == (2, 40)
+        job.failures = 5
+        assert job.backoff_s() == 60  # capped

@@ -18,6 +18,7 @@ from tests.conftest import DEMO, ROOT, T0
 from tests.factories import incident
 from warnbot import links, roster
 from warnbot.model import Incident, Level
+from warnbot.feedwatch import Silence
 from warnbot.render import Renderer
 
 RENDERER = Renderer(ROOT / "templates")
@@ -48,6 +49,11 @@ def contexts(inc: Incident = INCIDENT) -> dict[str, dict[str, Any]]:
             ]
         },
         "unknown": {"open": [{"code": "1", "headline": "暴雨橙色预警"}]},
+        "feed_silent": {
+            "incident": None,
+            "person": PEOPLE["D01"],
+            "silence": Silence("示例县气象台 CAP", T0, 1830.0, "HTTP 503 from https://x.example"),
+        },
     }
 
 
@@ -239,3 +245,9 @@ def test_the_ack_page_escapes_html_from_feeds_and_rosters() -> None:
     assert "<script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;b&gt;王&lt;/b&gt;" in page
+
+
+def test_a_silent_feed_alert_says_how_long_and_why_in_both_languages() -> None:
+    zh, en = sms("feed_silent", "zh"), sms("feed_silent", "en")
+    assert "示例县气象台 CAP 已30分钟无有效数据" in zh and "HTTP 503" in zh
+    assert "no good data for 30 min" in en

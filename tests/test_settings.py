@@ -240,7 +240,7 @@ def test_every_invalid_value_is_reported_at_once_as_file_dotted_key_message(tmp_
     )
     level, port = sorted(problems(path))
     assert port == f"{path}: web.port: Input should be less than or equal to 65535"
-    assert level == f"{path}: rules.0.level: Value error, unknown response level 'V'"
+    assert level == f"{path}: rules.0.level: rule 'x': Value error, unknown response level 'V'"
 
 
 def test_a_secret_and_invalid_values_are_reported_together(tmp_path: Path) -> None:

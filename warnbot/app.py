@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from warnbot import acks, dispatch, links, log, roster
+from warnbot import acks, dispatch, feedwatch, links, log, roster
 from warnbot.channels import CHANNELS, Channel
 from warnbot.escalate import escalate
-from warnbot.evaluate import Transition, evaluate
-from warnbot.model import Incident, Message, Request, Responder, Step
+from warnbot.evaluate import Transition, evaluate, evaluate_observations, longest_window_s
+from warnbot.model import Incident, Message, Observation, Request, Responder, Step
 from warnbot.model import Warning as CapWarning
 from warnbot.plan import duty_officers, plan
+from warnbot.publish import publish_cap
 from warnbot.render import Renderer
 from warnbot.settings import Settings
 from warnbot.store import Store
@@ -47,6 +48,7 @@ class App:
     public_url: str = ""
     link_secret: str = ""
     people: dict[str, Responder] = field(default_factory=dict)
+    started_at: datetime = field(default_factory=utcnow)
 
     async def start(self) -> None:
         """Migrate the schema, load the roster, fetch the link key."""
@@ -86,16 +88,24 @@ class App:
         return transitions
 
     async def apply(self, t: Transition, warning_key: str | None, source: str) -> None:
+        """Make a transition happen, then publish it as CAP (when configured)."""
         _log.info("transition", kind=t.kind, incident=t.key, level=t.level.roman, reason=t.reason)
         if t.kind == "open":
-            await self.open(t, warning_key, source)
-        elif t.kind == "lift" and t.incident_id is not None:
-            await self.store.lift(t.incident_id, self.clock())
+            incident_id = (await self.open(t, warning_key, source)).id
+        elif t.incident_id is None:
+            return
+        elif t.kind == "lift":
+            incident_id = t.incident_id
+            await self.store.lift(incident_id, self.clock())
             self.observe("lifted", key=t.key, reason=t.reason)
-        elif t.incident_id is not None:
-            await self.store.follow(t.incident_id, t.level, warning_key)
+        else:
+            incident_id = t.incident_id
+            await self.store.follow(incident_id, t.level, warning_key)
             if t.kind != "update":
                 self.observe(t.kind, key=t.key, level=t.level, reason=t.reason)
+        incident = await self.store.incident(incident_id)
+        if incident is not None:
+            await publish_cap(self.store, self.settings, incident, t.kind, self.clock())
 
     async def open(self, t: Transition, warning_key: str | None, source: str) -> Incident:
         draft = Incident(
@@ -255,6 +265,49 @@ class App:
             for r in recipients
         ]
 
+    # feeds -------------------------------------------------------------------
+
+    async def ingest_observations(
+        self, feed: str, readings: Sequence[Observation]
+    ) -> list[Transition]:
+        """Store readings; when any is new, evaluate the threshold rules on the window."""
+        if not await self.store.record_observations(readings):
+            return []
+        now = self.clock()
+        since = now - timedelta(seconds=longest_window_s(self.settings.rules))
+        recent = await self.store.recent_observations(since)
+        opened = await self.store.open_incidents()
+        transitions = evaluate_observations(self.settings.rules, recent, opened, now)
+        for t in transitions:
+            await self.apply(t, None, source=feed)
+        return transitions
+
+    async def report_silent_feeds(self) -> list[feedwatch.Silence]:
+        """Tell the duty officers about each feed silent past its limit, once per silence."""
+        health = {h["name"]: h for h in await self.store.feed_health()}
+        reported = []
+        for s in feedwatch.silent(self.settings.feeds, health, self.started_at, self.clock()):
+            await self.store.enqueue(self._feed_alerts(s), self.clock())  # keyed: idempotent
+            if await self.store.report_silence(s.feed, s.episode):
+                _log.warning("feed_silent", feed=s.feed, silent_s=round(s.silent_s))
+                self.observe("feed_silent", silence=s)
+                reported.append(s)
+        return reported
+
+    def _feed_alerts(self, s: feedwatch.Silence) -> list[Message]:
+        channel = self.settings.sms_channel
+        return [
+            Message(
+                f"feed-silent:{s.feed}:{s.episode}:{p.key}:{channel}",
+                channel,
+                p.phones[0],
+                self._sms(p, "feed_silent", None, silence=s),
+                None,
+                p.key,
+            )
+            for p in duty_officers(self.people.values())
+        ]
+
     async def pump(self) -> int:
         return await dispatch.pump(self.store, self.channels, self.clock)
 
@@ -263,7 +316,7 @@ class App:
     def link(self, request_id: int) -> str:
         return f"{self.public_url}/a/{links.sign(request_id, self.link_secret)}"
 
-    def _sms(self, person: Responder, name: str, incident: Incident, **context: Any) -> str:
+    def _sms(self, person: Responder, name: str, incident: Incident | None, **context: Any) -> str:
         return self.renderer.render(
             "sms", name, person.language, incident=incident, person=person, **context
         )
@@ -274,7 +327,8 @@ def build(
 ) -> App:
     """Make an App from settings; tests pass their own store or channels."""
     if channels is None:
-        channels = {settings.sms_channel: CHANNELS[settings.sms_channel](settings)}
+        names = [settings.sms_channel] + (["cap"] if settings.downstream else [])
+        channels = {name: CHANNELS[name](settings) for name in names}
     return App(
         settings=settings,
         store=store or Store.connect(settings.database_url),

@@ -40,6 +40,20 @@ def _parser() -> argparse.ArgumentParser:
         required=True, metavar="ACTION"
     )
     _command(db, "upgrade", "升级数据库结构 apply migrations", _db_upgrade)
+    feeds = sub.add_parser("feeds", help="数据源 feeds").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    parse = _command(feeds, "parse", "解析数据源 print a feed as JSON lines", _feeds_parse)
+    parse.add_argument("source", help="a file or an http(s) URL")
+    parse.add_argument("--format", choices=["cap", "atom", "geojson", "usgs", "ea", "json"])
+    parse.add_argument("--mapping", type=Path, help="JSON/TOML field mapping for --format json")
+    rules = sub.add_parser("rules", help="规则 rules").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    test = _command(
+        rules, "test", "用数据回放规则 replay feed files through the rules", _rules_test
+    )
+    test.add_argument("files", nargs="+", help="feed files or URLs, replayed in time order")
     return parser
 
 
@@ -48,8 +62,12 @@ def _command(
     name: str,
     text: str,
     handler: Callable[[argparse.Namespace], int],
-) -> None:
-    sub.add_parser(name, help=text, description=text).set_defaults(handler=handler)
+) -> argparse.ArgumentParser:
+    command = sub.add_parser(name, help=text, description=text)
+    # --config is accepted after the command too: `warnbot rules test --config F …`
+    command.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    command.set_defaults(handler=handler)
+    return command
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -103,3 +121,16 @@ def _status(args: argparse.Namespace) -> int:
     from warnbot.status import print_status
 
     return asyncio.run(print_status(_settings(args)))
+
+
+def _feeds_parse(args: argparse.Namespace) -> int:
+    from warnbot.feedcli import parse_command
+
+    language = load_settings(args.config).language if args.config else "zh"
+    return parse_command(args.source, args.format, args.mapping, language)
+
+
+def _rules_test(args: argparse.Namespace) -> int:
+    from warnbot.feedcli import rules_test_command
+
+    return rules_test_command(load_settings(args.config), args.files)

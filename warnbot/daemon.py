@@ -4,6 +4,7 @@ the scheduler first, then the web server, then channels and the store."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from warnbot import log, schedule
 from warnbot.app import App
+from warnbot.ingest import mqtt
 from warnbot.web import APP, make_app
 
 _log = log.get(__name__)
@@ -29,8 +31,16 @@ async def _lifecycle(application: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession() as session:
         jobs = schedule.Schedule(app, session)
         jobs.start()
+        subscriptions = [
+            asyncio.create_task(mqtt.subscribe(app, f))
+            for f in app.settings.feeds
+            if f.transport == "mqtt"
+        ]
         _log.info("started", feeds=len(app.settings.feeds), people=len(app.people))
         yield
+        for task in subscriptions:
+            task.cancel()
+        await asyncio.gather(*subscriptions, return_exceptions=True)
         await jobs.stop()
     await app.stop()
     _log.info("stopped")

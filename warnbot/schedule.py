@@ -32,14 +32,12 @@ class Schedule:
         self.running: set[asyncio.Task[Any]] = set()
         now = datetime.now(UTC)
         for feed in app.settings.feeds:
-            self._every(
-                f"feed:{feed.name}",
-                feed.interval_s,
-                now,
-                functools.partial(poller.poll, app, feed, session),
-            )
+            if feed.transport == "poll":
+                job = poller.Poller(app, feed, session)
+                self._every(f"feed:{feed.name}", feed.interval_s, now, job, feed.jitter)
         self._every("outbox", app.settings.outbox_tick_s, now, functools.partial(drain, app))
         self._every("escalation", app.settings.escalation_tick_s, now, app.tick)
+        self._every("feed-watch", app.settings.feed_watch_s, now, app.report_silent_feeds)
 
     def start(self) -> None:
         self.scheduler.start()
@@ -51,12 +49,18 @@ class Schedule:
             await asyncio.wait(set(self.running), timeout=timeout_s)
 
     def _every(
-        self, job_id: str, seconds: float, first: datetime, job: Callable[[], Awaitable[Any]]
+        self,
+        job_id: str,
+        seconds: float,
+        first: datetime,
+        job: Callable[[], Awaitable[Any]],
+        jitter_s: float = 0.0,
     ) -> None:
         self.scheduler.add_job(
             self._guarded(job_id, job),
             "interval",
             seconds=seconds,
+            jitter=jitter_s or None,
             id=job_id,
             next_run_time=first,
             max_instances=1,

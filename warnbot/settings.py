@@ -17,9 +17,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from warnbot import regions
 from warnbot.errors import ConfigError
-from warnbot.model import Colour, Level, LevelPolicy, Tier, TierPolicy
+from warnbot.model import Level, LevelPolicy, Tier, TierPolicy
+from warnbot.rules import CapRule as CapRule  # re-exported: rules moved to warnbot.rules
+from warnbot.rules import Rule
 
 SECRET_KEYS = frozenset({("twilio", "auth_token"), ("web", "link_secret")})
 _ACCOUNT_SID = r"^AC[0-9a-fA-F]{32}$"
@@ -51,41 +52,65 @@ class WebSettings(BaseModel):
         return v.rstrip("/")
 
 
-class FeedSettings(BaseModel):
-    """One polled feed: a ``file:`` path or an ``http(s)://`` URL."""
+FeedFormat = Literal["cap", "atom", "geojson", "usgs", "ea", "json"]
 
-    name: str = Field(min_length=1)
-    url: str = Field(min_length=1)
-    format: Literal["cap"] = "cap"
+
+class FeedSettings(BaseModel):
+    """One feed. ``url`` says how it arrives: ``file:PATH`` or ``http(s)://`` is
+    polled, ``mqtt://HOST:PORT/TOPIC`` is subscribed to, ``push:`` only accepts
+    ``POST /api/feeds/{name}`` from an upstream that pushes."""
+
+    name: str = Field(min_length=1, pattern=r"^[^/]+$")
+    url: str = Field(pattern=r"^(file:|https?://|mqtts?://|push:)")
+    format: FeedFormat | None = Field(default=None, description="None: sniff the content")
     interval_s: float = Field(default=60.0, gt=0)
+    jitter_s: float | None = Field(default=None, ge=0, description="default: 10% of interval")
     timeout_s: float = Field(default=20.0, gt=0)
     max_bytes: int = Field(default=5_000_000, gt=0)
+    max_backoff_s: float = Field(default=3600.0, gt=0)
+    # A feed with no good data for this long raises an alert to the duty officer:
+    # a dead feed must never look like a quiet sky.
+    silent_after_s: float | None = Field(default=None, gt=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+    # JSON readings (format "json", MQTT, pushed readings): where each field is.
+    mapping: dict[str, Any] | None = None
+    # Push endpoints authenticate with a bearer token; only its SHA-256 is configured,
+    # so the config file holds no secret: `printf %s TOKEN | sha256sum`.
+    push_token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+    @property
+    def transport(self) -> str:
+        """poll, mqtt or push."""
+        if self.url.startswith(("mqtt://", "mqtts://")):
+            return "mqtt"
+        return "push" if self.url.startswith("push:") else "poll"
+
+    @property
+    def jitter(self) -> float:
+        return self.interval_s * 0.1 if self.jitter_s is None else self.jitter_s
 
 
-class CapRule(BaseModel):
-    """Map a CAP warning to a response level for the regions it names."""
+class CapSettings(BaseModel):
+    """Who warnbot is when it publishes CAP (GB/T 35965.1 identifiers name the issuer)."""
+
+    sender: str = Field(pattern=r"^[^\s,<&]+$")
+    issuer_region: str = Field(pattern=r"^\d{6}$")
+    issuer_org: str = Field(default="000", pattern=r"^\d{3}$")
+    sender_name: str = ""
+    language: str = "zh-CN"
+    contact: str = ""
+    web: str = ""
+
+
+class DownstreamSettings(BaseModel):
+    """A system that takes warnbot's CAP: 应急广播, screens, a cell-broadcast gateway,
+    the next office up. ``token_env`` names the environment variable holding its
+    bearer token, if it wants one (secrets stay out of this file)."""
 
     name: str = Field(min_length=1)
-    hazard: str = Field(min_length=1)
-    events: list[str] = Field(min_length=1, description="substrings of the CAP event")
-    colours: list[Colour] = Field(default_factory=list)
-    severities: list[str] = Field(default_factory=list)
-    region_codes: list[str] = Field(min_length=1)
-    level: Level
-
-    @field_validator("level", mode="before")
-    @classmethod
-    def _parse_level(cls, v: object) -> object:
-        return Level.parse(v) if isinstance(v, str) else v
-
-    @field_validator("region_codes")
-    @classmethod
-    def _codes_are_division_codes(cls, v: list[str]) -> list[str]:
-        # Checked here, not when a warning arrives: matching would raise on every warning.
-        bad = [c for c in v if not regions.is_code(c)]
-        if bad:
-            raise ValueError(f"not 6, 9 or 12 digit division codes: {', '.join(map(repr, bad))}")
-        return v
+    url: str = Field(pattern=r"^https?://")
+    token_env: str | None = None
+    timeout_s: float = Field(default=10.0, gt=0)
 
 
 class TierPolicySettings(BaseModel):
@@ -105,14 +130,18 @@ class Settings(BaseSettings):
     language: str = "zh"
     templates_dir: Path | None = None
     roster: Path | None = None
+    regions: Path | None = None  # the region tree (TOML or YAML): codes, names, outlines
     sms_channel: Literal["twilio", "console"] = "console"
     log_format: Literal["auto", "json", "console"] = "auto"
     escalation_tick_s: float = Field(default=15.0, gt=0)
     outbox_tick_s: float = Field(default=1.0, gt=0)
+    feed_watch_s: float = Field(default=30.0, gt=0)
     twilio: TwilioSettings = TwilioSettings()
     web: WebSettings = WebSettings()
     feeds: list[FeedSettings] = Field(default_factory=list)
-    rules: list[CapRule] = Field(default_factory=list)
+    cap: CapSettings | None = None
+    downstream: list[DownstreamSettings] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
     policy: dict[str, dict[Tier, TierPolicySettings]] = Field(default_factory=dict)
 
     @classmethod
@@ -191,7 +220,7 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 def _resolve_paths(settings: Settings, base: Path) -> Settings:
     """Relative paths in a config file are relative to that file, not to the cwd."""
     updates: dict[str, Any] = {}
-    for name in ("roster", "templates_dir"):
+    for name in ("roster", "templates_dir", "regions"):
         value = getattr(settings, name)
         if value is not None and not value.is_absolute():
             updates[name] = base / value

@@ -41,7 +41,14 @@ def _twilio(settings: Settings) -> Channel:
     return TwilioSms(settings.twilio)
 
 
+def _cap(settings: Settings) -> Channel:
+    from warnbot.channels.cap_push import CapPush
+
+    return CapPush(settings.downstream)
+
+
 CHANNELS: dict[str, Callable[[Settings], Channel]] = {
     "console": _console,
     "twilio": _twilio,
+    "cap": _cap,
 }

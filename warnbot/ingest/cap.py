@@ -20,6 +20,7 @@ import defusedxml.ElementTree as safe_xml
 from defusedxml import DefusedXmlException, DTDForbidden
 
 from warnbot.errors import ParseError
+from warnbot.ingest.gbt35965 import with_national_codes
 from warnbot.model import Area, Colour, Warning
 
 _CAP = "urn:oasis:names:tc:emergency:cap:"
@@ -97,7 +98,8 @@ def parse(data: bytes, *, language: str = "zh") -> Warning:
     4. the first ``<info>``.
 
     An alert without ``<info>`` (a bare Cancel, say) is valid: the info fields stay empty.
-    Times become timezone-aware UTC. Raises ParseError for anything else unusable.
+    Times become timezone-aware UTC. A GB/T 35965.1 identifier and a GB/T 35561 event code
+    fill issuer_region, issuer_org and event_type. Raises ParseError for anything else unusable.
     """
     alert = _alert_root(_load(data))
     warning = Warning(
@@ -111,7 +113,7 @@ def parse(data: bytes, *, language: str = "zh") -> Warning:
     )
     infos = alert.all("info")
     chosen = best_language([info.text("language") for info in infos], language)
-    return warning if chosen is None else _with_info(warning, infos[chosen])
+    return with_national_codes(warning if chosen is None else _with_info(warning, infos[chosen]))
 
 
 def best_language(languages: Sequence[str], wanted: str) -> int | None:
@@ -279,7 +281,11 @@ def _required(node: _Node, name: str) -> str:
 
 def _choice(node: _Node, name: str) -> str:
     """A required field from a CAP closed list, in CAP's spelling."""
-    value = _required(node, name)
+    return _closed(name, _required(node, name))
+
+
+def _closed(name: str, value: str) -> str:
+    """``value`` in CAP's spelling of the closed list ``name``; shared with the other parsers."""
     for allowed in _CHOICES[name]:
         if value.lower() == allowed.lower():
             return allowed
@@ -303,7 +309,10 @@ def _datetime(name: str, raw: str) -> datetime:
         raise ParseError(f"<{name}> is not a date-time: {raw!r}") from None
     if value.tzinfo is None:
         raise ParseError(f"<{name}> has no UTC offset: {raw!r} (CAP needs e.g. +08:00)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # year 1 at +08:00 or 9999 at -08:00 has no UTC equivalent
+        raise ParseError(f"<{name}> is out of range in UTC: {raw!r}") from None
 
 
 def _primary(tag: str) -> str:

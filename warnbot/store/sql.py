@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from warnbot.model import Message
+from warnbot.store.tables import outbox
 
 
 def insert_ignore(conn: AsyncConnection, table: sa.Table) -> Any:
@@ -23,3 +28,25 @@ class Base:
     async def _update(self, table: sa.Table, where: Any, **values: Any) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(table.update().where(where).values(**values))
+
+
+async def enqueue(conn: AsyncConnection, messages: Sequence[Message], now: datetime) -> None:
+    """Put messages in the outbox inside the caller's transaction; a key already
+    there is left as it is, so deciding to send twice sends once."""
+    rows = [
+        {
+            "key": m.key,
+            "channel": m.channel,
+            "address": m.to,
+            "body": m.body,
+            "incident_id": m.incident_id,
+            "responder_key": m.responder_key,
+            "status": "queued",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for m in messages
+    ]
+    if rows:
+        await conn.execute(insert_ignore(conn, outbox), rows)

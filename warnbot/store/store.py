@@ -26,7 +26,9 @@ from warnbot.model import (
 )
 from warnbot.model import Warning as CapWarning
 from warnbot.store import db
+from warnbot.store.capdocs import CapStore
 from warnbot.store.feeds import FeedStore
+from warnbot.store.sql import enqueue
 from warnbot.store.sql import insert_ignore as _insert_ignore
 from warnbot.store.tables import (
     acks,
@@ -74,7 +76,7 @@ class AckResult:
 Compose = Callable[[Request], list[Message]]
 
 
-class Store(FeedStore):
+class Store(FeedStore, CapStore):
     """All reads and writes of warnbot's state; see the package docstring."""
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -182,13 +184,13 @@ class Store(FeedStore):
                 row = await _insert_request(conn, incident_id, d, now)
                 if row is not None:
                     created.append(row)
-                    await _enqueue(conn, compose(row), now)
+                    await enqueue(conn, compose(row), now)
         return created
 
     async def enqueue(self, messages: Sequence[Message], now: datetime) -> None:
         """Put messages in the outbox; a key already there is left as it is."""
         async with self.engine.begin() as conn:
-            await _enqueue(conn, messages, now)
+            await enqueue(conn, messages, now)
 
     async def claim(self, limit: int, now: datetime, lease_s: float) -> list[OutboxRow]:
         """Take up to ``limit`` due rows for sending; other workers skip them.
@@ -303,7 +305,7 @@ class Store(FeedStore):
                     .where(requests.c.id.in_(escalated), requests.c.status == "pending")
                     .values(status="escalated", escalated_at=now)
                 )
-            await _enqueue(conn, compose(fired), now)
+            await enqueue(conn, compose(fired), now)
         return fired
 
     # acks ----------------------------------------------------------------
@@ -375,26 +377,6 @@ class Store(FeedStore):
             await conn.execute(sa.text("SELECT 1"))
 
     # helpers -------------------------------------------------------------
-
-
-async def _enqueue(conn: AsyncConnection, messages: Sequence[Message], now: datetime) -> None:
-    rows = [
-        {
-            "key": m.key,
-            "channel": m.channel,
-            "address": m.to,
-            "body": m.body,
-            "incident_id": m.incident_id,
-            "responder_key": m.responder_key,
-            "status": "queued",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        for m in messages
-    ]
-    if rows:
-        await conn.execute(_insert_ignore(conn, outbox), rows)
 
 
 async def _upsert_responder(conn: AsyncConnection, p: Responder) -> None:

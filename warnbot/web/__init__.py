@@ -9,12 +9,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from warnbot.app import App
-from warnbot.web import ack_links, health, twilio_hooks
+from warnbot.web import ack_links, health, incidents, push, twilio_hooks
 from warnbot.web.keys import APP
 
 __all__ = ["APP", "make_app"]
 
-MAX_BODY_BYTES = 64 * 1024  # webhooks and forms are small; refuse anything bigger
+MAX_BODY_BYTES = 2 * 1024 * 1024  # webhooks are small, pushed CAP can be larger; no more
 
 
 def make_app(app: App) -> web.Application:
@@ -25,6 +25,8 @@ def make_app(app: App) -> web.Application:
         [
             web.get("/healthz", health.healthz),
             web.post("/hooks/twilio/sms", twilio_hooks.inbound_sms),
+            web.post("/api/feeds/{name}", push.push_feed),
+            web.get("/api/incidents/{id}/cap.xml", incidents.cap_xml),
             web.get("/a/{token}", ack_links.page),
             web.post("/a/{token}", ack_links.confirm),
         ]

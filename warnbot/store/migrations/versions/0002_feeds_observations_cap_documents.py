@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 09:07:38.142946
+Create Date: 2026-11-23 09:15:18.895261
 """
 
 from collections.abc import Sequence
@@ -25,7 +25,7 @@ def upgrade() -> None:
         sa.Column("incident_id", sa.Integer(), nullable=False),
         sa.Column("sequence", sa.Integer(), nullable=False),
         sa.Column("identifier", sa.String(length=100), nullable=False),
-        sa.Column("sender", sa.String(length=300), nullable=False),
+        sa.Column("reference", sa.String(length=500), nullable=False),
         sa.Column("sent", warnbot.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column("msg_type", sa.String(length=16), nullable=False),
         sa.Column("xml", sa.Text(), nullable=False),

@@ -1,0 +1,45 @@
+"""Publish each incident transition as CAP: keep the document, push it downstream.
+
+The document (``capout.follow``) and its pushes enter the store in one
+transaction, so the outbox delivers them with retries like any message; an
+Update or Cancel references the incident's previous document.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from warnbot import capout
+from warnbot.model import Incident, Message
+from warnbot.settings import Settings
+from warnbot.store import Store
+
+
+async def publish_cap(
+    store: Store, settings: Settings, incident: Incident, kind: str, now: datetime
+) -> capout.Published | None:
+    """Publish ``kind`` (open, upgrade, downgrade, update, lift) of ``incident``."""
+    if settings.cap is None:
+        return None
+    previous = await store.latest_cap(incident.id)
+    if previous is None and kind == "lift":
+        return None  # never published (CAP was configured later): nothing to cancel
+    at = now.replace(microsecond=0)
+    n = await store.published_in_second(at)
+    at += timedelta(seconds=n // 10)  # GB/T 35965 numbers documents 0–9 within a second
+    doc = capout.follow(
+        incident,
+        kind if previous else "open",
+        issuer=capout.Issuer(**settings.cap.model_dump()),
+        previous=previous[0] if previous else None,
+        now=at,
+        sequence=n % 10,
+    )
+    pushes = [
+        Message(f"cap:{doc.identifier}:{d.name}", "cap", d.url, doc.xml.decode(), incident.id, None)
+        for d in settings.downstream
+    ]
+    await store.add_cap(
+        incident.id, doc.identifier, doc.reference, at, doc.msg_type, doc.xml, pushes, now
+    )
+    return doc
