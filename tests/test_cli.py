@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -125,3 +126,56 @@ def test_the_daemon_serves_health_and_stops_cleanly_on_sigterm(tmp_path: Path) -
         proc.kill()
     assert proc.returncode == 0, stderr
     assert '"event": "stopped"' in stderr and "+8617000000" not in stderr
+
+
+SAMPLES = ROOT / "tests" / "data" / "samples"
+
+
+def test_feeds_parse_prints_one_json_object_per_warning() -> None:
+    result = warnbot("feeds", "parse", str(SAMPLES / "cap" / "tw_cwa_heavyrain_1_alert.xml"))
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.strip().splitlines()
+    obj = json.loads(line)
+    assert obj["kind"] == "warning" and obj["msg_type"] == "Alert"
+
+
+def test_feeds_parse_reads_gauges_into_observations_with_units() -> None:
+    gauge = SAMPLES / "gauges" / "usgs_iv_latest_2sites_flow_stage.json"
+    result = warnbot("feeds", "parse", "--format", "usgs", str(gauge))
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows and all(r["kind"] == "observation" and r["unit"] for r in rows)
+
+
+def test_feeds_parse_exits_non_zero_with_the_reason_on_bad_input() -> None:
+    result = warnbot("feeds", "parse", str(SAMPLES / "bad" / "xxe_external_entity.cap.xml"))
+    assert result.returncode == 1
+    assert "cannot parse" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_rules_test_replays_a_chain_and_says_why_each_transition_happened(tmp_path: Path) -> None:
+    feed = (ROOT / "config" / "demo" / "feed" / "rainstorm_orange.xml").read_text("utf-8")
+    cancel = (
+        feed.replace("_1</identifier>", "_2</identifier>")
+        .replace("<sent>2026-08-15T06:15:00+08:00</sent>", "<sent>2026-08-15T09:00:00+08:00</sent>")
+        .replace(
+            "<msgType>Alert</msgType>",
+            "<msgType>Cancel</msgType><references>449901416000,"
+            "44990141600000_20260815061500_1,2026-08-15T06:15:00+08:00</references>",
+        )
+    )
+    (tmp_path / "2.xml").write_text(cancel, encoding="utf-8")
+    demo = ROOT / "config" / "demo" / "warnbot.toml"
+    result = warnbot(
+        "rules",
+        "test",
+        "--config",
+        str(demo),
+        str(ROOT / "config" / "demo" / "feed" / "rainstorm_orange.xml"),
+        str(tmp_path / "2.xml"),
+    )
+    assert result.returncode == 0, result.stderr
+    opened, lifted = result.stdout.strip().splitlines()
+    assert "open" in opened and "暴雨@449901" in opened and "Ⅱ级" in opened
+    assert "暴雨橙色 → Ⅱ级" in opened
+    assert "lift" in lifted and "CAP Cancel" in lifted

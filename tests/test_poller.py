@@ -135,8 +135,11 @@ async def test_a_conditional_get_sends_the_validators_and_takes_a_304_as_success
         seen.append(dict(request.headers))
         if request.headers.get("If-None-Match") == '"v1"':
             return web.Response(status=304)
-        return web.Response(body=GOOD.read_bytes(), content_type="application/cap+xml",
-                            headers={"ETag": '"v1"', "Last-Modified": "Sat, 15 Aug 2026 06:15:00 GMT"})
+        return web.Response(
+            body=GOOD.read_bytes(),
+            content_type="application/cap+xml",
+            headers={"ETag": '"v1"', "Last-Modified": "Sat, 15 Aug 2026 06:15:00 GMT"},
+        )
 
     feed = _feed(await _serve(aiohttp_server, handler))
     async with aiohttp.ClientSession() as session:
@@ -150,8 +153,10 @@ async def test_a_conditional_get_sends_the_validators_and_takes_a_304_as_success
 
 
 async def test_an_html_error_page_served_with_200_is_refused(aiohttp_server: Any, app: App) -> None:
-    url = await _serve(aiohttp_server, _answer(lambda: web.Response(
-        text="<html>maintenance</html>", content_type="text/html")))
+    url = await _serve(
+        aiohttp_server,
+        _answer(lambda: web.Response(text="<html>maintenance</html>", content_type="text/html")),
+    )
     async with aiohttp.ClientSession() as session:
         with pytest.raises(FeedError, match="unexpected content type 'text/html'"):
             await poller.poll(app, _feed(url, format="cap"), session)
@@ -159,8 +164,9 @@ async def test_an_html_error_page_served_with_200_is_refused(aiohttp_server: Any
 
 async def test_a_failing_feed_is_polled_again_only_after_a_growing_backoff(app: App) -> None:
     async with aiohttp.ClientSession() as session:
-        job = poller.Poller(app, _feed(f"file:{MALFORMED}", interval_s=10, max_backoff_s=60),
-                            session)
+        job = poller.Poller(
+            app, _feed(f"file:{MALFORMED}", interval_s=10, max_backoff_s=60), session
+        )
         await job()
         assert (job.failures, job.backoff_s()) == (1, 20)
         await job()  # not due yet: skipped, no new failure

@@ -10,8 +10,14 @@ from warnbot.store import Store
 
 
 def _reading(minutes: int, value: float = 1.0, station: str = "usgs:01646500") -> Observation:
-    return Observation(station=station, quantity="stage", value=value, unit="ft",
-                       time=T0 + timedelta(minutes=minutes), source="usgs")
+    return Observation(
+        station=station,
+        quantity="stage",
+        value=value,
+        unit="ft",
+        time=T0 + timedelta(minutes=minutes),
+        source="usgs",
+    )
 
 
 async def test_a_reading_is_stored_once_however_often_it_is_polled(store: Store) -> None:

@@ -53,6 +53,7 @@ class App:
     async def start(self) -> None:
         """Migrate the schema, load the roster, fetch the link key."""
         await self.store.migrate()
+        self.started_at = self.clock()
         if self.settings.roster:
             await self.store.sync_roster(roster.load(self.settings.roster))
         await self.reload_people()
@@ -274,7 +275,8 @@ class App:
         if not await self.store.record_observations(readings):
             return []
         now = self.clock()
-        since = now - timedelta(seconds=longest_window_s(self.settings.rules))
+        lookback_s = longest_window_s(self.settings.rules) + self.settings.reading_max_age_s
+        since = now - timedelta(seconds=lookback_s)
         recent = await self.store.recent_observations(since)
         opened = await self.store.open_incidents()
         transitions = evaluate_observations(self.settings.rules, recent, opened, now)

@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     escalation_tick_s: float = Field(default=15.0, gt=0)
     outbox_tick_s: float = Field(default=1.0, gt=0)
     feed_watch_s: float = Field(default=30.0, gt=0)
+    # A gauge's latest reading still counts this long after it was taken (gauges
+    # report every 5–60 min); older readings are no evidence of the present.
+    reading_max_age_s: float = Field(default=6 * 3600.0, gt=0)
     twilio: TwilioSettings = TwilioSettings()
     web: WebSettings = WebSettings()
     feeds: list[FeedSettings] = Field(default_factory=list)
