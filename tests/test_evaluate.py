@@ -599,14 +599,12 @@ def test_rainfall_summed_over_an_hour_opens_at_50_mm() -> None:
     assert "rainfall sum over 3600 s at 河口站 is 55 mm; threshold ≥ 50" in t.reason
 
 
-def test_a_twelve_hour_sum_needs_twelve_hours_of_readings() -> None:
+def test_a_twelve_hour_sum_adds_twelve_hours_of_readings() -> None:
     twelve = gauge_rule(quantity="rainfall", measure="sum", window_s=12 * 3600, above=100.0)
-    rain = [replace(stage(9.0, 60 * h), quantity="rainfall") for h in range(12)]
-    assert evaluate_observations([twelve], rain, [], at(11 * 60)) == []
-    (t,) = evaluate_observations(
-        [twelve], [*rain, replace(stage(9.0, 720), quantity="rainfall")], [], at(720)
-    )
-    assert t.kind == "open"
+    rain = [replace(stage(9.0, 60 * h), quantity="rainfall", unit="mm") for h in range(13)]
+    assert evaluate_observations([twelve], rain[:11], [], at(600)) == []  # 99 mm
+    (t,) = evaluate_observations([twelve], rain[:12], [], at(660))
+    assert "rainfall sum over 43200 s at 河口站 is 108 mm" in t.reason
 
 
 def test_a_rise_per_hour_opens() -> None:
@@ -660,6 +658,12 @@ def _applied(state: Incident | None, t: Transition, now: datetime) -> Incident |
     return replace(state, level=t.level)
 
 
+def clear_window(t: datetime, now: datetime, hold: timedelta) -> bool:
+    """The readings that must all be clear for a lift at ``now``: those of the last
+    ``hold`` and the one at ``now`` itself."""
+    return now - hold < t <= now or t == now
+
+
 def timeline(gaps_values: list[tuple[int, float]]) -> list[tuple[float, float]]:
     minutes, out = 0.0, []
     for gap, value in gaps_values:
@@ -687,7 +691,7 @@ def test_lifts_come_only_after_the_hold_time_clear_of_the_hysteresis(
             continue
         assert before is not None
         assert now - before.opened_at >= timedelta(minutes=hold_min), "never flaps faster"
-        window = [v for m, v in series if now - timedelta(minutes=hold_min) < at(m) <= now]
+        window = [v for m, v in series if clear_window(at(m), now, timedelta(minutes=hold_min))]
         assert window and all(v < rule.clears_at for v in window), (now, window)
 
 
@@ -743,8 +747,8 @@ def test_two_levels_move_one_way_at_a_time_and_never_drop_within_the_hold(
             assert before is not None and reached is not None
             assert now - reached >= hold
             cleared = high if before.level is Level.II else low
-            window = [v for m, v in series if now - hold < at(m) <= now]
-            assert all(v < cleared.clears_at for v in window)
+            window = [v for m, v in series if clear_window(at(m), now, hold)]
+            assert window and all(v < cleared.clears_at for v in window)
         if t.kind == "upgrade":
             assert before is not None and t.level.outranks(before.level)
         if t.kind == "downgrade":

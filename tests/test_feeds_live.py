@@ -67,7 +67,7 @@ def _with_feeds(app: App, *feeds: FeedSettings, rules: list[Any] | None = None) 
 
 async def _until(check: Any, timeout_s: float = 5.0) -> None:
     async with asyncio.timeout(timeout_s):
-        while not await check():
+        while not await check():  # noqa: ASYNC110 — polling the store, no event to wait on
             await asyncio.sleep(0.05)
 
 

@@ -176,3 +176,42 @@ async def test_a_failing_feed_is_polled_again_only_after_a_growing_backoff(app: 
         assert (job.failures, job.backoff_s()) == (2, 40)
         job.failures = 5
         assert job.backoff_s() == 60  # capped
+
+
+def _atom(base: str, *entries: tuple[str, str]) -> bytes:
+    items = "".join(
+        f"<entry><id>{eid}</id><title>{eid}</title><updated>2026-08-15T06:15:00+08:00</updated>"
+        f'<link rel="alternate" type="application/cap+xml" href="{base}/{doc}"/></entry>'
+        for eid, doc in entries
+    )
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        f"<id>urn:test</id><title>t</title><updated>2026-08-15T06:15:00+08:00</updated>"
+        f"{items}</feed>"
+    ).encode()
+
+
+async def test_an_atom_index_fetches_each_new_document_once(app: App, aiohttp_server: Any) -> None:
+    fetches: list[str] = []
+    entries = [("e1", "a.xml"), ("e2", "a.xml")]  # two entries, one document (as MeteoAlarm)
+
+    async def index(request: web.Request) -> web.Response:
+        base = str(request.url.origin())
+        return web.Response(body=_atom(base, *entries), content_type="application/atom+xml")
+
+    async def document(request: web.Request) -> web.Response:
+        fetches.append(request.match_info["doc"])
+        return web.Response(body=GOOD.read_bytes(), content_type="application/cap+xml")
+
+    web_app = web.Application()
+    web_app.router.add_get("/index", index)
+    web_app.router.add_get("/{doc}", document)
+    server = await aiohttp_server(web_app)
+    feed = _feed(str(server.make_url("/index")))
+    async with aiohttp.ClientSession() as session:
+        first = await poller.poll(app, feed, session)
+        entries.append(("e3", "b.xml"))
+        await poller.poll(app, feed, session)
+    assert [t.kind for t in first] == ["open"]
+    assert fetches == ["a.xml", "b.xml"]  # e1 and e2 share a.xml; the second poll takes only e3
+    assert await app.store.unseen_entries("test", ["e1", "e2", "e3"]) == []

@@ -17,8 +17,8 @@ from jinja2.sandbox import SecurityError
 from tests.conftest import DEMO, ROOT, T0
 from tests.factories import incident
 from warnbot import links, roster
-from warnbot.model import Incident, Level
 from warnbot.feedwatch import Silence
+from warnbot.model import Incident, Level
 from warnbot.render import Renderer
 
 RENDERER = Renderer(ROOT / "templates")

@@ -8,14 +8,16 @@ out of the identifier is how an office tells its own county's warnings from a ne
 
 The emergency classification table (:data:`EVENT_TYPES`) is deliberately partial. Codes are
 two digits for the category (11–14), a letter for the class, two digits for the type, e.g.
-``11B03``; a whole category or class is written with zeros (``11000``, ``11B00``). Included:
+``11B03``. Here a whole category or class is padded with zeros (``11000``, ``11B00``); "11"
+and "11B" are accepted too, since the standard's own spelling of those could not be checked.
+Included:
 
 * the four categories 11 自然灾害, 12 事故灾难, 13 公共卫生事件, 14 社会安全事件 — certain;
-* class 11B 气象灾害 and its types 11B01–11B22. ``11B03`` 暴雨 is what the demo feed and
-  published 12379 data use, and a public weather API's numeric types 156110203/209/214
-  (country 156 + 11, B = 02, type) are 暴雨, 高温 and 雷电, matching 11B03, 11B09 and 11B14;
-  the rest follow the same numbering as published by a second API (1001 台风 … 1022 干旱).
-  High confidence for those three, good but not verified against the standard for the others.
+* class 11B 气象灾害 and its types 11B01–11B22. A weather API relaying 12379 data numbers
+  暴雨, 高温 and 雷电 156110203, 156110209 and 156110214 (country 156, then 11, B as 02, the
+  type), i.e. 11B03, 11B09 and 11B14; a second API lists the same types in the same order
+  as 1001 台风 … 1022 干旱, which gives the rest. High confidence for 11B03/09/14, good but
+  not checked against the text of the standard for the others.
 
 Left out, because no source at hand confirmed their letters: the hydrological (水旱), seismic,
 geological (地质), marine (海洋), biological and forest/grassland-fire classes. A well-formed
@@ -32,7 +34,7 @@ from warnbot.model import Warning
 
 BEIJING = timezone(timedelta(hours=8), "UTC+08:00")  # no daylight saving since 1991
 
-# The sequence suffix is optional: third-party copies of 12379 identifiers often drop it.
+# The "_N" suffix is optional: the real CMA sample and 12379 relays write identifiers without it.
 _IDENTIFIER = re.compile(r"(\d{6})(\d{3})(\d{3})(\d{2})_(\d{14})(?:_(\d{1,6}))?", re.ASCII)
 _CODE = re.compile(r"(1[1-4])(?:(?:000)?|([A-Z])(\d{2})?)", re.ASCII)
 _EVENT_CODE_VALUE = re.compile(r"1[1-4](?:000|[A-Z]\d{2})", re.ASCII)

@@ -27,8 +27,14 @@ from warnbot.model import Warning as CapWarning
 from warnbot.settings import FeedSettings
 
 _log = log.get(__name__)
-_CONTENT_TYPES = {"cap": ("xml", "cap"), "atom": ("xml", "atom", "rss"), "geojson": ("json",),
-                  "usgs": ("json",), "ea": ("json",), "json": ("json",)}
+_CONTENT_TYPES = {
+    "cap": ("xml", "cap"),
+    "atom": ("xml", "atom", "rss"),
+    "geojson": ("json",),
+    "usgs": ("json",),
+    "ea": ("json",),
+    "json": ("json",),
+}
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,9 @@ class Fetched:
     content_type: str = ""
 
 
-async def fetch(feed: FeedSettings, session: aiohttp.ClientSession,
-                validators: dict[str, Any] | None = None) -> Fetched:
+async def fetch(
+    feed: FeedSettings, session: aiohttp.ClientSession, validators: dict[str, Any] | None = None
+) -> Fetched:
     """The feed's bytes, at most ``max_bytes`` of them; FeedError on any failure."""
     if feed.url.startswith("file:"):
         return Fetched(await asyncio.to_thread(_read_file, Path(feed.url[5:]), feed.max_bytes))
@@ -52,8 +59,9 @@ async def fetch(feed: FeedSettings, session: aiohttp.ClientSession,
         raise FeedError(f"cannot fetch {feed.url}: {type(e).__name__} {e}") from e
 
 
-async def _get(url: str, feed: FeedSettings, session: aiohttp.ClientSession,
-               validators: dict[str, Any]) -> Fetched:
+async def _get(
+    url: str, feed: FeedSettings, session: aiohttp.ClientSession, validators: dict[str, Any]
+) -> Fetched:
     headers = {**feed.headers, **_conditional(validators)}
     timeout = aiohttp.ClientTimeout(total=feed.timeout_s)
     async with session.get(url, headers=headers, timeout=timeout) as resp:
@@ -62,8 +70,9 @@ async def _get(url: str, feed: FeedSettings, session: aiohttp.ClientSession,
         if resp.status != 200:
             raise FeedError(f"HTTP {resp.status} from {url}")
         data = await _capped(resp.content, feed.max_bytes)
-        return Fetched(data, resp.headers.get("ETag"), resp.headers.get("Last-Modified"),
-                       resp.content_type)
+        return Fetched(
+            data, resp.headers.get("ETag"), resp.headers.get("Last-Modified"), resp.content_type
+        )
 
 
 def _conditional(validators: dict[str, Any]) -> dict[str, str]:
@@ -115,8 +124,12 @@ def read(feed: FeedSettings, fmt: str, data: bytes, language: str) -> list[Any]:
         if feed.mapping is None:
             raise ParseError(f"feed {feed.name!r} has format json but no mapping")
         return list(generic.parse(data, generic.JsonMapping(**feed.mapping)))
-    parsers: dict[str, Any] = {"atom": atom.parse, "geojson": geojson.parse,
-                               "usgs": usgs.parse, "ea": ea.parse}
+    parsers: dict[str, Any] = {
+        "atom": atom.parse,
+        "geojson": geojson.parse,
+        "usgs": usgs.parse,
+        "ea": ea.parse,
+    }
     return list(parsers[fmt](data))
 
 
@@ -134,8 +147,9 @@ async def poll(app: App, feed: FeedSettings, session: aiohttp.ClientSession) -> 
     return transitions
 
 
-async def _take(app: App, feed: FeedSettings, fetched: Fetched,
-                session: aiohttp.ClientSession) -> list[Transition]:
+async def _take(
+    app: App, feed: FeedSettings, fetched: Fetched, session: aiohttp.ClientSession
+) -> list[Transition]:
     assert fetched.data is not None
     fmt = format_of(feed, fetched)
     items = read(feed, fmt, fetched.data, app.settings.language)
@@ -155,29 +169,38 @@ async def take(app: App, feed: str, items: list[Any]) -> list[Transition]:
     return transitions
 
 
-async def _take_index(app: App, feed: FeedSettings, entries: list[atom.Entry],
-                      session: aiohttp.ClientSession) -> list[Transition]:
+async def _take_index(
+    app: App, feed: FeedSettings, entries: list[atom.Entry], session: aiohttp.ClientSession
+) -> list[Transition]:
     """Take only the entries of an Atom/RSS index not seen before; an entry whose
     CAP document cannot be had stays unseen and is tried at the next poll."""
     by_id = {e.id: e for e in entries}
+    documents: dict[str, CapWarning] = {}  # indexes list one document under many entries
     transitions: list[Transition] = []
     for entry_id in await app.store.unseen_entries(feed.name, list(by_id)):
-        warning = await _entry_warning(app, feed, by_id[entry_id], session)
+        warning = await _entry_warning(app, feed, by_id[entry_id], session, documents)
         transitions += await app.ingest(feed.name, warning)
         await app.store.mark_entry_seen(feed.name, entry_id, app.clock())
     return transitions
 
 
-async def _entry_warning(app: App, feed: FeedSettings, entry: atom.Entry,
-                         session: aiohttp.ClientSession) -> CapWarning:
+async def _entry_warning(
+    app: App,
+    feed: FeedSettings,
+    entry: atom.Entry,
+    session: aiohttp.ClientSession,
+    documents: dict[str, CapWarning],
+) -> CapWarning:
     inline = entry.warning()
     if inline is not None:
         return inline
     if not entry.link:
         raise ParseError(f"index entry {entry.id!r} has neither inline CAP nor a link")
-    fetched = await _get(entry.link, feed, session, {})
-    assert fetched.data is not None
-    return cap.parse(fetched.data, language=app.settings.language)
+    if entry.link not in documents:
+        fetched = await _get(entry.link, feed, session, {})
+        assert fetched.data is not None
+        documents[entry.link] = cap.parse(fetched.data, language=app.settings.language)
+    return documents[entry.link]
 
 
 class Poller:
