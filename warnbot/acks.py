@@ -88,9 +88,11 @@ async def intake_sms(store: Store, phone: str, text: str, now: datetime) -> Outc
     return await _record(store, request.id, AckPath.SMS, text, now)
 
 
-async def intake_link(store: Store, request_id: int, now: datetime) -> Outcome:
-    """Record a confirmation from a signed link (already verified by the caller)."""
-    return await _record(store, request_id, AckPath.LINK, "", now)
+async def intake_link(
+    store: Store, request_id: int, now: datetime, path: AckPath = AckPath.LINK
+) -> Outcome:
+    """Record a confirmation from a signed link or button (verified by the caller)."""
+    return await _record(store, request_id, path, "", now)
 
 
 async def _record(

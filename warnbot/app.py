@@ -19,7 +19,7 @@ from warnbot import acks, dispatch, feedwatch, links, log, roster
 from warnbot.channels import CHANNELS, Channel
 from warnbot.escalate import escalate
 from warnbot.evaluate import Transition, evaluate, evaluate_observations, longest_window_s
-from warnbot.model import Incident, Message, Observation, Request, Responder, Step
+from warnbot.model import AckPath, Incident, Message, Observation, Request, Responder, Step
 from warnbot.model import Warning as CapWarning
 from warnbot.plan import duty_officers, plan
 from warnbot.publish import publish_cap
@@ -136,14 +136,16 @@ class App:
             body = self._sms(
                 d.responder, "request", incident, code=req.reply_code, link=self.link(req.id)
             )
+            key = f"request:{req.id}:{d.channel}"
             return [
                 Message(
-                    f"request:{req.id}:{d.channel}",
+                    key,
                     d.channel,
                     d.address,
                     body,
                     incident.id,
                     d.responder.key,
+                    ack_token=self.token(req.id),
                 )
             ]
 
@@ -159,10 +161,19 @@ class App:
         person = self.people.get(outcome.result.request.responder_key) if outcome.result else None
         return await self._after_ack(outcome, person, phone)
 
-    async def link_ack(self, request_id: int) -> acks.Outcome:
-        outcome = await acks.intake_link(self.store, request_id, self.clock())
+    async def link_ack(self, request_id: int, path: AckPath = AckPath.LINK) -> acks.Outcome:
+        """Record a confirmation by a request id already proven by a signed token."""
+        outcome = await acks.intake_link(self.store, request_id, self.clock(), path)
         await self._after_ack(outcome, None, None)
         return outcome
+
+    async def token_ack(self, token: str, path: AckPath) -> acks.Outcome | None:
+        """Record a confirmation carried by a signed token (a chat button's callback);
+        None when the token is forged or names no request."""
+        request_id = links.verify(token, self.link_secret)
+        if request_id is None or await self.store.request(request_id) is None:
+            return None
+        return await self.link_ack(request_id, path)
 
     async def _after_ack(
         self, outcome: acks.Outcome, person: Responder | None, phone: str | None
@@ -239,7 +250,13 @@ class App:
         )
         channel = self.settings.sms_channel
         return Message(
-            f"{s.key}:{channel}", channel, person.phones[0], body, incident.id, person.key
+            f"{s.key}:{channel}",
+            channel,
+            person.phones[0],
+            body,
+            incident.id,
+            person.key,
+            ack_token=self.token(req.id),
         )
 
     def _silent_report(
@@ -315,8 +332,11 @@ class App:
 
     # helpers ---------------------------------------------------------------
 
+    def token(self, request_id: int) -> str:
+        return links.sign(request_id, self.link_secret)
+
     def link(self, request_id: int) -> str:
-        return f"{self.public_url}/a/{links.sign(request_id, self.link_secret)}"
+        return f"{self.public_url}/a/{self.token(request_id)}"
 
     def _sms(self, person: Responder, name: str, incident: Incident | None, **context: Any) -> str:
         return self.renderer.render(

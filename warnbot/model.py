@@ -244,6 +244,11 @@ class Message:
     body: str
     incident_id: int | None = None
     responder_key: str | None = None
+    # For group bots: who to @mention (phones or platform user ids), one message per group.
+    mentions: tuple[str, ...] = ()
+    # The signed ack token of the request this message asks about: channels with a
+    # button ("确认收到") put it in the button's callback instead of a link.
+    ack_token: str | None = None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,21 @@ from warnbot.model import Level, LevelPolicy, Tier, TierPolicy
 from warnbot.rules import CapRule as CapRule  # re-exported: rules moved to warnbot.rules
 from warnbot.rules import Rule
 
-SECRET_KEYS = frozenset({("twilio", "auth_token"), ("web", "link_secret")})
+# Keys that hold secrets, wherever they appear (``[twilio] auth_token``,
+# ``[channels.dingtalk] secret``): refused in the TOML file.
+SECRET_NAMES = frozenset(
+    {
+        "auth_token",
+        "link_secret",
+        "secret",
+        "token",
+        "password",
+        "access_key_secret",
+        "bot_token",
+        "api_key",
+        "signing_secret",
+    }
+)
 _ACCOUNT_SID = r"^AC[0-9a-fA-F]{32}$"
 
 
@@ -143,6 +157,9 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     feeds: list[FeedSettings] = Field(default_factory=list)
     cap: CapSettings | None = None
+    # Per-provider settings, validated by each channel's own model (channels/<name>.py);
+    # secrets arrive from the environment: WARNBOT_CHANNELS__DINGTALK__SECRET.
+    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
     downstream: list[DownstreamSettings] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
     policy: dict[str, dict[Tier, TierPolicySettings]] = Field(default_factory=dict)
@@ -212,8 +229,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: {e}"]) from None
 
 
-def _secrets_in(data: dict[str, Any]) -> list[tuple[str, str]]:
-    return [k for k in sorted(SECRET_KEYS) if k[1] in (data.get(k[0]) or {})]
+def _secrets_in(data: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Dotted paths of secret-named keys anywhere in the TOML data."""
+    if isinstance(data, list):
+        return [p for i, item in enumerate(data) for p in _secrets_in(item, (*path, str(i)))]
+    if not isinstance(data, dict):
+        return []
+    found = [(*path, k) for k in sorted(data) if k in SECRET_NAMES]
+    return found + [p for k in sorted(data) for p in _secrets_in(data[k], (*path, k))]
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:

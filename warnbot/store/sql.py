@@ -41,6 +41,8 @@ async def enqueue(conn: AsyncConnection, messages: Sequence[Message], now: datet
             "body": m.body,
             "incident_id": m.incident_id,
             "responder_key": m.responder_key,
+            "mentions": list(m.mentions) or None,
+            "ack_token": m.ack_token,
             "status": "queued",
             "attempts": 0,
             "next_attempt_at": now,

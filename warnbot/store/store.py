@@ -57,10 +57,19 @@ class OutboxRow:
     incident_id: int | None
     responder_key: str | None
     attempts: int
+    mentions: list[str] | None
+    ack_token: str | None
 
     def message(self) -> Message:
         return Message(
-            self.key, self.channel, self.address, self.body, self.incident_id, self.responder_key
+            self.key,
+            self.channel,
+            self.address,
+            self.body,
+            self.incident_id,
+            self.responder_key,
+            tuple(self.mentions or ()),
+            self.ack_token,
         )
 
 

@@ -129,6 +129,8 @@ outbox = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("incident_id", sa.Integer),
     sa.Column("responder_key", sa.String(64)),
+    sa.Column("mentions", sa.JSON),
+    sa.Column("ack_token", sa.String(100)),
     sa.Column("status", sa.String(16), nullable=False),  # queued|sending|sent|failed
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_attempt_at", UTCDateTime, nullable=False),
