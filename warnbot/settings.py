@@ -35,6 +35,11 @@ SECRET_NAMES = frozenset(
         "bot_token",
         "api_key",
         "signing_secret",
+        "webhook_key",
+        "access_token",
+        "webhook_url",
+        "hook_token",
+        "inbound_secret",
     }
 )
 _ACCOUNT_SID = r"^AC[0-9a-fA-F]{32}$"

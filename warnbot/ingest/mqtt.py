@@ -42,8 +42,9 @@ async def subscribe(app: App, feed: FeedSettings, ready: asyncio.Event | None = 
     delay_s = 1.0
     while True:
         try:
-            async with _client(feed, url.hostname or "127.0.0.1", url.port or 1883,
-                               url.scheme == "mqtts") as client:
+            async with _client(
+                feed, url.hostname or "127.0.0.1", url.port or 1883, url.scheme == "mqtts"
+            ) as client:
                 await client.subscribe(unquote(url.path.lstrip("/")), qos=1)
                 delay_s = 1.0
                 if ready is not None:
@@ -58,9 +59,13 @@ async def subscribe(app: App, feed: FeedSettings, ready: asyncio.Event | None = 
 
 
 def _client(feed: FeedSettings, host: str, port: int, tls: bool) -> aiomqtt.Client:
-    return aiomqtt.Client(host, port, identifier=f"warnbot-{feed.name}-{os.getpid()}",
-                          timeout=feed.timeout_s,
-                          tls_context=ssl.create_default_context() if tls else None)
+    return aiomqtt.Client(
+        host,
+        port,
+        identifier=f"warnbot-{feed.name}-{os.getpid()}",
+        timeout=feed.timeout_s,
+        tls_context=ssl.create_default_context() if tls else None,
+    )
 
 
 def _bytes(payload: object) -> bytes:
