@@ -40,11 +40,11 @@ async def test_queued_messages_reach_the_provider_once_each(
 ) -> None:
     await store.enqueue(_messages(5), T0)
     await store.enqueue(_messages(5), T0)  # the same keys again: no double
-    assert await dispatch.pump(store, {"twilio": channel}, clock) == 5
+    assert await dispatch.Dispatcher(store, {"twilio": channel}, clock).pump() == 5
     assert sorted(m.to for m in fake_twilio.messages) == sorted(m.to for m in _messages(5))
     assert fake_twilio.rejected == []
     assert await _status(store) == {"sent": 5}
-    assert await dispatch.pump(store, {"twilio": channel}, clock) == 0
+    assert await dispatch.Dispatcher(store, {"twilio": channel}, clock).pump() == 0
 
 
 @pytest.mark.parametrize("code,status", [(20429, 429), (20500, 500), (20503, 503)])
@@ -53,11 +53,11 @@ async def test_a_transient_error_is_retried_after_a_backoff(
 ) -> None:
     await store.enqueue(_messages(1), T0)
     fake_twilio.fail_next(code, status)
-    await dispatch.pump(store, {"twilio": channel}, clock)
+    await dispatch.Dispatcher(store, {"twilio": channel}, clock).pump()
     assert await _status(store) == {"queued": 1} and fake_twilio.messages == []
-    assert await dispatch.pump(store, {"twilio": channel}, clock) == 0  # not yet due
+    assert await dispatch.Dispatcher(store, {"twilio": channel}, clock).pump() == 0  # not yet due
     clock.advance(10)
-    await dispatch.pump(store, {"twilio": channel}, clock)
+    await dispatch.Dispatcher(store, {"twilio": channel}, clock).pump()
     assert await _status(store) == {"sent": 1} and len(fake_twilio.messages) == 1
 
 
@@ -67,9 +67,9 @@ async def test_an_invalid_number_fails_for_good(
     (message,) = _messages(1)
     fake_twilio.fail_for(message.to, 21211, 400)
     await store.enqueue([message], T0)
-    await dispatch.pump(store, {"twilio": channel}, clock)
+    await dispatch.Dispatcher(store, {"twilio": channel}, clock).pump()
     clock.advance(3600)
-    assert await dispatch.pump(store, {"twilio": channel}, clock) == 0
+    assert await dispatch.Dispatcher(store, {"twilio": channel}, clock).pump() == 0
     assert await _status(store) == {"failed": 1}
 
 
@@ -99,7 +99,7 @@ async def test_a_message_for_an_unconfigured_channel_fails_without_a_send(
     store: Store, clock: Clock
 ) -> None:
     await store.enqueue(_messages(1), T0)
-    await dispatch.pump(store, {}, clock)
+    await dispatch.Dispatcher(store, {}, clock).pump()
     assert await _status(store) == {"failed": 1}
 
 
@@ -119,14 +119,14 @@ async def test_a_crashing_channel_leaves_the_message_queued_for_retry(
     store: Store, clock: Clock
 ) -> None:
     await store.enqueue(_messages(1), T0)
-    await dispatch.pump(store, {"twilio": _Broken()}, clock)
+    await dispatch.Dispatcher(store, {"twilio": _Broken()}, clock).pump()
     assert await _status(store) == {"queued": 1}
 
 
 async def test_retries_stop_after_the_last_attempt(store: Store, clock: Clock) -> None:
     await store.enqueue(_messages(1), T0)
     for _ in range(dispatch.MAX_ATTEMPTS):
-        await dispatch.pump(store, {"twilio": _Broken()}, clock)
+        await dispatch.Dispatcher(store, {"twilio": _Broken()}, clock).pump()
         clock.advance(600)
     assert await _status(store) == {"failed": 1}
 

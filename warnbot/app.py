@@ -8,6 +8,7 @@ it; the console will stream it).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from typing import Any
 
 from warnbot import acks, dispatch, feedwatch, links, log, roster
 from warnbot.channels import CHANNELS, Channel
+from warnbot.errors import SendError
 from warnbot.escalate import escalate
 from warnbot.evaluate import Transition, evaluate, evaluate_observations, longest_window_s
 from warnbot.model import AckPath, Incident, Message, Observation, Request, Responder, Step
@@ -25,7 +27,12 @@ from warnbot.plan import duty_officers, plan
 from warnbot.publish import publish_cap
 from warnbot.render import Renderer
 from warnbot.settings import Settings
-from warnbot.store import Store
+from warnbot.store import OutboxRow, Store
+
+# Provider codes that say an address will never work (Twilio: 21211 invalid number,
+# 21610 unsubscribed, 21614 not a mobile, 30004 blocked, 30005 unknown handset,
+# 30006 landline): recorded on the person, never retried, next address tried.
+PERMANENT_CODES = frozenset({"21211", "21610", "21614", "30004", "30005", "30006"})
 
 _log = log.get(__name__)
 Observer = Callable[[str, dict[str, Any]], None]
@@ -327,8 +334,46 @@ class App:
             for p in duty_officers(self.people.values())
         ]
 
+    # the outbox ----------------------------------------------------------------
+
+    def dispatcher(self) -> dispatch.Dispatcher:
+        return dispatch.Dispatcher(
+            self.store,
+            self.channels,
+            lambda: self.clock(),
+            self.settings.rate_limits,
+            self._failover,
+        )
+
     async def pump(self) -> int:
-        return await dispatch.pump(self.store, self.channels, self.clock)
+        return await self.dispatcher().pump()
+
+    async def delivery_report(self, provider_id: str, status: str, error: str | None) -> None:
+        """A provider's later word on a message; a permanent failure fails over."""
+        if not await self.store.record_delivery(provider_id, status, error):
+            return
+        row = await self.store.row_by_provider_id(provider_id)
+        if row is not None and status in ("failed", "undelivered") and error in PERMANENT_CODES:
+            await self._failover(row, SendError(f"{status} {error}", retryable=False, code=error))
+
+    async def _failover(self, row: OutboxRow, e: SendError) -> None:
+        """Record a permanent failure on the person, then try their next address."""
+        if row.responder_key is None:
+            return
+        await self.store.record_address_failure(
+            row.responder_key, row.channel, row.address, e.code, e.reason, self.clock()
+        )
+        person = self.people.get(row.responder_key)
+        failed = await self.store.failed_addresses(row.responder_key)
+        spare = next((p for p in person.phones if p not in failed), None) if person else None
+        if spare is None:
+            _log.warning("unreachable", responder=row.responder_key, error=e.reason)
+            self.observe("unreachable", responder_key=row.responder_key, reason=e.reason)
+            return
+        message = dataclasses.replace(
+            row.message(), key=f"{row.key.split('|')[0]}|alt:{spare}", to=spare
+        )
+        await self.store.enqueue([message], self.clock())
 
     # helpers ---------------------------------------------------------------
 

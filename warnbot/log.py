@@ -68,7 +68,10 @@ def configure(fmt: Literal["auto", "json", "console"] = "auto", level: int = log
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
-def get(name: str) -> structlog.stdlib.BoundLogger:
+Logger = structlog.stdlib.BoundLogger
+
+
+def get(name: str) -> Logger:
     """A logger named for its module."""
     logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
     return logger

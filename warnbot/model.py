@@ -249,6 +249,8 @@ class Message:
     # The signed ack token of the request this message asks about: channels with a
     # button ("确认收到") put it in the button's callback instead of a link.
     ack_token: str | None = None
+    # 0: a responsible person or an escalation; 1: public tip SMS, sent only when lane 0 is empty
+    priority: int = 0
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,10 @@ class TwilioSettings(BaseModel):
     from_number: str = ""
     api_base_url: str = "https://api.twilio.com"
     timeout_s: float = Field(default=10.0, gt=0)
+    # A warning still queued at Twilio after this long fails instead of arriving late.
+    validity_period_s: int | None = Field(default=1800, ge=1, le=36000)
+    # Ask Twilio for delivery reports at {web.public_url}/hooks/twilio/status.
+    status_callbacks: bool = True
 
 
 class WebSettings(BaseModel):
@@ -109,6 +113,20 @@ class FeedSettings(BaseModel):
         return self.interval_s * 0.1 if self.jitter_s is None else self.jitter_s
 
 
+class RateLimit(BaseModel):
+    """A provider's limit as a token bucket: ``rate_per_s`` sustained, ``burst`` at once.
+    ``per_segment``: SMS providers meter segments (a 2-part Chinese SMS costs 2)."""
+
+    rate_per_s: float = Field(gt=0)
+    burst: float | None = Field(default=None, gt=0)
+    per_segment: bool = False
+    price_per_segment: float = Field(default=0.0, ge=0)
+
+    @property
+    def capacity(self) -> float:
+        return self.burst if self.burst is not None else max(self.rate_per_s, 1.0)
+
+
 class CapSettings(BaseModel):
     """Who warnbot is when it publishes CAP (GB/T 35965.1 identifiers name the issuer)."""
 
@@ -162,6 +180,9 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     feeds: list[FeedSettings] = Field(default_factory=list)
     cap: CapSettings | None = None
+    # Per channel (provider account and sender), shared by every process on the database:
+    # [rate_limits.twilio] rate_per_s = 1, per_segment = true
+    rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
     # Per-provider settings, validated by each channel's own model (channels/<name>.py);
     # secrets arrive from the environment: WARNBOT_CHANNELS__DINGTALK__SECRET.
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)

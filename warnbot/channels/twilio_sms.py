@@ -7,6 +7,10 @@ the local fake provider of the demo and the tests, can stand in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
@@ -23,14 +27,14 @@ RETRYABLE_CODES = frozenset({20429, 20500, 20503})
 
 
 class TwilioSms:
-    """Sends SMS with ``client.messages.create_async``."""
+    """Sends SMS with ``client.messages.create_async``; can look a message up again."""
 
     name = "twilio"
 
-    def __init__(self, settings: TwilioSettings) -> None:
+    def __init__(self, settings: TwilioSettings, status_callback: str | None = None) -> None:
         if settings.auth_token is None or not settings.account_sid:
             raise SendError("Twilio account_sid and auth token are not configured", retryable=False)
-        self.settings = settings
+        self.settings, self.status_callback = settings, status_callback
         self.http = AsyncTwilioHttpClient()
         self.client = Client(
             settings.account_sid, settings.auth_token.get_secret_value(), http_client=self.http
@@ -38,19 +42,44 @@ class TwilioSms:
         self.client.api.base_url = settings.api_base_url.rstrip("/")
 
     async def send(self, message: Message) -> Receipt:
-        try:
-            async with asyncio.timeout(self.settings.timeout_s):
-                sent = await self.client.messages.create_async(
-                    to=message.to, from_=self.settings.from_number, body=message.body
-                )
-        except TwilioRestException as e:
-            raise classify(e) from e
-        except (aiohttp.ClientError, TimeoutError) as e:
-            raise SendError(f"Twilio unreachable: {type(e).__name__}", retryable=True) from e
+        options: dict[str, Any] = {
+            "to": message.to,
+            "from_": self.settings.from_number,
+            "body": message.body,
+        }
+        if self.settings.validity_period_s is not None:
+            options["validity_period"] = self.settings.validity_period_s
+        if self.status_callback:
+            options["status_callback"] = self.status_callback
+        async with _errors(self.settings.timeout_s):
+            sent = await self.client.messages.create_async(**options)
         return Receipt(provider_id=sent.sid, status=sent.status or "queued")
+
+    async def reconcile(self, message: Message, since: datetime) -> Receipt | None:
+        """Did Twilio already take this message (before a crash)? Twilio keeps no key of
+        ours, so look among the recent messages to that number for the same body."""
+        async with _errors(self.settings.timeout_s):
+            recent = await self.client.messages.list_async(to=message.to, limit=50)
+        floor = since - timedelta(minutes=5)
+        for m in recent:
+            if m.body == message.body and (m.date_created is None or m.date_created >= floor):
+                return Receipt(provider_id=m.sid, status=m.status or "queued")
+        return None
 
     async def aclose(self) -> None:
         await self.http.close()
+
+
+@contextlib.asynccontextmanager
+async def _errors(timeout_s: float) -> AsyncIterator[None]:
+    """Twilio and network failures as SendErrors that say whether to retry."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            yield
+    except TwilioRestException as e:
+        raise classify(e) from e
+    except (aiohttp.ClientError, TimeoutError) as e:
+        raise SendError(f"Twilio unreachable: {type(e).__name__}", retryable=True) from e
 
 
 def classify(e: TwilioRestException) -> SendError:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import re
 import secrets
 from collections import deque
@@ -36,19 +35,12 @@ from twilio.request_validator import RequestValidator
 
 from warnbot.fakes import twilio_spec
 from warnbot.fakes.twilio_spec import CALL, CALLS, MESSAGE, MESSAGES
+from warnbot.sms import segments
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "2010-04-01"
 ACCOUNT_SID_PATTERN = r"AC[0-9a-fA-F]{32}"
-
-#: GSM 03.38 default alphabet (without ESC) and its extension table, whose
-#: characters take two septets. Anything else forces UCS-2.
-GSM7_BASIC = (
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-GSM7_EXTENDED = "\f^{}\\[~]|€"
 
 #: Messages Twilio sends with the error codes tests commonly inject.
 ERROR_MESSAGES = {
@@ -58,21 +50,6 @@ ERROR_MESSAGES = {
     21211: "The 'To' number {to} is not a valid phone number.",
     21610: "Attempt to send to unsubscribed recipient",
 }
-
-
-def segments(body: str) -> int:
-    """How many SMS parts Twilio bills for ``body``: GSM-7 160/153, UCS-2 70/67.
-
-    Multipart messages lose room to the concatenation header. This ignores
-    that real encoders never split an escape pair or a surrogate pair.
-    """
-    if all(char in GSM7_BASIC or char in GSM7_EXTENDED for char in body):
-        units = sum(2 if char in GSM7_EXTENDED else 1 for char in body)
-        single, multi = 160, 153
-    else:
-        units = len(body.encode("utf-16-le")) // 2
-        single, multi = 70, 67
-    return 1 if units <= single else math.ceil(units / multi)
 
 
 def rfc2822(moment: datetime) -> str:

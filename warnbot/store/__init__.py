@@ -6,6 +6,7 @@ ladder step and its messages) happens in one transaction, so a crash leaves
 either both or neither.
 """
 
-from warnbot.store.store import AckResult, OutboxRow, Store
+from warnbot.store.outbox import OutboxRow
+from warnbot.store.store import AckResult, Store
 
 __all__ = ["AckResult", "OutboxRow", "Store"]

@@ -43,6 +43,7 @@ async def enqueue(conn: AsyncConnection, messages: Sequence[Message], now: datet
             "responder_key": m.responder_key,
             "mentions": list(m.mentions) or None,
             "ack_token": m.ack_token,
+            "priority": m.priority,
             "status": "queued",
             "attempts": 0,
             "next_attempt_at": now,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,7 +17,6 @@ from warnbot.model import (
     Level,
     LevelPolicy,
     Message,
-    Receipt,
     Request,
     Responder,
     Step,
@@ -28,6 +27,7 @@ from warnbot.model import Warning as CapWarning
 from warnbot.store import db
 from warnbot.store.capdocs import CapStore
 from warnbot.store.feeds import FeedStore
+from warnbot.store.outbox import OutboxStore
 from warnbot.store.sql import enqueue
 from warnbot.store.sql import insert_ignore as _insert_ignore
 from warnbot.store.tables import (
@@ -35,7 +35,6 @@ from warnbot.store.tables import (
     escalations,
     incidents,
     keyring,
-    outbox,
     requests,
     responder_phones,
     responders,
@@ -43,34 +42,6 @@ from warnbot.store.tables import (
 )
 
 OPEN = ("pending", "escalated")  # request states that an answer can still confirm
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    """A claimed outbox row; ``attempts`` counts this one."""
-
-    id: int
-    key: str
-    channel: str
-    address: str
-    body: str
-    incident_id: int | None
-    responder_key: str | None
-    attempts: int
-    mentions: list[str] | None
-    ack_token: str | None
-
-    def message(self) -> Message:
-        return Message(
-            self.key,
-            self.channel,
-            self.address,
-            self.body,
-            self.incident_id,
-            self.responder_key,
-            tuple(self.mentions or ()),
-            self.ack_token,
-        )
 
 
 @dataclass(frozen=True)
@@ -85,7 +56,7 @@ class AckResult:
 Compose = Callable[[Request], list[Message]]
 
 
-class Store(FeedStore, CapStore):
+class Store(FeedStore, CapStore, OutboxStore):
     """All reads and writes of warnbot's state; see the package docstring."""
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -177,7 +148,7 @@ class Store(FeedStore, CapStore):
             row = (await conn.execute(query)).mappings().one_or_none()
             return _incident(row) if row else None
 
-    # requests and the outbox ---------------------------------------------
+    # requests ---------------------------------------------
 
     async def add_requests(
         self, incident_id: int, deliveries: Iterable[Delivery], now: datetime, compose: Compose
@@ -195,87 +166,6 @@ class Store(FeedStore, CapStore):
                     created.append(row)
                     await enqueue(conn, compose(row), now)
         return created
-
-    async def enqueue(self, messages: Sequence[Message], now: datetime) -> None:
-        """Put messages in the outbox; a key already there is left as it is."""
-        async with self.engine.begin() as conn:
-            await enqueue(conn, messages, now)
-
-    async def claim(self, limit: int, now: datetime, lease_s: float) -> list[OutboxRow]:
-        """Take up to ``limit`` due rows for sending; other workers skip them.
-
-        A row left in ``sending`` by a crashed worker becomes claimable again
-        when its lease runs out.
-        """
-        due = sa.or_(
-            sa.and_(outbox.c.status == "queued", outbox.c.next_attempt_at <= now),
-            sa.and_(outbox.c.status == "sending", outbox.c.claimed_until < now),
-        )
-        ids = (
-            sa.select(outbox.c.id)
-            .where(due)
-            .order_by(outbox.c.next_attempt_at, outbox.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        stmt = (
-            outbox.update()
-            .where(outbox.c.id.in_(ids.scalar_subquery()))
-            .values(
-                status="sending",
-                claimed_until=now + timedelta(seconds=lease_s),
-                attempts=outbox.c.attempts + 1,
-            )
-            .returning(*(outbox.c[f.name] for f in dataclasses.fields(OutboxRow)))
-        )
-        async with self.engine.begin() as conn:
-            rows = (await conn.execute(stmt)).mappings().all()
-        return sorted((OutboxRow(**r) for r in rows), key=lambda r: r.id)
-
-    async def mark_sent(self, row_id: int, receipt: Receipt, now: datetime) -> None:
-        await self._update(
-            outbox,
-            outbox.c.id == row_id,
-            status="sent",
-            sent_at=now,
-            provider_id=receipt.provider_id,
-            claimed_until=None,
-            error=None,
-        )
-
-    async def mark_failed(self, row_id: int, error: str, retry_at: datetime | None) -> None:
-        """Record a failed send; with ``retry_at`` the row goes back in the queue."""
-        status = "queued" if retry_at else "failed"
-        values: dict[str, Any] = {"status": status, "error": error[:2000], "claimed_until": None}
-        if retry_at:
-            values["next_attempt_at"] = retry_at
-        await self._update(outbox, outbox.c.id == row_id, **values)
-
-    async def outbox_counts(self) -> dict[str, int]:
-        query = sa.select(outbox.c.status, sa.func.count()).group_by(outbox.c.status)
-        async with self.engine.connect() as conn:
-            return {s: int(n) for s, n in (await conn.execute(query)).all()}
-
-    async def sent_messages(self, incident_id: int) -> list[Message]:
-        """Messages the providers accepted for an incident, oldest first."""
-        query = (
-            sa.select(outbox)
-            .where(outbox.c.incident_id == incident_id, outbox.c.status == "sent")
-            .order_by(outbox.c.sent_at)
-        )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings()
-            return [
-                Message(
-                    r["key"],
-                    r["channel"],
-                    r["address"],
-                    r["body"],
-                    r["incident_id"],
-                    r["responder_key"],
-                )
-                for r in rows
-            ]
 
     # the ladder ----------------------------------------------------------
 

@@ -131,7 +131,12 @@ outbox = sa.Table(
     sa.Column("responder_key", sa.String(64)),
     sa.Column("mentions", sa.JSON),
     sa.Column("ack_token", sa.String(100)),
+    # lane: 0 asks responsible persons and escalates; 1 is public tip SMS, which waits
+    sa.Column("priority", sa.SmallInteger, nullable=False, server_default="0"),
     sa.Column("status", sa.String(16), nullable=False),  # queued|sending|sent|failed
+    # set when a claim finds the row still "sending" after its lease: a crash may have
+    # come after the provider took it, so it is reconciled, not blindly sent again
+    sa.Column("in_doubt", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_attempt_at", UTCDateTime, nullable=False),
     sa.Column("claimed_until", UTCDateTime),
@@ -139,7 +144,34 @@ outbox = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime),
-    sa.Index("ix_outbox_status_next", "status", "next_attempt_at"),
+    # what the provider later says (Twilio StatusCallback): delivered, undelivered, failed …
+    sa.Column("provider_status", sa.String(16)),
+    sa.Column("provider_error", sa.String(16)),
+    sa.Index("ix_outbox_claim", "status", "priority", "next_attempt_at"),
+    sa.Index("ix_outbox_provider_id", "provider_id"),
+)
+
+# Token buckets shared by every process on the database: a provider's rate limit
+# holds across the fleet, not per process.
+rate_buckets = sa.Table(
+    "rate_buckets",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Permanent failures, recorded on the person: an office must fix the roster.
+address_failures = sa.Table(
+    "address_failures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("responder_key", sa.String(64), nullable=False, index=True),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("address", sa.String(200), nullable=False),
+    sa.Column("code", sa.String(32)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
 )
 
 escalations = sa.Table(

@@ -30,6 +30,18 @@ async def inbound_sms(request: web.Request) -> web.Response:
     return web.Response(text=str(twiml), content_type="application/xml")
 
 
+async def status(request: web.Request) -> web.Response:
+    """A delivery report (StatusCallback): idempotent, in any order; 204 either way."""
+    form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    if not _signed(request, form):
+        _log.warning("twilio_signature_refused", path=request.path)
+        raise web.HTTPForbidden(text="invalid signature")
+    sid, state = form.get("MessageSid", ""), form.get("MessageStatus", "")
+    if sid and state:
+        await request.app[APP].delivery_report(sid, state, form.get("ErrorCode") or None)
+    return web.Response(status=204)
+
+
 def _signed(request: web.Request, form: dict[str, str]) -> bool:
     app = request.app[APP]
     token = app.settings.twilio.auth_token

@@ -1,0 +1,188 @@
+"""The dispatcher on providers' terms: crashes reconciled, lanes, shared rate limits,
+permanent failures failed over, delivery reports in any order."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.conftest import PUBLIC_URL, T0, Clock, sign, twilio_settings
+from warnbot import dispatch
+from warnbot.app import App, utcnow
+from warnbot.channels.twilio_sms import TwilioSms
+from warnbot.fakes.twilio import FakeTwilio
+from warnbot.model import Message, Responder, Tier
+from warnbot.settings import RateLimit, Settings
+from warnbot.store import Store
+from warnbot.web import make_app
+
+
+def _sms(i: int, priority: int = 0, body: str = "【Ⅱ级响应】测试") -> Message:
+    return Message(
+        f"m{priority}-{i}",
+        "twilio",
+        f"+86170000005{i:02d}",
+        f"{body} {i}",
+        1,
+        f"P{i}",
+        priority=priority,
+    )
+
+
+@pytest.fixture
+async def channel(fake_twilio: FakeTwilio) -> Any:
+    settings = twilio_settings(Settings(), fake_twilio.base_url)
+    sms = TwilioSms(
+        settings.twilio.model_copy(update={"from_number": "+15005550006"}),
+        status_callback=f"{PUBLIC_URL}/hooks/twilio/status",
+    )
+    yield sms
+    await sms.aclose()
+
+
+async def test_a_message_sent_just_before_a_crash_is_reconciled_not_sent_again(
+    store: Store, channel: TwilioSms, fake_twilio: FakeTwilio, clock: Clock
+) -> None:
+    await store.enqueue([_sms(1), _sms(2)], T0)
+    crashed = await store.claim(10, T0, lease_s=60)  # a worker took both, sent one, died
+    await channel.send(crashed[0].message())
+    clock.advance(61)
+    await dispatch.Dispatcher(store, {"twilio": channel}, clock).pump()
+    assert sorted(m.to for m in fake_twilio.messages) == ["+8617000000501", "+8617000000502"]
+    assert await store.outbox_counts() == {"sent": 2}
+
+
+async def test_responsible_persons_go_before_a_public_blast(
+    store: Store, channel: TwilioSms, fake_twilio: FakeTwilio, clock: Clock
+) -> None:
+    await store.enqueue([_sms(i, priority=1) for i in range(5)], T0)
+    await store.enqueue([_sms(i + 10) for i in range(2)], T0 + timedelta(seconds=1))
+    clock.advance(2)
+    await dispatch.Dispatcher(store, {"twilio": channel}, clock).pump(batch=2)
+    assert sorted(m.to for m in fake_twilio.messages) == ["+8617000000510", "+8617000000511"]
+
+
+async def test_the_request_carries_a_validity_period_and_a_status_callback(
+    store: Store, channel: TwilioSms, fake_twilio: FakeTwilio, clock: Clock
+) -> None:
+    await store.enqueue([_sms(1)], T0)
+    await dispatch.Dispatcher(store, {"twilio": channel}, clock).pump()
+    (sent,) = fake_twilio.messages
+    assert sent.params["ValidityPeriod"] == "1800"
+    assert sent.status_callback == f"{PUBLIC_URL}/hooks/twilio/status"
+    assert fake_twilio.rejected == []
+
+
+async def test_a_token_bucket_lets_a_long_message_through_into_debt(store: Store) -> None:
+    assert await store.take_tokens("b", 1.0, 1.0, 3.0, T0) == 0.0  # full bucket: taken
+    wait = await store.take_tokens("b", 1.0, 1.0, 1.0, T0)
+    assert wait == pytest.approx(3.0)  # -2 tokens now: 3 s until one is there
+    assert await store.take_tokens("b", 1.0, 1.0, 1.0, T0 + timedelta(seconds=3)) == 0.0
+
+
+async def test_two_dispatchers_sharing_the_store_never_exceed_the_rate(
+    store: Store, channel: TwilioSms, fake_twilio: FakeTwilio
+) -> None:
+    await store.enqueue([_sms(i) for i in range(12)], utcnow())
+    limits = {"twilio": RateLimit(rate_per_s=20, burst=1)}
+    workers = [dispatch.Dispatcher(store, {"twilio": channel}, utcnow, limits) for _ in range(2)]
+    started = time.monotonic()
+    await asyncio.gather(*(w.pump(batch=6) for w in workers))
+    elapsed = time.monotonic() - started
+    assert len(fake_twilio.messages) == 12
+    assert elapsed >= 11 / 20 * 0.95  # the first is free, then 20/s: at least 0.55 s
+    times = sorted(m.created for m in fake_twilio.messages)
+    assert (times[-1] - times[0]).total_seconds() >= 11 / 20 * 0.9
+
+
+async def test_a_wait_longer_than_the_claim_hands_the_row_back(
+    store: Store, channel: TwilioSms, fake_twilio: FakeTwilio
+) -> None:
+    await store.enqueue([_sms(1), _sms(2)], utcnow())
+    limits = {"twilio": RateLimit(rate_per_s=1 / 600, burst=1)}  # one per 10 minutes
+    await dispatch.Dispatcher(store, {"twilio": channel}, utcnow, limits).pump()
+    assert len(fake_twilio.messages) == 1
+    assert await store.outbox_counts() == {"sent": 1, "queued": 1}
+
+
+def _two_phones(app: App) -> Responder:
+    person = Responder(
+        "V9", "测试九", Tier.VILLAGE, "449901001001", ("+8617000000901", "+8617000000902")
+    )
+    app.people[person.key] = person
+    return person
+
+
+async def test_an_invalid_number_is_recorded_on_the_person_and_the_next_one_tried(
+    app: App, fake_twilio: FakeTwilio
+) -> None:
+    person = _two_phones(app)
+    fake_twilio.fail_for(person.phones[0], 21211, 400)
+    await app.store.enqueue(
+        [Message("request:9:twilio", "twilio", person.phones[0], "叫应", 1, person.key)],
+        app.clock(),
+    )
+    await app.pump()
+    await app.pump()
+    assert [m.to for m in fake_twilio.messages] == [person.phones[1]]
+    assert await app.store.failed_addresses(person.key) == {person.phones[0]}
+
+
+async def test_with_every_number_failed_the_person_is_unreachable(
+    app: App, fake_twilio: FakeTwilio
+) -> None:
+    person = _two_phones(app)
+    for phone in person.phones:
+        fake_twilio.fail_for(phone, 21610, 400)
+    seen: list[str] = []
+    app.observers.append(lambda event, fields: seen.append(event))
+    await app.store.enqueue(
+        [Message("r:9", "twilio", person.phones[0], "叫应", 1, person.key)], app.clock()
+    )
+    for _ in range(3):
+        await app.pump()
+    assert "unreachable" in seen and fake_twilio.messages == []
+
+
+async def _report(client: Any, sid: str, status: str, error: str = "") -> int:
+    form = {"MessageSid": sid, "MessageStatus": status, "ErrorCode": error}
+    url = f"{PUBLIC_URL}/hooks/twilio/status"
+    resp = await client.post("/hooks/twilio/status", data=form, headers=sign(url, form))
+    return int(resp.status)
+
+
+async def test_delivery_reports_apply_in_any_order_and_forged_ones_are_refused(
+    app: App, fake_twilio: FakeTwilio, aiohttp_client: Any
+) -> None:
+    person = _two_phones(app)
+    await app.store.enqueue(
+        [Message("k1", "twilio", person.phones[0], "叫应", 1, person.key)], app.clock()
+    )
+    await app.pump()
+    sid = fake_twilio.messages[0].sid
+    client = await aiohttp_client(make_app(app))
+    assert await _report(client, sid, "delivered") == 204
+    assert await _report(client, sid, "sent") == 204  # late and older: ignored
+    assert await app.store.delivery("k1") == ("delivered", None)
+    forged = await client.post(
+        "/hooks/twilio/status", data={"MessageSid": sid, "MessageStatus": "failed"}
+    )
+    assert forged.status == 403 and await app.store.delivery("k1") == ("delivered", None)
+
+
+async def test_a_landline_reported_undelivered_fails_over_to_the_next_number(
+    app: App, fake_twilio: FakeTwilio, aiohttp_client: Any, clock: Clock
+) -> None:
+    person = _two_phones(app)
+    await app.store.enqueue(
+        [Message("k2", "twilio", person.phones[0], "叫应", 1, person.key)], app.clock()
+    )
+    await app.pump()
+    client = await aiohttp_client(make_app(app))
+    assert await _report(client, fake_twilio.messages[0].sid, "undelivered", "30006") == 204
+    await app.pump()
+    assert [m.to for m in fake_twilio.messages] == list(person.phones)

@@ -1,0 +1,271 @@
+"""The outbox part of the store: claiming, results, delivery reports, rate buckets.
+
+Rows are claimed with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite has one
+writer at a time), lane 0 — responsible persons and escalations — always
+before lane 1, public tip SMS. A row found still ``sending`` after its lease
+is *in doubt*: its send may have reached the provider before a crash, so the
+dispatcher reconciles it instead of sending blindly again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from warnbot.model import Message, Receipt
+from warnbot.store.sql import Base, enqueue, insert_ignore
+from warnbot.store.tables import address_failures, outbox, rate_buckets
+
+# Delivery reports arrive in any order; a later stage never goes back.
+STATUS_RANK = {
+    "accepted": 1,
+    "queued": 1,
+    "scheduled": 1,
+    "sending": 2,
+    "sent": 3,
+    "receiving": 3,
+    "received": 4,
+    "delivered": 5,
+    "read": 5,
+    "undelivered": 5,
+    "failed": 5,
+    "canceled": 5,
+}
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A claimed outbox row; ``attempts`` counts this one, ``in_doubt`` says a
+    previous attempt may have reached the provider."""
+
+    id: int
+    key: str
+    channel: str
+    address: str
+    body: str
+    incident_id: int | None
+    responder_key: str | None
+    attempts: int
+    mentions: list[str] | None
+    ack_token: str | None
+    created_at: datetime
+    in_doubt: bool = False
+
+    def message(self) -> Message:
+        return Message(
+            self.key,
+            self.channel,
+            self.address,
+            self.body,
+            self.incident_id,
+            self.responder_key,
+            tuple(self.mentions or ()),
+            self.ack_token,
+        )
+
+
+_CLAIMED = [f.name for f in dataclasses.fields(OutboxRow)]
+
+
+class OutboxStore(Base):
+    """Methods the dispatcher and the delivery webhooks need."""
+
+    async def enqueue(self, messages: Sequence[Message], now: datetime) -> None:
+        """Put messages in the outbox; a key already there is left as it is."""
+        async with self.engine.begin() as conn:
+            await enqueue(conn, messages, now)
+
+    async def claim(self, limit: int, now: datetime, lease_s: float) -> list[OutboxRow]:
+        """Take up to ``limit`` due rows for sending, lane 0 first; other workers skip them."""
+        due = sa.or_(
+            sa.and_(outbox.c.status == "queued", outbox.c.next_attempt_at <= now),
+            sa.and_(outbox.c.status == "sending", outbox.c.claimed_until < now),
+        )
+        ids = (
+            sa.select(outbox.c.id)
+            .where(due)
+            .order_by(outbox.c.priority, outbox.c.next_attempt_at, outbox.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        # One statement, so concurrent claims on SQLite cannot share a row; SET sees the
+        # old status, which is how a lapsed "sending" row is known to be in doubt.
+        stmt = (
+            outbox.update()
+            .where(outbox.c.id.in_(ids.scalar_subquery()))
+            .values(
+                in_doubt=outbox.c.status == "sending",
+                status="sending",
+                claimed_until=now + timedelta(seconds=lease_s),
+                attempts=outbox.c.attempts + 1,
+            )
+            .returning(*(outbox.c[name] for name in _CLAIMED))
+        )
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        claimed = (OutboxRow(**r) for r in rows)
+        return sorted(claimed, key=lambda r: r.id)
+
+    async def mark_sent(self, row_id: int, receipt: Receipt, now: datetime) -> None:
+        await self._update(
+            outbox,
+            outbox.c.id == row_id,
+            status="sent",
+            sent_at=now,
+            provider_id=receipt.provider_id,
+            claimed_until=None,
+            error=None,
+        )
+
+    async def mark_failed(self, row_id: int, error: str, retry_at: datetime | None) -> None:
+        """Record a failed send; with ``retry_at`` the row goes back in the queue."""
+        values: dict[str, object] = {
+            "status": "queued" if retry_at else "failed",
+            "error": error[:2000],
+            "claimed_until": None,
+        }
+        if retry_at:
+            values["next_attempt_at"] = retry_at
+        await self._update(outbox, outbox.c.id == row_id, **values)
+
+    async def record_delivery(self, provider_id: str, status: str, error: str | None) -> bool:
+        """Apply a provider's delivery report; a stale or repeated one changes nothing."""
+        rank = STATUS_RANK.get(status, 0)
+        current = sa.case(STATUS_RANK, value=outbox.c.provider_status, else_=0)
+        stmt = (
+            outbox.update()
+            .where(
+                outbox.c.provider_id == provider_id,
+                sa.or_(outbox.c.provider_status.is_(None), current < rank),
+            )
+            .values(provider_status=status[:16], provider_error=(error or None))
+        )
+        async with self.engine.begin() as conn:
+            return bool((await conn.execute(stmt)).rowcount)
+
+    async def row_by_provider_id(self, provider_id: str) -> OutboxRow | None:
+        query = sa.select(*(outbox.c[name] for name in _CLAIMED)).where(
+            outbox.c.provider_id == provider_id
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return OutboxRow(**row) if row else None
+
+    async def delivery(self, row_key: str) -> tuple[str | None, str | None]:
+        """The provider's last word on a message: (status, error code)."""
+        query = sa.select(outbox.c.provider_status, outbox.c.provider_error).where(
+            outbox.c.key == row_key
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).one_or_none()
+        return (row[0], row[1]) if row else (None, None)
+
+    async def record_address_failure(
+        self,
+        responder_key: str,
+        channel: str,
+        address: str,
+        code: str | None,
+        reason: str,
+        now: datetime,
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                address_failures.insert().values(
+                    responder_key=responder_key,
+                    channel=channel,
+                    address=address,
+                    code=code,
+                    reason=reason[:1000],
+                    at=now,
+                )
+            )
+
+    async def failed_addresses(self, responder_key: str) -> set[str]:
+        query = sa.select(address_failures.c.address).where(
+            address_failures.c.responder_key == responder_key
+        )
+        async with self.engine.connect() as conn:
+            return set((await conn.execute(query)).scalars())
+
+    async def outbox_counts(self) -> dict[str, int]:
+        query = sa.select(outbox.c.status, sa.func.count()).group_by(outbox.c.status)
+        async with self.engine.connect() as conn:
+            return {s: int(n) for s, n in (await conn.execute(query)).all()}
+
+    async def queued_bodies(self, channel: str, limit: int = 1000) -> tuple[int, list[str]]:
+        """How many messages wait on ``channel``, and a sample of their texts."""
+        waiting = outbox.c.status.in_(("queued", "sending"))
+        count = sa.select(sa.func.count()).where(outbox.c.channel == channel, waiting)
+        sample = sa.select(outbox.c.body).where(outbox.c.channel == channel, waiting).limit(limit)
+        async with self.engine.connect() as conn:
+            total = int((await conn.execute(count)).scalar_one())
+            return total, list((await conn.execute(sample)).scalars())
+
+    async def sent_messages(self, incident_id: int) -> list[Message]:
+        """Messages the providers accepted for an incident, oldest first."""
+        query = (
+            sa.select(outbox)
+            .where(outbox.c.incident_id == incident_id, outbox.c.status == "sent")
+            .order_by(outbox.c.sent_at)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings()
+            return [
+                Message(
+                    r["key"],
+                    r["channel"],
+                    r["address"],
+                    r["body"],
+                    r["incident_id"],
+                    r["responder_key"],
+                )
+                for r in rows
+            ]
+
+    async def release(self, row_id: int, at: datetime) -> None:
+        """Hand a claimed row back unsent (it waited for the rate limit): not an attempt."""
+        await self._update(
+            outbox,
+            outbox.c.id == row_id,
+            status="queued",
+            next_attempt_at=at,
+            claimed_until=None,
+            attempts=outbox.c.attempts - 1,
+        )
+
+    async def take_tokens(
+        self, bucket: str, rate_per_s: float, burst: float, n: float, now: datetime
+    ) -> float:
+        """Take ``n`` tokens from a bucket every process shares; 0.0 when taken, else
+        the seconds until they will be there (nothing is taken then).
+
+        A cost above the bucket's size (a 3-segment SMS, 1 segment/s) is taken once
+        the bucket is full and leaves it in debt, so the long-run rate stays exact.
+        """
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert_ignore(conn, rate_buckets).values(name=bucket, tokens=burst, updated_at=now)
+            )
+            row = (
+                await conn.execute(
+                    sa.select(rate_buckets.c.tokens, rate_buckets.c.updated_at)
+                    .where(rate_buckets.c.name == bucket)
+                    .with_for_update()
+                )
+            ).one()
+            elapsed_s = max((now - row.updated_at).total_seconds(), 0.0)
+            tokens = min(burst, float(row.tokens) + elapsed_s * rate_per_s)
+            need = min(n, burst)
+            if tokens < need:
+                return float((need - tokens) / rate_per_s)
+            await conn.execute(
+                rate_buckets.update()
+                .where(rate_buckets.c.name == bucket)
+                .values(tokens=tokens - n, updated_at=max(now, row.updated_at))
+            )
+            return 0.0
