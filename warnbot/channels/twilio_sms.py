@@ -32,14 +32,8 @@ class TwilioSms:
     name = "twilio"
 
     def __init__(self, settings: TwilioSettings, status_callback: str | None = None) -> None:
-        if settings.auth_token is None or not settings.account_sid:
-            raise SendError("Twilio account_sid and auth token are not configured", retryable=False)
         self.settings, self.status_callback = settings, status_callback
-        self.http = AsyncTwilioHttpClient()
-        self.client = Client(
-            settings.account_sid, settings.auth_token.get_secret_value(), http_client=self.http
-        )
-        self.client.api.base_url = settings.api_base_url.rstrip("/")
+        self.http, self.client = make_client(settings)
 
     async def send(self, message: Message) -> Receipt:
         options: dict[str, Any] = {
@@ -51,14 +45,14 @@ class TwilioSms:
             options["validity_period"] = self.settings.validity_period_s
         if self.status_callback:
             options["status_callback"] = self.status_callback
-        async with _errors(self.settings.timeout_s):
+        async with errors(self.settings.timeout_s):
             sent = await self.client.messages.create_async(**options)
         return Receipt(provider_id=sent.sid, status=sent.status or "queued")
 
     async def reconcile(self, message: Message, since: datetime) -> Receipt | None:
         """Did Twilio already take this message (before a crash)? Twilio keeps no key of
         ours, so look among the recent messages to that number for the same body."""
-        async with _errors(self.settings.timeout_s):
+        async with errors(self.settings.timeout_s):
             recent = await self.client.messages.list_async(to=message.to, limit=50)
         floor = since - timedelta(minutes=5)
         for m in recent:
@@ -70,8 +64,18 @@ class TwilioSms:
         await self.http.close()
 
 
+def make_client(settings: TwilioSettings) -> tuple[AsyncTwilioHttpClient, Client]:
+    """The official SDK on its aiohttp client, pointed at ``api_base_url``."""
+    if settings.auth_token is None or not settings.account_sid:
+        raise SendError("Twilio account_sid and auth token are not configured", retryable=False)
+    http = AsyncTwilioHttpClient()
+    client = Client(settings.account_sid, settings.auth_token.get_secret_value(), http_client=http)
+    client.api.base_url = settings.api_base_url.rstrip("/")
+    return http, client
+
+
 @contextlib.asynccontextmanager
-async def _errors(timeout_s: float) -> AsyncIterator[None]:
+async def errors(timeout_s: float) -> AsyncIterator[None]:
     """Twilio and network failures as SendErrors that say whether to retry."""
     try:
         async with asyncio.timeout(timeout_s):

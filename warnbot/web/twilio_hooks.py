@@ -13,6 +13,8 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from warnbot import log
+from warnbot.channels.twilio_voice import answer
+from warnbot.model import AckPath
 from warnbot.web.keys import APP
 
 _log = log.get(__name__)
@@ -40,6 +42,19 @@ async def status(request: web.Request) -> web.Response:
     if sid and state:
         await request.app[APP].delivery_report(sid, state, form.get("ErrorCode") or None)
     return web.Response(status=204)
+
+
+async def keypad(request: web.Request) -> web.Response:
+    """A digit pressed during a warning call: 1 confirms the request the call is about."""
+    form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    if not _signed(request, form):
+        _log.warning("twilio_signature_refused", path=request.path)
+        raise web.HTTPForbidden(text="invalid signature")
+    confirmed: bool | None = False
+    if form.get("Digits") == "1":
+        outcome = await request.app[APP].token_ack(request.match_info["token"], AckPath.KEYPAD)
+        confirmed = None if outcome is None else True
+    return web.Response(text=answer(confirmed), content_type="application/xml")
 
 
 def _signed(request: web.Request, form: dict[str, str]) -> bool:
