@@ -18,13 +18,14 @@ from typing import Any
 
 from warnbot import acks, dispatch, feedwatch, links, log, roster
 from warnbot.channels import CHANNELS, Channel
-from warnbot.errors import SendError
+from warnbot.errors import ConfigError, SendError
 from warnbot.escalate import escalate
 from warnbot.evaluate import Transition, evaluate, evaluate_observations, longest_window_s
 from warnbot.model import AckPath, Incident, Message, Observation, Request, Responder, Step
 from warnbot.model import Warning as CapWarning
 from warnbot.plan import duty_officers, plan
 from warnbot.publish import publish_cap
+from warnbot.regions import RegionTree, load_tree
 from warnbot.render import Renderer
 from warnbot.settings import Settings
 from warnbot.store import OutboxRow, Store
@@ -56,6 +57,7 @@ class App:
     link_secret: str = ""
     people: dict[str, Responder] = field(default_factory=dict)
     started_at: datetime = field(default_factory=utcnow)
+    regions: RegionTree | None = None
 
     async def start(self) -> None:
         """Migrate the schema, load the roster, fetch the link key."""
@@ -64,6 +66,8 @@ class App:
         if self.settings.roster:
             await self.store.sync_roster(roster.load(self.settings.roster))
         await self.reload_people()
+        if self.settings.regions:
+            self.regions = load_tree(self.settings.regions)
         secret = self.settings.web.link_secret
         self.link_secret = (
             secret.get_secret_value()
@@ -90,7 +94,10 @@ class App:
         if not await self.store.record_warning(feed, w, self.clock()):
             return []
         opened = await self.store.open_incidents()
-        transitions = evaluate(self.settings.rules, w, opened, self.clock())
+        expiries = await self.store.warning_expiries(k for _, k in opened if k)
+        transitions = evaluate(
+            self.settings.rules, w, opened, self.clock(), tree=self.regions, holder_expires=expiries
+        )
         for t in transitions:
             await self.apply(t, w.key, source=feed)
         return transitions
@@ -389,13 +396,31 @@ class App:
         )
 
 
+def channel_names(settings: Settings) -> list[str]:
+    """The channels this configuration uses: the SMS channel, voice with Twilio, CAP
+    pushes when there are downstreams, and every ``[channels.<name>]`` section."""
+    names: list[str] = [settings.sms_channel]
+    if settings.sms_channel == "twilio":
+        names.append("voice")
+    if settings.downstream:
+        names.append("cap")
+    unknown = sorted(set(settings.channels) - set(CHANNELS))
+    if unknown:
+        raise ConfigError(
+            [
+                f"channels.{n}: no such channel (known: {', '.join(sorted(CHANNELS))})"
+                for n in unknown
+            ]
+        )
+    return names + sorted(set(settings.channels) - set(names))
+
+
 def build(
     settings: Settings, store: Store | None = None, channels: dict[str, Channel] | None = None
 ) -> App:
     """Make an App from settings; tests pass their own store or channels."""
     if channels is None:
-        names = [settings.sms_channel] + (["cap"] if settings.downstream else [])
-        channels = {name: CHANNELS[name](settings) for name in names}
+        channels = {name: CHANNELS[name](settings) for name in channel_names(settings)}
     return App(
         settings=settings,
         store=store or Store.connect(settings.database_url),

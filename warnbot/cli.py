@@ -92,8 +92,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     from warnbot import roster
+    from warnbot.regions import load_tree
 
     settings = load_settings(args.config)
+    if settings.regions:
+        tree = load_tree(settings.regions)
+        print(f"行政区划 regions: {len(tree.regions)} ({settings.regions})")
     if settings.roster:
         people = roster.load(settings.roster)
         print(f"名册 roster: {len(people)} 人 persons ({settings.roster})")

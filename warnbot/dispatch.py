@@ -53,18 +53,24 @@ class Dispatcher:
     concurrency: int = 20
 
     async def pump(self, batch: int = 100) -> int:
-        """Send one batch of due messages; returns how many were claimed."""
+        """Send one batch of due messages; returns how many were claimed. Accepted sends
+        are recorded together at the end (a crash before that leaves them in doubt,
+        which reconciliation settles)."""
         rows = await self.store.claim(batch, self.clock(), LEASE_S)
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def one(row: OutboxRow) -> None:
+        async def one(row: OutboxRow) -> tuple[int, Receipt] | None:
             async with gate:
-                await self.send(row)
+                receipt = await self.send(row)
+                return None if receipt is None else (row.id, receipt)
 
-        await asyncio.gather(*(one(r) for r in rows))
+        done = await asyncio.gather(*(one(r) for r in rows))
+        await self.store.mark_sent_many([d for d in done if d is not None], self.clock())
         return len(rows)
 
-    async def send(self, row: OutboxRow) -> None:
+    async def send(self, row: OutboxRow) -> Receipt | None:
+        """Send one claimed row; the receipt when the provider took it (the caller
+        records it), None when it failed or went back to the queue (recorded here)."""
         bound = _log.bind(
             message_id=row.id,
             incident_id=row.incident_id,
@@ -74,17 +80,16 @@ class Dispatcher:
         channel = self.channels.get(row.channel)
         if row.in_doubt and (receipt := await self._reconciled(channel, row)):
             bound.info("reconciled", provider_id=receipt.provider_id)
-            await self.store.mark_sent(row.id, receipt, self.clock())
-            return
+            return receipt
         if not await self._tokens(row):
-            return
+            return None
         try:
             receipt = await _deliver(channel, row)
         except SendError as e:
             await self._failed(row, e, bound)
-            return
-        await self.store.mark_sent(row.id, receipt, self.clock())
+            return None
         bound.info("sent", provider_id=receipt.provider_id)
+        return receipt
 
     async def _reconciled(self, channel: Channel | None, row: OutboxRow) -> Receipt | None:
         """The provider's record of this message, if the channel can look and it has one."""

@@ -218,8 +218,11 @@ def evaluate_observations(
     when its measure trips the threshold. A rule at or below the incident's level keeps
     asking while the measure holds within the hysteresis, and for ``hold_s`` after it
     last did. That last time is read from ``recent``, not kept as state: the latest
-    reading that held, or the incident's ``opened_at`` if later (it held then). The
-    highest level asked for opens, upgrades or downgrades the incident; none lifts it.
+    reading that held, or the incident's ``opened_at`` if later (it held then). So a
+    level reached by tripping is kept at least ``hold_s``, while a level reached by a
+    downgrade goes as soon as its own rule has been clear for ``hold_s``, which may have
+    begun before the downgrade. The highest level asked for opens, upgrades or
+    downgrades the incident; none lifts it.
     A rule with no readings at all keeps a level it holds: silence never lifts.
     Readings only raise an incident that follows a CAP warning: lowering it is the
     warning chain's business.

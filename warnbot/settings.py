@@ -39,6 +39,7 @@ SECRET_NAMES = frozenset(
         "access_token",
         "webhook_url",
         "hook_token",
+        "webhook_secret",
         "inbound_secret",
     }
 )

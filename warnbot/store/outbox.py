@@ -111,15 +111,26 @@ class OutboxStore(Base):
         return sorted(claimed, key=lambda r: r.id)
 
     async def mark_sent(self, row_id: int, receipt: Receipt, now: datetime) -> None:
-        await self._update(
-            outbox,
-            outbox.c.id == row_id,
-            status="sent",
-            sent_at=now,
-            provider_id=receipt.provider_id,
-            claimed_until=None,
-            error=None,
+        await self.mark_sent_many([(row_id, receipt)], now)
+
+    async def mark_sent_many(self, sent: Sequence[tuple[int, Receipt]], now: datetime) -> None:
+        """Record a batch of accepted sends in one transaction (one commit, not one each)."""
+        if not sent:
+            return
+        stmt = (
+            outbox.update()
+            .where(outbox.c.id == sa.bindparam("row_id"))
+            .values(
+                status="sent",
+                sent_at=now,
+                provider_id=sa.bindparam("pid"),
+                claimed_until=None,
+                error=None,
+                in_doubt=False,
+            )
         )
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt, [{"row_id": i, "pid": r.provider_id} for i, r in sent])
 
     async def mark_failed(self, row_id: int, error: str, retry_at: datetime | None) -> None:
         """Record a failed send; with ``retry_at`` the row goes back in the queue."""

@@ -107,6 +107,7 @@ class Store(FeedStore, CapStore, OutboxStore):
             "msg_type": w.msg_type,
             "event": w.event[:300],
             "sent": w.sent,
+            "expires": w.expires,
             "received_at": now,
         }
         async with self.engine.begin() as conn:
@@ -126,10 +127,23 @@ class Store(FeedStore, CapStore, OutboxStore):
         return dataclasses.replace(draft, id=int(new_id))
 
     async def follow(self, incident_id: int, level: Level, warning_key: str | None) -> None:
-        """Set the level, and the warning a later CAP Update or Cancel will reference."""
-        await self._update(
-            incidents, incidents.c.id == incident_id, level=int(level), warning_key=warning_key
-        )
+        """Set the level and, when a warning moved it, the warning a later CAP Update or
+        Cancel will reference (readings move the level without touching the chain)."""
+        values: dict[str, Any] = {"level": int(level)}
+        if warning_key is not None:
+            values["warning_key"] = warning_key
+        await self._update(incidents, incidents.c.id == incident_id, **values)
+
+    async def warning_expiries(self, keys: Iterable[str]) -> dict[str, datetime | None]:
+        """When each warning (by ``sender,identifier``) expires, for the ones we have."""
+        pairs = [k.split(",", 1) for k in keys if "," in k]
+        if not pairs:
+            return {}
+        match = sa.tuple_(warnings.c.sender, warnings.c.identifier).in_([tuple(p) for p in pairs])
+        query = sa.select(warnings.c.sender, warnings.c.identifier, warnings.c.expires).where(match)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {f"{s},{i}": e for s, i, e in rows}
 
     async def lift(self, incident_id: int, now: datetime) -> None:
         """Close an incident (解除): its open requests stop escalating."""

@@ -69,6 +69,7 @@ warnings = sa.Table(
     sa.Column("msg_type", sa.String(16), nullable=False),
     sa.Column("event", sa.String(300), nullable=False),
     sa.Column("sent", UTCDateTime, nullable=False),
+    sa.Column("expires", UTCDateTime),
     sa.Column("received_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("sender", "identifier", name="uq_warnings_sender_identifier"),
 )

@@ -9,7 +9,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from warnbot.app import App
-from warnbot.web import ack_links, health, incidents, push, twilio_hooks
+from warnbot.web import (
+    ack_links,
+    aliyun_hooks,
+    health,
+    incidents,
+    push,
+    telegram_hooks,
+    twilio_hooks,
+)
 from warnbot.web.keys import APP
 
 __all__ = ["APP", "make_app"]
@@ -25,6 +33,10 @@ def make_app(app: App) -> web.Application:
         [
             web.get("/healthz", health.healthz),
             web.post("/hooks/twilio/sms", twilio_hooks.inbound_sms),
+            web.post("/hooks/twilio/status", twilio_hooks.status),
+            web.post("/hooks/twilio/voice/{token}", twilio_hooks.keypad),
+            web.post("/hooks/telegram", telegram_hooks.update),
+            web.post("/hooks/aliyun/sms/{secret}", aliyun_hooks.inbound_sms),
             web.post("/api/feeds/{name}", push.push_feed),
             web.get("/api/incidents/{id}/cap.xml", incidents.cap_xml),
             web.get("/a/{token}", ack_links.page),

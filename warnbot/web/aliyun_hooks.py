@@ -1,0 +1,115 @@
+"""Aliyun SMS replies (上行消息, SmsUp), pushed by Aliyun's HTTP batch push.
+
+Aliyun POSTs a JSON array, one object per reply::
+
+    [{"phone_number": "1380000****", "content": "1", "send_time": "2017-09-01 00:00:00",
+      "dest_code": "1234", "sequence_id": "1234567890"}]
+
+and wants HTTP 200 with ``{"code": 0, "msg": "接收成功"}``; any other answer is
+pushed again later (1, 5, 10 minutes). The push carries no signature, so the
+path carries a long random secret, ``POST /hooks/aliyun/sms/{secret}``, compared
+in constant time with ``[channels.aliyun] inbound_secret``. Without one every
+request is refused. A wrong secret gets 404, so the endpoint does not show it
+exists; a caller outside ``inbound_allow`` gets 403. The allowlist sees the TCP
+peer (``request.remote``): behind a reverse proxy that is the proxy, so list
+the proxy and let it filter, or leave the list empty. A proxy's access log
+records paths: keep this one out of it, as it is a credential.
+
+Each reply goes to ``App.sms_reply`` as ``+86`` + the number; a malformed item
+is logged and skipped and the rest are taken. Answers are recorded once, so a
+batch Aliyun pushes again changes nothing. The reply text ``sms_reply`` returns
+is not sent back: an SmsUp answer cannot carry one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from warnbot import log
+from warnbot.app import App
+from warnbot.channels.aliyun_sms import NAME, AliyunInbound
+from warnbot.web.keys import APP
+
+_log = log.get(__name__)
+_MAINLAND = re.compile(r"(?:\+?86|0086)?(1[3-9]\d{9})")
+SUCCESS = {"code": 0, "msg": "接收成功"}
+
+
+async def inbound_sms(request: web.Request) -> web.Response:
+    """One SmsUp batch: every well-formed reply is attributed and recorded."""
+    app = request.app[APP]
+    _authorize(request, _inbound(app))
+    items = await _items(request)
+    taken = 0
+    for index, item in enumerate(items):
+        taken += await _take(app, index, item)
+    _log.info("aliyun_smsup", items=len(items), taken=taken)
+    return web.json_response(SUCCESS)
+
+
+def _inbound(app: App) -> AliyunInbound | None:
+    """The push settings, or None when they are missing or invalid (then all is refused)."""
+    try:
+        return AliyunInbound.model_validate(app.settings.channels.get(NAME, {}))
+    except ValidationError as e:
+        _log.error("aliyun_inbound_misconfigured", problems=len(e.errors()))
+        return None
+
+
+def _authorize(request: web.Request, inbound: AliyunInbound | None) -> None:
+    """404 unless the path secret matches; then 403 unless the peer is allowed."""
+    if inbound is None or not _opens(request, inbound):
+        raise web.HTTPNotFound()
+    if not inbound.allows(request.remote):
+        _log.warning("aliyun_smsup_address_refused", remote=request.remote)
+        raise web.HTTPForbidden(text="address not allowed")
+
+
+def _opens(request: web.Request, inbound: AliyunInbound) -> bool:
+    secret = inbound.inbound_secret
+    return secret is not None and _same(request.match_info["secret"], secret.get_secret_value())
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant time, whatever the lengths: compare digests, not the strings."""
+    digest = hashlib.sha256
+    return hmac.compare_digest(digest(given.encode()).digest(), digest(expected.encode()).digest())
+
+
+async def _items(request: web.Request) -> list[Any]:
+    """The pushed JSON array; anything else is refused with 400."""
+    try:
+        items = json.loads(await request.read())
+    except (UnicodeDecodeError, ValueError):
+        raise web.HTTPBadRequest(text="expected a JSON array") from None
+    if not isinstance(items, list):
+        raise web.HTTPBadRequest(text="expected a JSON array")
+    return items
+
+
+async def _take(app: App, index: int, item: Any) -> int:
+    """Record one reply; 1 if taken, 0 if skipped as malformed."""
+    reply = _reply(item)
+    if reply is None:
+        _log.warning("aliyun_smsup_item_skipped", index=index)
+        return 0
+    await app.sms_reply(*reply)
+    return 1
+
+
+def _reply(item: Any) -> tuple[str, str] | None:
+    """``("+86…", content)`` from one pushed object, or None when it is malformed."""
+    if not isinstance(item, dict):
+        return None
+    phone, content = item.get("phone_number"), item.get("content")
+    if not isinstance(phone, str) or not isinstance(content, str):
+        return None
+    match = _MAINLAND.fullmatch(phone.strip())
+    return ("+86" + match.group(1), content) if match else None
