@@ -108,3 +108,32 @@ async def test_an_incident_follows_its_cap_chain_until_the_cancel_lifts_it(
     assert kinds == ["open", "upgrade", "update", "lift"]
     assert await app.store.open_incidents() == []
     assert await app.store.pending() == []
+
+
+async def test_an_incident_lifts_when_its_warning_expires(app: App, clock: Clock) -> None:
+    expiring = FEED.decode().replace(
+        "<severity>Severe</severity>",
+        "<severity>Severe</severity><expires>2026-08-15T08:15:00+08:00</expires>",
+    )
+    clock.now = clock.now.replace(hour=0, minute=5)  # 08:05 Beijing: after sent, before expiry
+    await app.ingest("demo", cap.parse(expiring.encode()))
+    assert await app.lift_lapsed() == []
+    clock.advance(2 * 3600)
+    (lift,) = await app.lift_lapsed()
+    assert lift.kind == "lift" and "expired" in lift.reason
+    assert await app.store.open_incidents() == [] and await app.store.pending() == []
+
+
+async def test_an_upgrade_asks_only_the_people_its_new_tiers_add(app: App) -> None:
+    policy = app.settings.policy
+    orange_without_city = {t: p for t, p in policy["Ⅱ"].items() if t.value != "city"}
+    app.settings = app.settings.model_copy(update={"policy": {**policy, "Ⅱ": orange_without_city}})
+    await app.ingest("demo", cap.parse(FEED))
+    before = {r.responder_key for r in await app.store.requests_of(1)}
+    assert "C01" not in before and len(before) == 10
+    red = _next_in_chain(FEED, 2, "Update", colour="红色")
+    assert [t.kind for t in await app.ingest("demo", cap.parse(red))] == ["upgrade"]
+    after = [r.responder_key for r in await app.store.requests_of(1)]
+    assert sorted(after) == sorted([*before, "C01"])  # the city tier added, nobody asked twice
+    incident = await app.store.incident(1)
+    assert incident is not None and "city" in {t.value for t in incident.policy.tiers}

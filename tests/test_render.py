@@ -251,3 +251,12 @@ def test_a_silent_feed_alert_says_how_long_and_why_in_both_languages() -> None:
     zh, en = sms("feed_silent", "zh"), sms("feed_silent", "en")
     assert "示例县气象台 CAP 已30分钟无有效数据" in zh and "HTTP 503" in zh
     assert "no good data for 30 min" in en
+
+
+def test_a_provider_with_its_own_templates_gets_them_and_falls_back_for_the_rest() -> None:
+    aliyun = RENDERER.render("sms", "request", "zh", channel="aliyun", **contexts()["request"])
+    assert "http" not in aliyun and "请回复1确认收到" in aliyun
+    confirmed = RENDERER.render(
+        "sms", "confirmed", "zh", channel="aliyun", **contexts()["confirmed"]
+    )
+    assert confirmed == sms("confirmed", "zh")

@@ -20,7 +20,7 @@ from warnbot import acks, dispatch, feedwatch, links, log, roster
 from warnbot.channels import CHANNELS, Channel
 from warnbot.errors import ConfigError, SendError
 from warnbot.escalate import escalate
-from warnbot.evaluate import Transition, evaluate, evaluate_observations, longest_window_s
+from warnbot.evaluate import Transition, evaluate, evaluate_observations, lapsed, longest_window_s
 from warnbot.model import AckPath, Incident, Message, Observation, Request, Responder, Step
 from warnbot.model import Warning as CapWarning
 from warnbot.plan import duty_officers, plan
@@ -102,6 +102,15 @@ class App:
             await self.apply(t, w.key, source=feed)
         return transitions
 
+    async def lift_lapsed(self) -> list[Transition]:
+        """Lift every incident whose warning has expired (a scheduled job)."""
+        opened = await self.store.open_incidents()
+        expiries = await self.store.warning_expiries(k for _, k in opened if k)
+        transitions = lapsed(opened, expiries, self.clock())
+        for t in transitions:
+            await self.apply(t, None, source="expiry")
+        return transitions
+
     async def apply(self, t: Transition, warning_key: str | None, source: str) -> None:
         """Make a transition happen, then publish it as CAP (when configured)."""
         _log.info("transition", kind=t.kind, incident=t.key, level=t.level.roman, reason=t.reason)
@@ -115,12 +124,16 @@ class App:
             self.observe("lifted", key=t.key, reason=t.reason)
         else:
             incident_id = t.incident_id
-            await self.store.follow(incident_id, t.level, warning_key)
+            policy = self.settings.level_policy(t.level) if t.kind == "upgrade" else None
+            await self.store.follow(incident_id, t.level, warning_key, policy)
             if t.kind != "update":
                 self.observe(t.kind, key=t.key, level=t.level, reason=t.reason)
         incident = await self.store.incident(incident_id)
-        if incident is not None:
-            await publish_cap(self.store, self.settings, incident, t.kind, self.clock())
+        if incident is None:
+            return
+        if t.kind == "upgrade":
+            await self.notify(incident)  # the tiers the new level adds; nobody twice
+        await publish_cap(self.store, self.settings, incident, t.kind, self.clock())
 
     async def open(self, t: Transition, warning_key: str | None, source: str) -> Incident:
         draft = Incident(
@@ -392,7 +405,13 @@ class App:
 
     def _sms(self, person: Responder, name: str, incident: Incident | None, **context: Any) -> str:
         return self.renderer.render(
-            "sms", name, person.language, incident=incident, person=person, **context
+            "sms",
+            name,
+            person.language,
+            incident=incident,
+            person=person,
+            channel=self.settings.sms_channel,
+            **context,
         )
 
 

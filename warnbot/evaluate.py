@@ -166,6 +166,19 @@ def _change(
     return Transition(kind, key, hazard, region, level, headline, reason, incident.id)
 
 
+def lapsed(
+    open_incidents: Sequence[OpenIncident], expiries: Mapping[str, datetime | None], now: datetime
+) -> list[Transition]:
+    """Lift (解除) the incidents whose latest warning has expired: an office's response
+    ends with its warning even when no Cancel comes. Incidents held by readings or
+    opened by hand (no warning) are not touched."""
+    return [
+        _lift(i, f"CAP warning {key} expired at {expiries[key]:%Y-%m-%d %H:%M}Z")
+        for i, key in open_incidents
+        if key is not None and (expires := expiries.get(key)) is not None and expires <= now
+    ]
+
+
 def _lift(incident: Incident, reason: str) -> Transition:
     return Transition(
         "lift",

@@ -31,9 +31,16 @@ class Renderer:
             lstrip_blocks=True,
         )
 
-    def render(self, kind: str, name: str, language: str, **context: Any) -> str:
-        """The text of template ``name`` for channel ``kind`` in ``language``."""
-        template = self.env.get_or_select_template(
-            [f"{kind}/{language}/{name}.j2", f"{kind}/{DEFAULT_LANGUAGE}/{name}.j2"]
-        )
-        return template.render(**context).strip()
+    def render(
+        self, kind: str, name: str, language: str, *, channel: str = "", **context: Any
+    ) -> str:
+        """The text of template ``name`` for channel ``kind`` in ``language``.
+
+        A provider with rules of its own (Aliyun refuses links in SMS variables) has
+        its templates in ``<kind>-<channel>/``; any it lacks come from ``<kind>/``.
+        """
+        kinds = [f"{kind}-{channel}", kind] if channel else [kind]
+        names: list[str | jinja2.Template] = [
+            f"{k}/{lang}/{name}.j2" for k in kinds for lang in (language, DEFAULT_LANGUAGE)
+        ]
+        return self.env.get_or_select_template(names).render(**context).strip()

@@ -37,6 +37,7 @@ class Schedule:
                 self._every(f"feed:{feed.name}", feed.interval_s, now, job, feed.jitter)
         self._every("outbox", app.settings.outbox_tick_s, now, functools.partial(drain, app))
         self._every("escalation", app.settings.escalation_tick_s, now, app.tick)
+        self._every("expiry", app.settings.escalation_tick_s, now, app.lift_lapsed)
         self._every("feed-watch", app.settings.feed_watch_s, now, app.report_silent_feeds)
 
     def start(self) -> None:

@@ -169,7 +169,9 @@ class Settings(BaseSettings):
     templates_dir: Path | None = None
     roster: Path | None = None
     regions: Path | None = None  # the region tree (TOML or YAML): codes, names, outlines
-    sms_channel: Literal["twilio", "console"] = "console"
+    # "aliyun" for mainland numbers (replies come back by its SmsUp push), "twilio",
+    # or "console" to print instead of sending.
+    sms_channel: Literal["twilio", "aliyun", "console"] = "console"
     log_format: Literal["auto", "json", "console"] = "auto"
     escalation_tick_s: float = Field(default=15.0, gt=0)
     outbox_tick_s: float = Field(default=1.0, gt=0)

@@ -126,12 +126,24 @@ class Store(FeedStore, CapStore, OutboxStore):
             new_id = (await conn.execute(stmt)).scalar_one()
         return dataclasses.replace(draft, id=int(new_id))
 
-    async def follow(self, incident_id: int, level: Level, warning_key: str | None) -> None:
+    async def follow(
+        self,
+        incident_id: int,
+        level: Level,
+        warning_key: str | None,
+        policy: LevelPolicy | None = None,
+    ) -> None:
         """Set the level and, when a warning moved it, the warning a later CAP Update or
-        Cancel will reference (readings move the level without touching the chain)."""
+        Cancel will reference (readings move the level without touching the chain).
+        An upgrade freezes the new level's policy, joined to the old: tiers already
+        reached keep their timing, tiers the new level adds get theirs."""
         values: dict[str, Any] = {"level": int(level)}
         if warning_key is not None:
             values["warning_key"] = warning_key
+        if policy is not None:
+            current = await self.incident(incident_id)
+            old = current.policy.tiers if current else {}
+            values["policy"] = _policy_json(LevelPolicy({**policy.tiers, **old}))
         await self._update(incidents, incidents.c.id == incident_id, **values)
 
     async def warning_expiries(self, keys: Iterable[str]) -> dict[str, datetime | None]:
