@@ -18,16 +18,27 @@ FEED = (DEMO / "feed" / "rainstorm_orange.xml").read_bytes()
 
 
 def _voice(app: App) -> TwilioVoice:
-    return TwilioVoice(app.settings.twilio.model_copy(update={"from_number": "+15005550006"}),
-                       PUBLIC_URL)
+    return TwilioVoice(
+        app.settings.twilio.model_copy(update={"from_number": "+15005550006"}), PUBLIC_URL
+    )
 
 
 async def test_a_call_reads_the_warning_and_gathers_one_digit_for_its_request(
-        app: App, fake_twilio: FakeTwilio) -> None:
+    app: App, fake_twilio: FakeTwilio
+) -> None:
     voice = _voice(app)
     try:
-        await voice.send(Message("c1", "voice", "+8617000000401", "红色预警：示例县暴雨。", 1,
-                                 "V01", ack_token="1.abcdefabcdef"))
+        await voice.send(
+            Message(
+                "c1",
+                "voice",
+                "+8617000000401",
+                "红色预警：示例县暴雨。",
+                1,
+                "V01",
+                ack_token="1.abcdefabcdef",
+            )
+        )
     finally:
         await voice.aclose()
     (call,) = fake_twilio.calls
@@ -43,8 +54,9 @@ async def test_a_call_reads_the_warning_and_gathers_one_digit_for_its_request(
 async def _press(client: Any, token: str, digits: str, signed: bool = True) -> Any:
     url = f"{PUBLIC_URL}/hooks/twilio/voice/{token}"
     form = {"Digits": digits, "CallSid": "CA" + "0" * 32}
-    return await client.post(f"/hooks/twilio/voice/{token}", data=form,
-                             headers=sign(url, form) if signed else {})
+    return await client.post(
+        f"/hooks/twilio/voice/{token}", data=form, headers=sign(url, form) if signed else {}
+    )
 
 
 async def test_pressing_1_confirms_that_request_only(app: App, aiohttp_client: Any) -> None:
@@ -56,8 +68,7 @@ async def test_pressing_1_confirms_that_request_only(app: App, aiohttp_client: A
     assert statuses[3] == "confirmed" and list(statuses.values()).count("confirmed") == 1
 
 
-async def test_another_digit_asks_again_and_confirms_nothing(app: App,
-                                                             aiohttp_client: Any) -> None:
+async def test_another_digit_asks_again_and_confirms_nothing(app: App, aiohttp_client: Any) -> None:
     await app.ingest("demo", cap.parse(FEED))
     client = await aiohttp_client(make_app(app))
     resp = await _press(client, app.token(3), "7")
@@ -66,7 +77,8 @@ async def test_another_digit_asks_again_and_confirms_nothing(app: App,
 
 
 async def test_a_forged_keypress_is_refused_and_a_forged_token_confirms_nothing(
-        app: App, aiohttp_client: Any) -> None:
+    app: App, aiohttp_client: Any
+) -> None:
     await app.ingest("demo", cap.parse(FEED))
     client = await aiohttp_client(make_app(app))
     assert (await _press(client, app.token(3), "1", signed=False)).status == 403
