@@ -21,9 +21,18 @@ from warnbot.channels import CHANNELS, Channel
 from warnbot.errors import ConfigError, SendError
 from warnbot.escalate import escalate
 from warnbot.evaluate import Transition, evaluate, evaluate_observations, lapsed, longest_window_s
-from warnbot.model import AckPath, Incident, Message, Observation, Request, Responder, Step
+from warnbot.model import (
+    AckPath,
+    Delivery,
+    Incident,
+    Message,
+    Observation,
+    Request,
+    Responder,
+    Step,
+)
 from warnbot.model import Warning as CapWarning
-from warnbot.plan import duty_officers, plan
+from warnbot.plan import duty_officers, group_notices, plan
 from warnbot.publish import publish_cap
 from warnbot.regions import RegionTree, load_tree
 from warnbot.render import Renderer
@@ -176,9 +185,37 @@ class App:
                 )
             ]
 
-        created = await self.store.add_requests(incident.id, deliveries, self.clock(), compose)
+        def together(created: list[Request]) -> list[Message]:
+            asked = [by_key[r.responder_key] for r in created]
+            return self._group_messages(incident, asked)
+
+        created = await self.store.add_requests(
+            incident.id, deliveries, self.clock(), compose, together
+        )
         self.observe("requested", incident=incident, requests=created, people=self.people)
         return created
+
+    def _group_messages(self, incident: Incident, asked: list[Delivery]) -> list[Message]:
+        """One message per configured chat group and tier, @mentioning those asked."""
+        notices = group_notices(self.settings.groups, incident, asked)
+        return [
+            Message(
+                f"group:{incident.id}:{n.channel}:{n.group}:{n.tier.value}:{incident.level.value}",
+                n.channel,
+                n.group,
+                self.renderer.render(
+                    "chat",
+                    "group",
+                    self.settings.language,
+                    incident=incident,
+                    tier=n.tier,
+                    people=n.people,
+                ),
+                incident.id,
+                mentions=tuple(p.phones[0] for p in n.people),
+            )
+            for n in notices
+        ]
 
     # acks ------------------------------------------------------------------
 

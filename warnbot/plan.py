@@ -9,10 +9,12 @@ Duty officers are not planned: they receive the ladder's escalations.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from warnbot import regions
 from warnbot.model import Delivery, Incident, Responder, Tier
+from warnbot.settings import GroupRoute
 
 DUTY_OFFICER = "duty_officer"
 
@@ -43,3 +45,30 @@ def _concerned(incident: Incident, p: Responder) -> bool:
 def _delivery(incident: Incident, p: Responder, channel: str, now: datetime) -> Delivery:
     window = timedelta(seconds=incident.policy.tiers[p.tier].ack_window_s)
     return Delivery(p, channel, p.phones[0], p.tier, now + window)
+
+
+@dataclass(frozen=True)
+class GroupNotice:
+    """One message to one chat group about one tier of an incident."""
+
+    channel: str
+    group: str
+    tier: Tier
+    people: tuple[Responder, ...]
+
+
+def group_notices(
+    routes: Iterable[GroupRoute], incident: Incident, deliveries: Iterable[Delivery]
+) -> list[GroupNotice]:
+    """Per route and tier, the persons just asked: group bots get one message each,
+    not one per person."""
+    reached = list(deliveries)
+    notices = []
+    for route in routes:
+        if route.region_code and not regions.related(route.region_code, incident.region_code):
+            continue
+        for tier in route.tiers:
+            people = tuple(d.responder for d in reached if d.tier == tier)
+            if people:
+                notices.append(GroupNotice(route.channel, route.group, tier, people))
+    return notices

@@ -128,6 +128,16 @@ class RateLimit(BaseModel):
         return self.burst if self.burst is not None else max(self.rate_per_s, 1.0)
 
 
+class GroupRoute(BaseModel):
+    """A chat group that hears about incidents: one message per tier, @mentioning that
+    tier's persons (each still confirms for themself, by their own channel)."""
+
+    channel: str = Field(min_length=1)
+    group: str = Field(min_length=1)
+    tiers: list[Tier] = Field(min_length=1)
+    region_code: str | None = Field(default=None, pattern=r"^\d{6}(\d{3}){0,2}$")
+
+
 class CapSettings(BaseModel):
     """Who warnbot is when it publishes CAP (GB/T 35965.1 identifiers name the issuer)."""
 
@@ -189,6 +199,7 @@ class Settings(BaseSettings):
     # Per-provider settings, validated by each channel's own model (channels/<name>.py);
     # secrets arrive from the environment: WARNBOT_CHANNELS__DINGTALK__SECRET.
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    groups: list[GroupRoute] = Field(default_factory=list)
     downstream: list[DownstreamSettings] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
     policy: dict[str, dict[Tier, TierPolicySettings]] = Field(default_factory=dict)

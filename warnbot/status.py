@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from warnbot import board
+from warnbot.sms import estimate
 from warnbot.settings import Settings
 from warnbot.store import Store
 
@@ -25,6 +26,8 @@ async def print_status(settings: Settings) -> int:
             print("\n".join(["  " + line for line in board.lines(tallies)]))
             print("  " + board.summary(tallies))
         print(f"\n发件箱 outbox: {await store.outbox_counts()}")
+        for line in await queue_lines(store, settings):
+            print(f"  {line}")
         for feed in await store.feed_health():
             print(
                 f"数据源 feed {feed['name']}: failures={feed['failures']} "
@@ -33,3 +36,22 @@ async def print_status(settings: Settings) -> int:
     finally:
         await store.close()
     return 0
+
+
+async def queue_lines(store: Store, settings: Settings) -> list[str]:
+    """Per channel with messages waiting: how many, segments, cost, time to drain."""
+    lines = []
+    for channel in sorted({settings.sms_channel, *settings.channels, *settings.rate_limits}):
+        waiting, sample = await store.queued_bodies(channel)
+        if not waiting:
+            continue
+        limit = settings.rate_limits.get(channel)
+        guess = estimate(
+            waiting,
+            sample,
+            rate_per_s=limit.rate_per_s if limit else None,
+            per_segment=bool(limit and limit.per_segment),
+            price_per_segment=limit.price_per_segment if limit else 0.0,
+        )
+        lines.append(f"{channel}: 待发 queued {guess.line()}")
+    return lines

@@ -177,9 +177,15 @@ class Store(FeedStore, CapStore, OutboxStore):
     # requests ---------------------------------------------
 
     async def add_requests(
-        self, incident_id: int, deliveries: Iterable[Delivery], now: datetime, compose: Compose
+        self,
+        incident_id: int,
+        deliveries: Iterable[Delivery],
+        now: datetime,
+        compose: Compose,
+        together: Callable[[list[Request]], list[Message]] | None = None,
     ) -> list[Request]:
-        """Create one request per delivery and enqueue its messages, in one transaction.
+        """Create one request per delivery and enqueue its messages, in one transaction;
+        ``together`` adds messages about all the new requests at once (group chats).
 
         A person already asked about this incident is skipped, so replaying a
         plan is harmless.
@@ -191,6 +197,8 @@ class Store(FeedStore, CapStore, OutboxStore):
                 if row is not None:
                     created.append(row)
                     await enqueue(conn, compose(row), now)
+            if together is not None and created:
+                await enqueue(conn, together(created), now)
         return created
 
     # the ladder ----------------------------------------------------------
