@@ -77,11 +77,24 @@ async def test_the_request_carries_a_validity_period_and_a_status_callback(
     assert fake_twilio.rejected == []
 
 
-async def test_a_token_bucket_lets_a_long_message_through_into_debt(store: Store) -> None:
-    assert await store.take_tokens("b", 1.0, 1.0, 3.0, T0) == 0.0  # full bucket: taken
-    wait = await store.take_tokens("b", 1.0, 1.0, 1.0, T0)
-    assert wait == pytest.approx(3.0)  # -2 tokens now: 3 s until one is there
-    assert await store.take_tokens("b", 1.0, 1.0, 1.0, T0 + timedelta(seconds=3)) == 0.0
+async def test_rate_slots_follow_each_other_exactly_whenever_senders_ask(store: Store) -> None:
+    t = T0.timestamp()
+    assert await store.reserve("b", 1.0, 1.0, 0.0, t, 30) == 0.0  # idle: go now
+    assert await store.reserve("b", 1.0, 3.0, 0.0, t, 30) == pytest.approx(1.0, abs=1e-5)
+    assert await store.reserve("b", 1.0, 1.0, 0.0, t + 0.5, 30) == pytest.approx(3.5, abs=1e-5)
+    assert await store.reserve("b", 1.0, 1.0, 0.0, t, 4.0) is None  # beyond the horizon
+
+
+async def test_a_burst_goes_at_once_and_then_the_rate_holds(store: Store) -> None:
+    t = T0.timestamp()
+    waits = [await store.reserve("b", 0.1, 1.0, 0.2, t, 30) for _ in range(5)]
+    assert waits == pytest.approx([0.0, 0.0, 0.0, 0.1, 0.2], abs=1e-5)
+
+
+async def test_concurrent_reservations_never_share_a_slot(store: Store) -> None:
+    t = T0.timestamp()
+    waits = await asyncio.gather(*(store.reserve("b", 0.5, 1.0, 0.0, t, 60) for _ in range(10)))
+    assert sorted(waits) == pytest.approx([0.5 * i for i in range(10)], abs=1e-5)
 
 
 async def test_two_dispatchers_sharing_the_store_never_exceed_the_rate(

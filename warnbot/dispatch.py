@@ -14,8 +14,10 @@ try their next address).
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -42,6 +44,33 @@ class Reconciling(Protocol):
 
 
 @dataclass
+class StartWindow:
+    """The sends this process started in the last second, for one channel.
+
+    Shared slots space sends exactly, but a sender that wakes late (a busy event
+    loop) followed by one on time would put more than the rate into one second.
+    So a send also waits until the process's own starts of the past second leave
+    room for it: within a process no one-second window exceeds the rate.
+    """
+
+    starts: deque[tuple[float, float]] = field(default_factory=deque)  # (monotonic, cost)
+
+    async def admit(self, cost: float, rate_per_s: float) -> None:
+        if rate_per_s < 1:
+            return  # slots over a second apart: no second can hold two
+        room = math.floor(rate_per_s)
+        cost = min(cost, room)
+        while True:
+            now = time.monotonic()
+            while self.starts and self.starts[0][0] <= now - 1.0:
+                self.starts.popleft()
+            if sum(c for _, c in self.starts) + cost <= room:
+                self.starts.append((now, cost))
+                return
+            await asyncio.sleep(self.starts[0][0] + 1.0 - now)
+
+
+@dataclass
 class Dispatcher:
     """What a pump needs; ``on_permanent`` is called for each message that failed for good."""
 
@@ -51,44 +80,61 @@ class Dispatcher:
     limits: Mapping[str, RateLimit] = field(default_factory=dict)
     on_permanent: Callable[[OutboxRow, SendError], Awaitable[None]] | None = None
     concurrency: int = 20
+    # shared by every pump of this dispatcher: overlapping pumps never exceed it together
+    # the actual send starts of this process per channel (see StartWindow); the app
+    # keeps one dict for the life of the process, so it outlives each Dispatcher
+    windows: dict[str, StartWindow] = field(default_factory=dict)
+    _gate: asyncio.Semaphore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._gate = asyncio.Semaphore(self.concurrency)
 
     async def pump(self, batch: int = 100) -> int:
         """Send one batch of due messages; returns how many were claimed. Accepted sends
         are recorded together at the end (a crash before that leaves them in doubt,
         which reconciliation settles)."""
         rows = await self.store.claim(batch, self.clock(), LEASE_S)
-        gate = asyncio.Semaphore(self.concurrency)
+        queue = iter(rows)
+        sent: list[tuple[int, Receipt]] = []
 
-        async def one(row: OutboxRow) -> tuple[int, Receipt] | None:
-            async with gate:
-                receipt = await self.send(row)
-                return None if receipt is None else (row.id, receipt)
+        async def worker() -> None:  # a few workers, not a task per row: CPU is the limit
+            for row in queue:
+                async with self._gate:
+                    receipt = await self.send(row)
+                if receipt is not None:
+                    sent.append((row.id, receipt))
 
-        done = await asyncio.gather(*(one(r) for r in rows))
-        await self.store.mark_sent_many([d for d in done if d is not None], self.clock())
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(rows)))))
+        await self.store.mark_sent_many(sent, self.clock())
         return len(rows)
+
+    async def drain(self, batch: int = 400, loops: int = 2) -> int:
+        """Pump until nothing is due; ``loops`` pumps overlap, so one batch's store
+        round trips (claim, results) run while another batch is on the wire."""
+
+        async def loop() -> int:
+            total = 0
+            while claimed := await self.pump(batch):
+                total += claimed
+            return total
+
+        return sum(await asyncio.gather(*(loop() for _ in range(loops))))
 
     async def send(self, row: OutboxRow) -> Receipt | None:
         """Send one claimed row; the receipt when the provider took it (the caller
         records it), None when it failed or went back to the queue (recorded here)."""
-        bound = _log.bind(
-            message_id=row.id,
-            incident_id=row.incident_id,
-            responder=row.responder_key,
-            channel=row.channel,
-        )
         channel = self.channels.get(row.channel)
         if row.in_doubt and (receipt := await self._reconciled(channel, row)):
-            bound.info("reconciled", provider_id=receipt.provider_id)
+            _log.info("reconciled", **_ids(row), provider_id=receipt.provider_id)
             return receipt
         if not await self._tokens(row):
             return None
         try:
             receipt = await _deliver(channel, row)
         except SendError as e:
-            await self._failed(row, e, bound)
+            await self._failed(row, e)
             return None
-        bound.info("sent", provider_id=receipt.provider_id)
+        _log.info("sent", **_ids(row), provider_id=receipt.provider_id)
         return receipt
 
     async def _reconciled(self, channel: Channel | None, row: OutboxRow) -> Receipt | None:
@@ -102,28 +148,46 @@ class Dispatcher:
             return None
 
     async def _tokens(self, row: OutboxRow) -> bool:
-        """Wait for the channel's rate limit; False when the wait would outlast the
-        claim, in which case the row is handed back to the queue for later."""
+        """Wait for the row's slot under the channel's rate limit; False when the slot
+        would outlast the claim, in which case the row goes back to the queue."""
         limit = self.limits.get(row.channel)
         if limit is None:
             return True
-        n = float(segments(row.body)) if limit.per_segment else 1.0
-        give_up = time.monotonic() + LEASE_S / 2
-        while wait_s := await self.store.take_tokens(
-            f"channel:{row.channel}", limit.rate_per_s, limit.capacity, n, self.clock()
-        ):
-            if time.monotonic() + wait_s > give_up:
-                await self.store.release(row.id, self.clock() + timedelta(seconds=wait_s))
-                return False
+        interval_s = 1.0 / limit.rate_per_s
+        cost = float(segments(row.body)) if limit.per_segment else 1.0
+        now = self.clock()
+        wait_s = await self.store.reserve(
+            f"channel:{row.channel}",
+            interval_s,
+            cost,
+            (limit.capacity - 1) * interval_s,
+            now.timestamp(),
+            LEASE_S / 2,
+        )
+        if wait_s is None:
+            await self.store.release(row.id, now + timedelta(seconds=LEASE_S / 4))
+            return False
+        if wait_s > 0:
             await asyncio.sleep(wait_s)
+        await self.windows.setdefault(row.channel, StartWindow()).admit(cost, limit.rate_per_s)
         return True
 
-    async def _failed(self, row: OutboxRow, e: SendError, bound: log.Logger) -> None:
+    async def _failed(self, row: OutboxRow, e: SendError) -> None:
         retry_at = _retry_at(row, e, self.clock())
-        bound.warning("send_failed", error=e.reason, code=e.code, retry_at=retry_at)
+        _log.warning("send_failed", **_ids(row), error=e.reason, code=e.code, retry_at=retry_at)
         await self.store.mark_failed(row.id, e.reason, retry_at)
         if retry_at is None and self.on_permanent is not None:
             await self.on_permanent(row, e)
+
+
+def _ids(row: OutboxRow) -> dict[str, object]:
+    """What every log line of a send carries: never the address or the text."""
+    return {
+        "message_id": row.id,
+        "incident_id": row.incident_id,
+        "responder": row.responder_key,
+        "channel": row.channel,
+    }
 
 
 def backoff_s(attempts: int, rng: Callable[[], float] = random.random) -> float:

@@ -61,7 +61,7 @@ def configure(fmt: Literal["auto", "json", "console"] = "auto", level: int = log
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=True,  # a filtered call must cost ~nothing
     )
     # Our jobs log their own failures; APScheduler's notes on skipped overlapping
     # runs are expected under load and only noise.

@@ -86,7 +86,6 @@ class Schedule:
         return run
 
 
-async def drain(app: App, batch: int = 100) -> None:
+async def drain(app: App) -> None:
     """Pump until the due part of the outbox is empty."""
-    while await app.pump() >= batch:
-        pass
+    await app.dispatcher().drain()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from warnbot import board
-from warnbot.sms import estimate
 from warnbot.settings import Settings
+from warnbot.sms import estimate
 from warnbot.store import Store
 
 

@@ -30,7 +30,7 @@ class TwilioVoice:
         self.http, self.client = make_client(settings)
 
     async def send(self, message: Message) -> Receipt:
-        async with errors(self.settings.timeout_s):
+        async with errors():
             call = await self.client.calls.create_async(
                 to=message.to, from_=self.settings.from_number, twiml=self.twiml(message)
             )

@@ -114,23 +114,24 @@ class OutboxStore(Base):
         await self.mark_sent_many([(row_id, receipt)], now)
 
     async def mark_sent_many(self, sent: Sequence[tuple[int, Receipt]], now: datetime) -> None:
-        """Record a batch of accepted sends in one transaction (one commit, not one each)."""
+        """Record a batch of accepted sends in one statement and one commit."""
         if not sent:
             return
+        ids = {row_id: r.provider_id for row_id, r in sent}
         stmt = (
             outbox.update()
-            .where(outbox.c.id == sa.bindparam("row_id"))
+            .where(outbox.c.id.in_(list(ids)))
             .values(
                 status="sent",
                 sent_at=now,
-                provider_id=sa.bindparam("pid"),
                 claimed_until=None,
                 error=None,
                 in_doubt=False,
+                provider_id=sa.case(ids, value=outbox.c.id),
             )
         )
         async with self.engine.begin() as conn:
-            await conn.execute(stmt, [{"row_id": i, "pid": r.provider_id} for i, r in sent])
+            await conn.execute(stmt)
 
     async def mark_failed(self, row_id: int, error: str, retry_at: datetime | None) -> None:
         """Record a failed send; with ``retry_at`` the row goes back in the queue."""
@@ -249,34 +250,35 @@ class OutboxStore(Base):
             attempts=outbox.c.attempts - 1,
         )
 
-    async def take_tokens(
-        self, bucket: str, rate_per_s: float, burst: float, n: float, now: datetime
-    ) -> float:
-        """Take ``n`` tokens from a bucket every process shares; 0.0 when taken, else
-        the seconds until they will be there (nothing is taken then).
+    async def reserve(
+        self,
+        bucket: str,
+        interval_s: float,
+        cost: float,
+        tolerance_s: float,
+        now_s: float,
+        horizon_s: float,
+    ) -> float | None:
+        """Book the next slot of a rate limit shared by every process; the seconds to
+        wait before sending, or None when the slot is further ahead than ``horizon_s``
+        (nothing booked then).
 
-        A cost above the bucket's size (a 3-segment SMS, 1 segment/s) is taken once
-        the bucket is full and leaves it in debt, so the long-run rate stays exact.
+        GCRA: slots follow each other ``interval_s × cost`` apart whatever time the
+        senders wake, so the long-run rate is exact and never exceeded; up to
+        ``tolerance_s`` of slots may be taken at once (the burst). One statement, so
+        concurrent reservations on any engine never share a slot.
         """
+        start = sa.case((rate_buckets.c.tat_s > now_s, rate_buckets.c.tat_s), else_=now_s)
+        stmt = (
+            rate_buckets.update()
+            .where(rate_buckets.c.name == bucket, start - now_s <= horizon_s + tolerance_s)
+            .values(tat_s=start + interval_s * cost)
+            .returning(rate_buckets.c.tat_s)
+        )
         async with self.engine.begin() as conn:
-            await conn.execute(
-                insert_ignore(conn, rate_buckets).values(name=bucket, tokens=burst, updated_at=now)
-            )
-            row = (
-                await conn.execute(
-                    sa.select(rate_buckets.c.tokens, rate_buckets.c.updated_at)
-                    .where(rate_buckets.c.name == bucket)
-                    .with_for_update()
-                )
-            ).one()
-            elapsed_s = max((now - row.updated_at).total_seconds(), 0.0)
-            tokens = min(burst, float(row.tokens) + elapsed_s * rate_per_s)
-            need = min(n, burst)
-            if tokens < need:
-                return float((need - tokens) / rate_per_s)
-            await conn.execute(
-                rate_buckets.update()
-                .where(rate_buckets.c.name == bucket)
-                .values(tokens=tokens - n, updated_at=max(now, row.updated_at))
-            )
-            return 0.0
+            await conn.execute(insert_ignore(conn, rate_buckets).values(name=bucket, tat_s=0.0))
+            booked = (await conn.execute(stmt)).scalar_one_or_none()
+        if booked is None:
+            return None
+        slot = float(booked) - interval_s * cost
+        return max(0.0, slot - now_s - tolerance_s)

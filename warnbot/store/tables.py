@@ -152,14 +152,13 @@ outbox = sa.Table(
     sa.Index("ix_outbox_provider_id", "provider_id"),
 )
 
-# Token buckets shared by every process on the database: a provider's rate limit
-# holds across the fleet, not per process.
+# Rate limits shared by every process on the database (GCRA): ``tat_s`` is the
+# epoch second at which the next message may go; each send books its slot.
 rate_buckets = sa.Table(
     "rate_buckets",
     metadata,
     sa.Column("name", sa.String(100), primary_key=True),
-    sa.Column("tokens", sa.Float, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("tat_s", sa.Float, nullable=False),
 )
 
 # Permanent failures, recorded on the person: an office must fix the roster.

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-23 09:28:51.959292
+Create Date: 2026-11-23 09:47:36.620515
 """
 
 from collections.abc import Sequence
@@ -39,8 +39,7 @@ def upgrade() -> None:
     op.create_table(
         "rate_buckets",
         sa.Column("name", sa.String(length=100), nullable=False),
-        sa.Column("tokens", sa.Float(), nullable=False),
-        sa.Column("updated_at", warnbot.store.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tat_s", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:

@@ -1,0 +1,158 @@
+"""Dispatch throughput: the outbox through the real Twilio channel, against a bare SDK loop.
+
+Both sides send to the same local fake Twilio, which runs in a process of its
+own (OpenAPI validation off, so the fake is not what is measured). The bare
+loop calls the official SDK with the same concurrency and no store: the
+ceiling on this machine. warnbot's run claims rows from the store, sends them
+through ``TwilioSms`` and records every result.
+
+    python bench/dispatch.py [--messages 20000] [--concurrency 50] [--database URL]
+
+The last line is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import multiprocessing
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+
+from _fake import ACCOUNT, TOKEN, fake_twilio  # bench/ is on sys.path when run as a script
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+from warnbot import log
+from warnbot.channels.twilio_sms import TwilioSms
+from warnbot.dispatch import Dispatcher
+from warnbot.model import Message
+from warnbot.settings import TwilioSettings
+from warnbot.store import Store
+
+BODY = "【Ⅱ级响应】示例县气象台发布暴雨橙色预警信号。请回复1确认收到"
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def bare_loop(base_url: str, n: int, concurrency: int) -> float:
+    """Seconds for ``n`` creates through the SDK alone."""
+    http = AsyncTwilioHttpClient()
+    client = Client(ACCOUNT, TOKEN, http_client=http)
+    client.api.base_url = base_url
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with gate:
+            await client.messages.create_async(to=f"+86170{i:08d}", from_="+15005550006", body=BODY)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    elapsed = time.perf_counter() - started
+    await http.close()
+    return elapsed
+
+
+async def warnbot_run(
+    base_url: str, n: int, concurrency: int, url: str, round_no: int = 0
+) -> tuple[float, float]:
+    """Seconds and CPU seconds to drain ``n`` queued messages through the dispatcher."""
+    store = Store.connect(url)
+    await store.migrate()
+    now = datetime.now(UTC)
+    await store.enqueue(
+        [Message(f"bench:{i}", "twilio", f"+86171{i:08d}", BODY, 1, f"P{i}") for i in range(n)], now
+    )
+    settings = TwilioSettings(
+        account_sid=ACCOUNT,
+        auth_token=TOKEN,
+        from_number="+15005550006",
+        api_base_url=base_url,
+        validity_period_s=None,
+    )
+    channel = TwilioSms(settings)
+    dispatcher = Dispatcher(
+        store, {"twilio": channel}, lambda: datetime.now(UTC), concurrency=concurrency
+    )
+    cpu, started = _cpu_s(), time.perf_counter()
+    await dispatcher.drain(batch=concurrency * 8)
+    elapsed, cpu_used = time.perf_counter() - started, _cpu_s() - cpu
+    counts = await store.outbox_counts()
+    await channel.aclose()
+    await store.close()
+    assert counts == {"sent": n}, counts
+    return elapsed, cpu_used
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternate the two sides this many times; report medians",
+    )
+    parser.add_argument("--database", help="default: SQLite in a temporary directory")
+    parser.add_argument(
+        "--log", action="store_true", help="log every send as JSON to stderr, as the daemon does"
+    )
+    args = parser.parse_args()
+    log.configure("json", level=logging.INFO if args.log else logging.WARNING)
+    rounds = [one_round(args, i) for i in range(args.rounds)]
+    for r in rounds:
+        print(json.dumps(r), file=sys.stderr)
+    print(json.dumps(summary(rounds, args)))
+
+
+def one_round(args: argparse.Namespace, i: int) -> dict[str, float]:
+    """The bare SDK loop, then warnbot, against one fresh fake and database."""
+    n = args.messages
+    with tempfile.TemporaryDirectory() as tmp, fake_twilio() as base_url:
+        url = args.database or f"sqlite+aiosqlite:///{tmp}/bench.db"
+        cpu = _cpu_s()
+        ceiling_s = asyncio.run(bare_loop(base_url, n, args.concurrency))
+        ceiling_cpu_s = _cpu_s() - cpu
+        seconds, cpu_s = asyncio.run(warnbot_run(base_url, n, args.concurrency, url, i))
+    return {
+        "seconds": seconds,
+        "ceiling_seconds": ceiling_s,
+        "ratio": ceiling_s / seconds,
+        "cpu_ms_per_msg": cpu_s * 1000 / n,
+        "ceiling_cpu_ms_per_msg": ceiling_cpu_s * 1000 / n,
+    }
+
+
+def summary(rounds: list[dict[str, float]], args: argparse.Namespace) -> dict[str, object]:
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in rounds)
+
+    n = args.messages
+    return {
+        "messages": n,
+        "seconds": round(median("seconds"), 2),
+        "msgs_per_s": round(n / median("seconds")),
+        "ceiling_msgs_per_s": round(n / median("ceiling_seconds")),
+        "ratio": round(median("ratio"), 2),
+        "cpu_ms_per_msg": round(median("cpu_ms_per_msg"), 3),
+        "ceiling_cpu_ms_per_msg": round(median("ceiling_cpu_ms_per_msg"), 3),
+        "rounds": len(rounds),
+        "concurrency": args.concurrency,
+        "database": (args.database or "sqlite").split(":", 1)[0].split("+")[0],
+        "logging": args.log,
+    }
+
+
+if __name__ == "__main__":
+    multiprocessing.set_start_method("spawn")
+    main()
