@@ -24,6 +24,7 @@ import logging
 import multiprocessing
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime
 from multiprocessing import Queue
 
@@ -57,7 +58,14 @@ async def _enqueue(url: str, n: int) -> None:
     store = Store.connect(url)
     await store.migrate()
     messages = [
-        Message(f"rate:{i}", "twilio", f"+86172{i:08d}", "【提示】演练短信", None, f"P{i}")
+        Message(
+            f"rate:{uuid.uuid4().hex[:8]}:{i}",
+            "twilio",
+            f"+86172{i:08d}",
+            "【提示】演练短信",
+            None,
+            f"P{i}",
+        )
         for i in range(n)
     ]
     await store.enqueue(messages, _now())
