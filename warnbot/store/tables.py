@@ -243,3 +243,14 @@ keyring = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(200), nullable=False),
 )
+
+# ---------------------------------------------------------------------------
+# 叫应 ladder tables (migration 0004) go below this line.
+
+
+# ---------------------------------------------------------------------------
+# Roster tables: public audiences, duty rota, transfer lists (migration 0005).
+
+
+# ---------------------------------------------------------------------------
+# Console tables: accounts, sessions, audit log (migration 0006).
