@@ -254,3 +254,7 @@ keyring = sa.Table(
 
 # ---------------------------------------------------------------------------
 # Console tables: accounts, sessions, audit log (migration 0006).
+
+
+# ---------------------------------------------------------------------------
+# Reports back (回执), transfer-list progress, drills (migration 0007).
