@@ -258,3 +258,86 @@ keyring = sa.Table(
 
 # ---------------------------------------------------------------------------
 # Reports back (回执), transfer-list progress, drills (migration 0007).
+
+# One report back (回执上报) per row, verbatim, with the figures read from it; keyed
+# to the request it answers. ``dedup_key`` (a provider message id) makes a retried
+# webhook record once.
+reports = sa.Table(
+    "reports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("incident_id", sa.Integer, nullable=False, index=True),
+    sa.Column("request_id", sa.Integer),
+    sa.Column("responder_key", sa.String(64), nullable=False),
+    sa.Column("tier", sa.String(16), nullable=False),
+    sa.Column("region_code", sa.String(12), nullable=False),
+    sa.Column("path", sa.String(16), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("code", sa.String(8)),
+    sa.Column("households_moved", sa.Integer),
+    sa.Column("people_moved", sa.Integer),
+    sa.Column("teams_out", sa.Integer),
+    sa.Column("staff_out", sa.Integer),
+    sa.Column("patrols", sa.Integer),
+    sa.Column("arrived", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("cumulative", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("entries", sa.JSON, nullable=False),
+    sa.Column("all_moved", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("dedup_key", sa.String(200), unique=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+)
+
+# Transfer lists (转移清单): the households or vulnerable people one person must move,
+# each with its route and destination (安置点). ``no`` is the entry's number in that
+# person's list, the one they answer with ("已转移 3号").
+transfer_entries = sa.Table(
+    "transfer_entries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("responder_key", sa.String(64), nullable=False),
+    sa.Column("no", sa.String(8), nullable=False),
+    sa.Column("household", sa.String(200), nullable=False),
+    sa.Column("people", sa.Integer, nullable=False),
+    sa.Column("phone", sa.String(20)),
+    sa.Column("route", sa.Text, nullable=False),
+    sa.Column("destination", sa.String(300), nullable=False),
+    sa.Column("notes", sa.Text, nullable=False),
+    sa.Column("source", sa.String(500), nullable=False),  # FILE:LINE it came from
+    sa.UniqueConstraint("responder_key", "no", name="uq_transfer_entries_responder_no"),
+)
+
+# An entry reported moved in one incident; the first mark counts.
+transfer_marks = sa.Table(
+    "transfer_marks",
+    metadata,
+    sa.Column("incident_id", sa.Integer, primary_key=True),
+    sa.Column("responder_key", sa.String(64), primary_key=True),
+    sa.Column("no", sa.String(8), primary_key=True),
+    sa.Column("by", sa.String(200), nullable=False),  # the person, or the duty officer's name
+    sa.Column("via", sa.String(16), nullable=False),  # report | duty_officer
+    sa.Column("report_id", sa.Integer),
+    sa.Column("moved_at", UTCDateTime, nullable=False),
+)
+
+# Drill plans (演练): an unannounced drill fires at ``fire_at``, drawn once from
+# ``seed`` inside [window_start, window_end]; claiming sets ``status`` to fired.
+drill_plans = sa.Table(
+    "drill_plans",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("window_start", UTCDateTime, nullable=False),
+    sa.Column("window_end", UTCDateTime, nullable=False),
+    sa.Column("fire_at", UTCDateTime, nullable=False),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("hazard", sa.String(100), nullable=False),
+    sa.Column("headline", sa.Text, nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("regions", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # scheduled|fired|cancelled
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_by", sa.String(200)),
+    sa.Column("claimed_at", UTCDateTime),
+    sa.Column("incident_ids", sa.JSON),
+    sa.Index("ix_drill_plans_status_fire_at", "status", "fire_at"),
+)
