@@ -32,9 +32,9 @@ COUNTS = ("households_moved", "people_moved", "teams_out", "staff_out", "patrols
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4}
 _DIGITS |= {"五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _UNITS = {"十": 10, "百": 100, "千": 1000}
-_NUM = r"(\d{1,6}|[零〇一二两三四五六七八九十百千]{1,8})"
+_NUM = r"(?<![\d.])(\d{1,6}|[零〇一二两三四五六七八九十百千]{1,8})"
 
-_CLAUSE = re.compile(r"[,，。;；!！?？\n]+|(?<!\d)[.、](?!\d)")
+_CLAUSE = re.compile(r"[,，。;；!！?？\n]+|、(?!\d)|(?<![nN][oO])\.(?=\s|$)")
 _CODE = re.compile(r"^\s*(\d{1,3})(?=[\s,，.。:：;；、-]|$)")
 _MOVE = re.compile(r"转移|撤离|撤出|安置|疏散|避险|moved|evacuat|relocat|transferr", re.I)
 _OUT = re.compile(r"出动|派出|组织|调派|投入|dispatch|deploy|\bout\b|sent", re.I)
@@ -86,8 +86,9 @@ def parse_report(text: str) -> Report:
     """Read a report back; never raises, and ``text`` is kept exactly as given."""
     folded = unicodedata.normalize("NFKC", text)
     code_match = _CODE.match(folded)
-    code = str(int(code_match[1])) if code_match and not _counted_at_start(folded) else None
-    body = folded[code_match.end() :] if code else folded
+    code, body = None, folded
+    if code_match and not _counted_at_start(folded):
+        code, body = str(int(code_match[1])), folded[code_match.end() :]
     found: dict[str, int] = {}
     entries: list[str] = []
     all_moved = False
@@ -110,7 +111,7 @@ def parse_report(text: str) -> Report:
 
 
 def _counted_at_start(text: str) -> bool:
-    """"12 户30人" starts with a count, not a reply code."""
+    """ "12 户30人" starts with a count, not a reply code."""
     stripped = text.lstrip()
     return any(p.match(stripped) for p in (_HOUSEHOLDS, _PEOPLE, _TEAMS, _PATROLS, _ENTRY))
 
@@ -277,4 +278,3 @@ def totals_line(t: Totals) -> str:
         f"出动 {t.teams_out} 支队伍 {t.staff_out} 人 out, "
         f"巡查 {t.patrols} 处 patrols, 到岗 {t.on_post} 人 on post"
     )
-

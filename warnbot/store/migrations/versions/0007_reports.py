@@ -94,9 +94,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("drill_plans", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_drill_plans_status_fire_at", ["status", "fire_at"], unique=False
-        )
+        batch_op.create_index("ix_drill_plans_status_fire_at", ["status", "fire_at"], unique=False)
 
 
 def downgrade() -> None:
