@@ -262,7 +262,8 @@ def _above(code: str) -> list[str]:
     if not regions.is_code(code):
         return []
     p = regions.prefix(code)
-    return [regions.canonical(p[:n]) for n in (9, 6, 4, 2) if n < len(p)]
+    # a prefix shorter than a county's pads to its 6-digit code: 4499 → 449900
+    return [p[:n].ljust(6, "0") for n in (9, 6, 4, 2) if n < len(p)]
 
 
 def _name(tree: regions.RegionTree | None, code: str) -> str:
