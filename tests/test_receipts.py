@@ -38,7 +38,12 @@ CASES = [
     ("moved 12 households 30 people", None, {"households_moved": 12, "people_moved": 30}, False),
     ("evacuated 3 families, 9 residents", None, {"households_moved": 3, "people_moved": 9}, False),
     ("12户30人", None, {"households_moved": 12, "people_moved": 30}, False),
-    ("转移5户12人，出动20人", None, {"households_moved": 5, "people_moved": 12, "staff_out": 20}, False),
+    (
+        "转移5户12人，出动20人",
+        None,
+        {"households_moved": 5, "people_moved": 12, "staff_out": 20},
+        False,
+    ),
     ("出动抢险队3支，人员45人", None, {"teams_out": 3, "staff_out": 45}, False),
     ("派出2支队伍", None, {"teams_out": 2}, False),
     ("2 teams out, 15 people on post", None, {"teams_out": 2, "staff_out": 15}, True),
@@ -199,7 +204,12 @@ async def test_reports_are_stored_verbatim_and_summed_per_region(rstore: FullSto
         (v1, "累计转移14户35人", 20),
     ]:
         await rstore.file_report(
-            opened.id, by_key[p.key].id, p, parse_report(text), "sms", T0 + timedelta(minutes=minute)
+            opened.id,
+            by_key[p.key].id,
+            p,
+            parse_report(text),
+            "sms",
+            T0 + timedelta(minutes=minute),
         )
     stored = await rstore.reports_of(opened.id)
     assert [f.report.text for f in stored] == [

@@ -1,0 +1,246 @@
+"""Transfer lists (转移清单): import with FILE:LINE errors, the message block, the board."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import T0
+from tests.factories import POLICY, delivery, incident, person
+from warnbot import sms, transfers
+from warnbot.errors import ConfigError
+from warnbot.model import LevelPolicy, Message, Request
+from warnbot.receipts import parse_report
+from warnbot.render import Renderer
+from warnbot.store import Store
+from warnbot.store.reports import ReportStore
+from warnbot.transfers import Mark, TransferEntry
+
+
+class FullStore(ReportStore, Store):
+    """The store as the lead will compose it: ``Store`` plus this mixin."""
+
+
+@pytest.fixture
+def rstore(store: Store) -> FullStore:
+    return FullStore(store.engine)
+
+
+CSV = """责任人编号,序号,户主,人数,联系电话,转移路线,安置点,备注
+v1,1,王某某,3,13800138101,沿村道向东500米,村委会,
+v1,2,李某某（独居老人）,1,,沿河堤北行,村小学,需担架
+v2,,赵某某,4,+8613800138103,沿公路北上,镇中心学校,
+v2,,钱某某,2,,沿公路北上,镇中心学校,
+"""
+
+YAML = """- responder: v1
+  household: 王某某
+  people: 3
+  route: 沿村道向东500米
+  destination: 村委会
+- responder: v1
+  household: 李某某
+  people: 1
+  phone: "13800138102"
+  route: 沿河堤北行
+  destination: 村小学
+  notes: 行动不便
+"""
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_csv_list_with_chinese_headers_is_read_with_numbers_and_phones(tmp_path: Path) -> None:
+    entries = transfers.load(_write(tmp_path, "list.csv", CSV), known={"v1", "v2"})
+    assert [(e.responder_key, e.no, e.household, e.people) for e in entries] == [
+        ("v1", "1", "王某某", 3),
+        ("v1", "2", "李某某（独居老人）", 1),
+        ("v2", "1", "赵某某", 4),  # numbered in file order when 序号 is empty
+        ("v2", "2", "钱某某", 2),
+    ]
+    assert entries[0].phone == "+8613800138101" and entries[1].phone is None
+    assert entries[1].notes == "需担架" and entries[0].source.endswith("list.csv:2")
+
+
+def test_a_yaml_list_with_english_keys_is_read(tmp_path: Path) -> None:
+    entries = transfers.load(_write(tmp_path, "list.yaml", YAML))
+    assert [(e.no, e.destination, e.phone) for e in entries] == [
+        ("1", "村委会", None),
+        ("2", "村小学", "+8613800138102"),
+    ]
+    assert entries[1].source.endswith("list.yaml:6")
+
+
+def test_every_bad_row_is_reported_with_its_file_line_and_nothing_is_returned(
+    tmp_path: Path,
+) -> None:
+    bad = (
+        "责任人编号,序号,户主,人数,联系电话,转移路线,安置点\n"
+        "v1,1,王某某,3,,沿村道,村委会\n"
+        ",2,李某某,0,12345,沿河堤,\n"
+        "v1,1,孙某某,2,,沿村道,村委会\n"
+        "ghost,1,周某某,二,,沿村道,村委会\n"
+    )
+    path = _write(tmp_path, "bad.csv", bad)
+    with pytest.raises(ConfigError) as caught:
+        transfers.load(path, known={"v1"})
+    problems = caught.value.problems
+    assert f"{path}:3: 责任人编号/responder_key is empty" in problems
+    assert f"{path}:3: 安置点/shelter is empty" in problems
+    assert f"{path}:3: 人数/people '0' is not a positive whole number" in problems
+    assert f"{path}:3: 电话/phone '12345' is not a valid number" in problems
+    assert f"{path}:4: entry 1 of 'v1' is listed twice (first {path}:2)" in problems
+    assert f"{path}:5: 人数/people '二' is not a positive whole number" in problems
+    assert len(problems) == 6
+
+
+def test_a_file_without_the_needed_columns_is_refused_at_line_one(tmp_path: Path) -> None:
+    path = _write(tmp_path, "cols.csv", "责任人编号,户主\nv1,王某某\n")
+    with pytest.raises(ConfigError) as caught:
+        transfers.load(path)
+    assert caught.value.problems == [
+        f"{path}:1: missing column(s) 人数/count, 转移路线/route, 安置点/shelter"
+    ]
+
+
+def test_an_entry_for_someone_not_on_the_roster_is_an_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, "list.yaml", YAML)
+    with pytest.raises(ConfigError, match=r"list.yaml:1: responder 'v1' is not in the roster"):
+        transfers.load(path, known={"v2"})
+
+
+def test_yaml_that_is_not_a_list_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a list of entries"):
+        transfers.load(_write(tmp_path, "x.yaml", "responder: v1\n"))
+
+
+# --- the message ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransferPolicy(LevelPolicy):
+    """A level policy with the flag the lead adds to ``LevelPolicy``."""
+
+    transfer: bool = False
+
+
+def test_only_a_policy_flagged_for_transfer_calls_for_it() -> None:
+    assert not transfers.calls_for_transfer(POLICY)
+    assert not transfers.calls_for_transfer(TransferPolicy(POLICY.tiers))
+    assert transfers.calls_for_transfer(TransferPolicy(POLICY.tiers, transfer=True))
+
+
+def _entries(n: int) -> list[TransferEntry]:
+    return [
+        TransferEntry("v1", str(i), f"户主{i}", 2, "沿村道向东", "村委会") for i in range(1, n + 1)
+    ]
+
+
+def test_a_short_list_travels_whole_in_the_message() -> None:
+    block = transfers.render_block(Renderer(), _entries(2), "zh", "https://w.example/a/x/t")
+    body = "【Ⅱ级响应】示例县暴雨橙色预警。请回复1确认"
+    text = transfers.choose_block(body, block)
+    assert text == body + "\n" + block.full
+    assert "1号户主1(2人)，沿村道向东→村委会" in text and "全部转移" in text
+    assert sms.segments(text) <= 3
+
+
+def test_a_long_list_becomes_a_count_and_a_link() -> None:
+    block = transfers.render_block(Renderer(), _entries(12), "zh", "https://w.example/a/x/t")
+    text = transfers.choose_block("【Ⅱ级响应】示例县暴雨橙色预警。请回复1确认", block)
+    assert "转移清单12户24人，名单见 https://w.example/a/x/t" in text
+    assert "户主12" not in text and sms.segments(text) <= 3
+
+
+def test_a_person_without_a_list_gets_the_message_unchanged() -> None:
+    block = transfers.render_block(Renderer(), [], "zh", "https://w.example/a/x/t")
+    assert transfers.choose_block("正文", block) == "正文"
+
+
+def test_the_english_block_tells_how_to_report() -> None:
+    block = transfers.render_block(Renderer(), _entries(1), "en", "https://w.example/a/x/t")
+    assert block.full.startswith("Transfer list, 1 households, 2 people: 1. 户主1 (2)")
+    assert 'reply "moved #NUMBER"' in block.short
+
+
+# --- progress -------------------------------------------------------------------------------------
+
+
+def test_a_report_marks_only_entries_of_the_persons_own_list() -> None:
+    own = _entries(3)
+    marks = transfers.marks_from_report("v1", own, parse_report("已转移 3号、9号"), T0)
+    assert [(m.no, m.via, m.by) for m in marks] == [("3", "report", "v1")]
+    everything = transfers.marks_from_report("v1", own, parse_report("全部转移"), T0)
+    assert [m.no for m in everything] == ["1", "2", "3"]
+
+
+def test_the_board_shows_unmoved_entries_and_puts_unfinished_lists_first() -> None:
+    entries = [*_entries(2), TransferEntry("v0", "1", "吴某某", 1, "路", "点")]
+    marks = [Mark("v1", "1", "v1", "report", T0), Mark("v0", "1", "值班员张三", "duty_officer", T0)]
+    board = transfers.progress(entries, marks)
+    assert [(p.responder_key, p.moved, p.remaining) for p in board] == [("v1", 1, 1), ("v0", 1, 0)]
+    lines = transfers.board_lines(board)
+    assert lines[0] == "v1: 已转移 1/2 户 moved, 2/4 人 people"
+    assert lines[1] == "  2号 户主2 2人 → 村委会 未转移 not moved"
+
+
+# --- the store ------------------------------------------------------------------------------------
+
+
+def _message(req: Request) -> list[Message]:
+    return [Message(f"request:{req.id}", "console", "+8617000000001", "b", req.incident_id)]
+
+
+async def test_reports_and_the_duty_officer_mark_entries_until_all_are_moved(
+    rstore: FullStore, tmp_path: Path
+) -> None:
+    await rstore.sync_transfer_lists(transfers.load(_write(tmp_path, "list.csv", CSV)))
+    opened = await rstore.open_incident(incident(T0), warning_key=None)
+    v1, v2 = person("v1"), person("v2")
+    reqs = await rstore.add_requests(opened.id, [delivery(p, T0) for p in (v1, v2)], T0, _message)
+    later = T0 + timedelta(minutes=30)
+
+    _, marks = await rstore.file_report(
+        opened.id, reqs[0].id, v1, parse_report("1 已转移 2号"), "sms", later
+    )
+    assert [m.no for m in marks] == ["2"]
+    by_hand = Mark("v1", "1", "值班员张三", "duty_officer", later)
+    assert await rstore.mark_moved(opened.id, [by_hand]) == [by_hand]
+    assert await rstore.mark_moved(opened.id, [by_hand]) == []  # the first mark counts
+    _, marks = await rstore.file_report(
+        opened.id, reqs[1].id, v2, parse_report("全部转移"), "sms", later
+    )
+    assert [m.no for m in marks] == ["1", "2"]
+
+    board = await rstore.transfer_board(opened.id)
+    assert [(p.responder_key, p.moved, p.remaining) for p in board] == [("v1", 2, 0), ("v2", 2, 0)]
+    stored = {(m.responder_key, m.no): m for m in await rstore.transfer_marks(opened.id)}
+    assert stored[("v1", "1")].by == "值班员张三" and stored[("v1", "2")].report_id is not None
+
+
+async def test_a_new_list_replaces_the_old_one_whole(rstore: FullStore, tmp_path: Path) -> None:
+    await rstore.sync_transfer_lists(transfers.load(_write(tmp_path, "a.csv", CSV)))
+    await rstore.sync_transfer_lists(transfers.load(_write(tmp_path, "b.yaml", YAML)))
+    stored = await rstore.transfer_list()
+    assert [(e.responder_key, e.no, e.household) for e in stored] == [
+        ("v1", "1", "王某某"),
+        ("v1", "2", "李某某"),
+    ]
+    assert await rstore.transfer_list(["v2"]) == []
+
+
+async def test_the_board_of_an_incident_lists_only_persons_asked_in_it(
+    rstore: FullStore, tmp_path: Path
+) -> None:
+    await rstore.sync_transfer_lists(transfers.load(_write(tmp_path, "list.csv", CSV)))
+    opened = await rstore.open_incident(incident(T0), warning_key=None)
+    await rstore.add_requests(opened.id, [delivery(person("v2"), T0)], T0, _message)
+    board = await rstore.transfer_board(opened.id)
+    assert [(p.responder_key, p.remaining, p.people_total) for p in board] == [("v2", 2, 6)]
