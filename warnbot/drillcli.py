@@ -29,7 +29,7 @@ from warnbot.store import Store, db
 from warnbot.store.reports import ReportStore
 
 
-class _Store(ReportStore, Store):
+class ReportingStore(ReportStore, Store):
     """Store with the reports mixin, until ``Store`` inherits it."""
 
 
@@ -73,8 +73,8 @@ def _time(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def _store(args: argparse.Namespace) -> _Store:
-    return _Store(db.create_engine(load_settings(args.config).database_url))
+def _store(args: argparse.Namespace) -> ReportingStore:
+    return ReportingStore(db.create_engine(load_settings(args.config).database_url))
 
 
 def _schedule(args: argparse.Namespace) -> int:
@@ -139,7 +139,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 async def load_report(
-    store: _Store, incident_id: int, now: datetime | None = None
+    store: ReportingStore, incident_id: int, now: datetime | None = None
 ) -> drillreport.DrillReport | None:
     """Read what the report needs from the store and build it (None: no such incident)."""
     incident = await store.incident(incident_id)

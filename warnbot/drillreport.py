@@ -275,6 +275,7 @@ def html(report: DrillReport, tz: tzinfo = UTC, templates_dir: Any = None) -> st
     env.filters["duration"] = duration
     return env.get_template("report/drill.html.j2").render(
         report=report,
+        tier_rows=[*report.tiers, *([report.total] if report.total else [])],
         outcomes=OUTCOMES,
         outcome_zh=OUTCOME_ZH,
         step_zh=STEP_ZH,
