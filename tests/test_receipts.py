@@ -17,7 +17,7 @@ from warnbot.store import Store
 from warnbot.store.reports import ReportStore
 
 
-class FullStore(ReportStore, Store):
+class FullStore(Store, ReportStore):
     """The store as the lead will compose it: ``Store`` plus this mixin."""
 
 

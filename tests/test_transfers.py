@@ -5,22 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
-from tests.conftest import T0
+from tests.conftest import DEMO, T0
 from tests.factories import POLICY, delivery, incident, person
-from warnbot import sms, transfers
+from warnbot import links, sms, transfers
+from warnbot.app import App
+from warnbot.drillcli import ReportingStore
 from warnbot.errors import ConfigError
+from warnbot.ingest import cap
 from warnbot.model import LevelPolicy, Message, Request
 from warnbot.receipts import parse_report
 from warnbot.render import Renderer
 from warnbot.store import Store
 from warnbot.store.reports import ReportStore
 from warnbot.transfers import Mark, TransferEntry
+from warnbot.web import make_app
 
 
-class FullStore(ReportStore, Store):
+class FullStore(Store, ReportStore):
     """The store as the lead will compose it: ``Store`` plus this mixin."""
 
 
@@ -244,3 +250,33 @@ async def test_the_board_of_an_incident_lists_only_persons_asked_in_it(
     await rstore.add_requests(opened.id, [delivery(person("v2"), T0)], T0, _message)
     board = await rstore.transfer_board(opened.id)
     assert [(p.responder_key, p.remaining, p.people_total) for p in board] == [("v2", 2, 6)]
+
+
+# --- the page behind the signed link ------------------------------------------------------------
+
+FEED = (DEMO / "feed" / "rainstorm_orange.xml").read_bytes()
+
+
+async def test_the_signed_link_page_shows_the_persons_list_and_what_is_moved(
+    app: App, aiohttp_client: Any
+) -> None:
+    await app.ingest("demo", cap.parse(FEED))
+    req = next(r for r in await app.store.requests_of(1) if r.responder_key == "X01")
+    other = next(r for r in await app.store.requests_of(1) if r.responder_key != "X01")
+    reports = ReportingStore(app.store.engine)
+    await reports.sync_transfer_lists(
+        [
+            TransferEntry("X01", "1", "王<b>某某", 3, "沿村道向东", "村委会", "+8613800138101"),
+            TransferEntry("X01", "2", "李某某", 1, "沿河堤北行", "村小学", notes="需担架"),
+        ]
+    )
+    await reports.mark_moved(1, [Mark("X01", "2", "值班员张三", "duty_officer", T0)])
+    client: TestClient = await aiohttp_client(make_app(app))
+
+    html = await (await client.get(f"/a/{links.sign(req.id, app.link_secret)}/list")).text()
+    assert "转移清单" in html and "已转移 1/2" in html
+    assert "王&lt;b&gt;某某" in html and "沿村道向东 → 安置点" in html and "需担架" in html
+    assert html.count("未转移 not moved") == 1
+    elsewhere = await (await client.get(f"/a/{links.sign(other.id, app.link_secret)}/list")).text()
+    assert "您没有转移清单" in elsewhere and "王" not in elsewhere
+    assert (await client.get("/a/1.AAAAAAAAAAAA/list")).status == 404

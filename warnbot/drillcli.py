@@ -29,7 +29,7 @@ from warnbot.store import Store, db
 from warnbot.store.reports import ReportStore
 
 
-class ReportingStore(ReportStore, Store):
+class ReportingStore(Store, ReportStore):
     """Store with the reports mixin, until ``Store`` inherits it."""
 
 

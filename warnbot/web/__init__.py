@@ -16,6 +16,7 @@ from warnbot.web import (
     incidents,
     push,
     telegram_hooks,
+    transfer_list,
     twilio_hooks,
 )
 from warnbot.web.keys import APP
@@ -41,6 +42,7 @@ def make_app(app: App) -> web.Application:
             web.get("/api/incidents/{id}/cap.xml", incidents.cap_xml),
             web.get("/a/{token}", ack_links.page),
             web.post("/a/{token}", ack_links.confirm),
+            web.get("/a/{token}/list", transfer_list.page),
         ]
     )
     return web_app
