@@ -398,3 +398,17 @@ async def migrate_to(store: Store, revision: str) -> None:
 
     async with store.engine.begin() as conn:
         await conn.run_sync(lambda c: command.downgrade(alembic_config(c), revision))
+
+
+async def test_migration_0007_creates_exactly_the_tables_the_code_reads(store: Store) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from warnbot.store.tables import metadata
+
+    async with store.engine.connect() as conn:
+        diffs = await conn.run_sync(
+            lambda c: compare_metadata(MigrationContext.configure(c), metadata)
+        )
+    mine = ("reports", "transfer_entries", "transfer_marks", "drill_plans")
+    assert [d for d in diffs if any(f"'{t}'" in str(d) for t in mine)] == []
