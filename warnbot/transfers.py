@@ -220,7 +220,7 @@ class Block:
 
 
 def block_context(entries: Sequence[TransferEntry], link: str) -> dict[str, Any]:
-    """What the ``transfers`` templates receive."""
+    """What the ``transfer`` templates receive."""
     return {
         "entries": list(entries),
         "households": len(entries),
@@ -236,11 +236,12 @@ def render_block(
     link: str,
     channel: str = "",
 ) -> Block:
-    """Both forms of a person's transfer block, from ``templates/sms/<lang>/transfers*.j2``."""
+    """Both forms of a person's transfer block, from ``templates/transfer/<lang>/``
+    (``full.j2``, ``short.j2``; a provider's own in ``transfer-<channel>/``)."""
     context = block_context(entries, link)
     return Block(
-        renderer.render("sms", "transfers", language, channel=channel, **context),
-        renderer.render("sms", "transfers_short", language, channel=channel, **context),
+        renderer.render("transfer", "full", language, channel=channel, **context),
+        renderer.render("transfer", "short", language, channel=channel, **context),
         len(entries),
         context["people"],
     )
