@@ -16,12 +16,15 @@ back are parsed from it) with its path, time and, for a duty officer, the name.
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from warnbot.model import AckPath, Request
+from warnbot.settings import Settings
 from warnbot.store import AckResult, Store
 
 ACK_WORDS = ("已收到", "收到", "确认", "好的", "明白", "ok", "okay", "yes", "received", "y")
@@ -190,3 +193,39 @@ async def _arrive(
     if result is None:
         return Outcome("unknown")
     return Outcome("arrived" if result.new else "duplicate", result)
+
+
+async def record_by_phone(settings: Settings, args: Any) -> int:
+    """``warnbot ack``: record a duty officer's entry; 0 when recorded, 1 when there is
+    nothing to confirm (the line printed says why)."""
+    store = Store.connect(settings.database_url)
+    try:
+        await store.migrate()
+        outcome = await intake_duty_officer(
+            store,
+            args.incident,
+            args.person,
+            args.by,
+            datetime.now(UTC),
+            args.note,
+            args.arrived,
+        )
+    except ValueError as e:
+        print(f"错误 error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        await store.close()
+    if outcome.result is None:
+        print(
+            f"未找到 not found: {args.person} 在响应 #{args.incident} 中没有叫应请求 "
+            "has no request in that incident",
+            file=sys.stderr,
+        )
+        return 1
+    req = outcome.result.request
+    what = {"confirmed": "已登记确认 recorded", "arrived": "已登记到岗 arrival recorded"}.get(
+        outcome.kind, "此前已确认 already confirmed (kept in the audit trail)"
+    )
+    late = " 迟到 late" if outcome.result.late else ""
+    print(f"{what}: #{req.incident_id} {req.responder_key}{late} — {args.by}")
+    return 0
