@@ -130,9 +130,10 @@ async def intake_sms(store: Store, phone: str, text: str, now: datetime) -> Outc
     muster = arrival(text, reply, open_requests, await store.musters_for(person))
     if muster is not None:
         return await _arrive(store, muster.id, AckPath.SMS, text, now)
-    request = choose(open_requests, reply)
+    request = choose(open_requests or await store.answered_for(person), reply)
     if request is None:
         return Outcome("which" if open_requests else "unknown", open=open_requests)
+    # an answer to a request already confirmed is kept too: it may carry a report back
     return await _record(store, request.id, AckPath.SMS, text, now)
 
 

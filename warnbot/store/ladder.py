@@ -147,6 +147,11 @@ class LadderStore(Base):
         """Requests this person can still answer, newest first."""
         return await self._requests_for(responder_key, requests.c.status.in_(OPEN))
 
+    async def answered_for(self, responder_key: str) -> list[Request]:
+        """This person's confirmed requests of open incidents, newest first: a later
+        SMS (a report back) still belongs to one of them."""
+        return await self._requests_for(responder_key, requests.c.status == "confirmed")
+
     async def musters_for(self, responder_key: str) -> list[Request]:
         """This person's muster requests still waiting for arrival, newest first."""
         return await self._requests_for(
