@@ -248,6 +248,8 @@ def policies(draw: st.DrawFn) -> TierPolicy:
             fields[name] = floor
         if name == "superior_after_s" and "superior_after_s" not in fields:
             floor = max(floor, window + count * interval)  # the superior's default time
+            if "voice_after_s" in fields:
+                floor = max(floor, float(fields["voice_after_s"]))  # type: ignore[arg-type]
     if "voice_after_s" in fields:
         fields["voice_count"] = draw(st.integers(1, 3))
     checked = TierPolicySettings.model_validate(fields)  # the generator agrees with the settings
@@ -324,7 +326,7 @@ def earliest(case: Case, step: Step) -> float:
     return {
         "repeat": window + (step.n - 1) * p.repeat_interval_s,
         "voice": (p.voice_after_s or 0) + (step.n - 1) * p.repeat_interval_s,
-        "superior": p.superior_s if p.superior_after_s is not None else window,
+        "superior": p.superior_after_s or max(window, p.voice_after_s or 0),
         "duty_officer": p.duty_officer_after_s or 0,
         "unreachable": p.unreachable_after_s or 0,
     }[step.kind]
@@ -431,9 +433,11 @@ def _after(after_s: float | None, t: datetime) -> bool:
 
 
 def _superior_reached(case: Case, t: datetime, ladder: float) -> bool:
-    if case.policy.superior_after_s is not None:
-        return _after(case.policy.superior_after_s, t)
-    return (t - case.request.deadline).total_seconds() >= ladder
+    p = case.policy
+    if p.superior_after_s is not None:
+        return _after(p.superior_after_s, t)
+    called = p.voice_after_s is None or _after(p.voice_after_s, t)
+    return (t - case.request.deadline).total_seconds() >= ladder and called
 
 
 @TIMELINES

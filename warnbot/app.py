@@ -244,7 +244,7 @@ class App:
         ]
         await self.store.enqueue(messages, self.clock())
         if messages:
-            self.observe(notice, incident=incident, count=len(messages))
+            self.observe(f"told_{notice}", incident=incident, count=len(messages))
 
     def _group_messages(self, incident: Incident, asked: list[Delivery]) -> list[Message]:
         """One message per configured chat group and tier, @mentioning those asked."""

@@ -120,11 +120,14 @@ def _pad(text: str, width: int, column: int) -> str:
 
 
 def summary(tallies: Iterable[TierTally]) -> str:
-    """``叫应: <confirmed>/<total> confirmed, <escalated> escalated`` (late answers count)."""
+    """``叫应: <confirmed>/<total> confirmed, <escalated> escalated`` (late answers count),
+    then ``, <n> unreachable`` when anyone is."""
     rows = list(tallies)
     confirmed = sum(t.confirmed + t.late for t in rows)
     total = sum(t.total for t in rows)
-    return f"叫应: {confirmed}/{total} confirmed, {sum(t.escalated for t in rows)} escalated"
+    line = f"叫应: {confirmed}/{total} confirmed, {sum(t.escalated for t in rows)} escalated"
+    unreachable = sum(t.unreachable for t in rows)
+    return line + (f", {unreachable} unreachable" if unreachable else "")
 
 
 # --- muster (集结) ----------------------------------------------------------------------------

@@ -6,8 +6,8 @@ For a request still unanswered, in ladder order (``model.LADDER``):
   ``repeat_count`` times, ``repeat_interval_s`` apart, until the superior is told;
 - ``voice``: from ``voice_after_s``, call, up to ``voice_count`` calls as far apart;
 - ``superior``: at ``superior_after_s`` (default: after the last reminder's
-  interval) tell the person's superior — or the duty officer, when they have
-  none — that they are silent;
+  interval, and not before the first call) tell the person's superior — or the
+  duty officer, when they have none — that they are silent;
 - ``duty_officer``: at ``duty_officer_after_s`` tell the duty officer;
 - ``unreachable``: at ``unreachable_after_s`` give up on the person.
 
@@ -70,8 +70,10 @@ def due(req: Request, policy: TierPolicy, superior: str | None, now: datetime) -
 
 
 def _superior_due(policy: TierPolicy, since_s: float, overdue_s: float) -> bool:
-    if policy.superior_after_s is None:  # after the last reminder's interval
-        return overdue_s >= policy.repeat_count * policy.repeat_interval_s
+    if policy.superior_after_s is None:  # after the last reminder's interval and the call
+        return overdue_s >= policy.repeat_count * policy.repeat_interval_s and (
+            policy.voice_after_s is None or since_s >= policy.voice_after_s
+        )
     return since_s >= policy.superior_after_s
 
 

@@ -175,7 +175,8 @@ class TierPolicy:
     """How long one tier has to confirm and what silence triggers, step by step.
 
     Every ``*_after_s`` counts from when the person was first asked; None means the
-    step is not taken (``superior_after_s`` None: after the last reminder's interval).
+    step is not taken (``superior_after_s`` None: after the last reminder's interval,
+    and not before the first call).
     Reminders are ``repeat_count`` SMS from the deadline on, ``repeat_interval_s``
     apart; voice calls (``voice_count`` of them, as far apart) start at
     ``voice_after_s``. ``muster_s`` turns the tier's call into a muster: persons
@@ -198,7 +199,8 @@ class TierPolicy:
         """When the superior is told, counted from the ask."""
         if self.superior_after_s is not None:
             return self.superior_after_s
-        return self.ack_window_s + self.repeat_count * self.repeat_interval_s
+        reminded = self.ack_window_s + self.repeat_count * self.repeat_interval_s
+        return max(reminded, self.voice_after_s or 0.0)
 
     def musters(self, roles: tuple[str, ...]) -> bool:
         """Whether a person with ``roles`` is called to muster under this policy."""

@@ -202,7 +202,8 @@ class TierPolicySettings(BaseModel):
             if told is not None and v < told:
                 raise ValueError(
                     f"must not come before the superior is told ({told:g} s: ack_window_s + "
-                    "repeat_count × repeat_interval_s; set superior_after_s to tell earlier)"
+                    "repeat_count × repeat_interval_s, or the call if later; set "
+                    "superior_after_s to tell earlier)"
                 )
         return v
 
@@ -227,9 +228,10 @@ def _not_before(v: float | None, info: ValidationInfo, earlier: tuple[str, ...])
 
 def _default_superior_s(data: dict[str, Any]) -> float | None:
     try:
-        return float(data["ack_window_s"]) + int(data["repeat_count"]) * float(
+        reminded = float(data["ack_window_s"]) + int(data["repeat_count"]) * float(
             data["repeat_interval_s"]
         )
+        return max(reminded, float(data.get("voice_after_s") or 0.0))
     except KeyError:  # one of them failed its own check, which is reported already
         return None
 
