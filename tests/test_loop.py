@@ -41,15 +41,20 @@ async def test_cap_in_acks_recorded_and_the_silent_escalated(
         assert "已确认收到" in await _reply(client, phones[key], "1")
     assert "Confirmed" in await _reply(client, phones["T03"], "ok")  # answered in English
 
-    clock.advance(4)  # past every 4 s window: one reminder each for V03, V04, V05
+    clock.advance(2.5)  # past every 3 s window: one reminder each for V03, V04, V05
     reminders = await app.tick()
     assert sorted(s.responder_key for s in reminders) == ["V03", "V04", "V05"]
     await app.pump()
     assert sum("第2次提醒" in (m.body or "") for m in fake_twilio.messages) == 3
 
     assert "逾时确认" in await _reply(client, phones["V04"], "收到")  # late, not lost
-    clock.advance(3)  # the reminder went unanswered: tell the superiors
-    told = await app.tick()
+    clock.advance(1.5)  # the reminder went unanswered: a call, then tell the superiors
+    steps = await app.tick()
+    assert {(s.kind, s.responder_key) for s in steps if s.kind == "voice"} == {
+        ("voice", "V03"),
+        ("voice", "V05"),
+    }
+    told = [s for s in steps if s.kind == "superior"]
     assert {(s.responder_key, s.target_key) for s in told} == {("V03", "T02"), ("V05", "T03")}
     await app.pump()
     silent_reports = [
@@ -77,9 +82,9 @@ async def test_silence_with_no_superior_is_reported_to_the_duty_officer(
     app: App, fake_twilio: FakeTwilio, clock: Clock
 ) -> None:
     await app.ingest("demo", cap.parse(FEED))
-    clock.advance(4 + 3)  # window and the one reminder's interval: everyone is silent
+    clock.advance(5)  # the superior's time: everyone is silent
     told = await app.tick()
-    city = [s for s in told if s.responder_key == "C01"]
+    city = [s for s in told if s.responder_key == "C01" and s.kind != "voice"]
     assert [(s.kind, s.target_key) for s in city] == [("superior", None)]
     await app.pump()
     duty_phone = app.people["D01"].phones[0]
