@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from tests.conftest import T0
-from warnbot.board import STATES, TierTally, lines, state, summary, tally
+from warnbot.board import (
+    STATES,
+    TierTally,
+    current,
+    lines,
+    muster,
+    muster_lines,
+    state,
+    summary,
+    tally,
+)
 from warnbot.model import Request, Tier
 
 DEADLINE = T0 + timedelta(minutes=30)
@@ -77,14 +88,71 @@ def test_an_escalated_request_without_an_answer_is_silent() -> None:
     assert state(request(escalated=600), at(900)) == "silent"
 
 
-def test_every_state_is_one_of_the_four_named() -> None:
+def test_every_state_is_one_of_the_five_named() -> None:
     seen = {
         state(request(confirmed=-1), at(1)),
         state(request(confirmed=1), at(1)),
         state(request(), at(-1)),
         state(request(), at(1)),
+        state(request(status="unreachable"), at(1)),
     }
-    assert seen == set(STATES) == {"confirmed", "late", "pending", "silent"}
+    assert seen == set(STATES) == {"confirmed", "late", "pending", "silent", "unreachable"}
+
+
+def test_a_person_given_up_on_is_unreachable_until_they_answer_late() -> None:
+    assert state(request(status="unreachable"), at(7200)) == "unreachable"
+    assert state(request(status="unreachable", confirmed=7000), at(7200)) == "late"
+
+
+def test_after_an_upgrade_only_each_persons_new_request_is_counted() -> None:
+    old = replace(request(Tier.VILLAGE, status="superseded"), responder_key="V01")
+    new = replace(request(Tier.VILLAGE, confirmed=-5), responder_key="V01")
+    other = replace(request(Tier.VILLAGE), responder_key="V02")
+    assert current([new, old, other]) == [new, other]
+    (row,) = tally([old, new, other], at(60))
+    assert (row.total, row.confirmed, row.silent) == (2, 1, 1)
+
+
+def muster_request(
+    key: str, *, confirmed: float | None = None, arrived: float | None = None
+) -> Request:
+    base = replace(request(confirmed=confirmed), responder_key=key)
+    return replace(
+        base,
+        muster_deadline=DEADLINE,
+        arrived_at=DEADLINE + timedelta(seconds=arrived) if arrived is not None else None,
+    )
+
+
+def test_the_muster_board_shows_who_arrived_who_is_on_the_way_and_who_is_silent() -> None:
+    rows = [
+        muster_request("F1", confirmed=-900, arrived=-60),
+        muster_request("F2", confirmed=-900, arrived=120),
+        muster_request("F3", confirmed=-800),
+        muster_request("F4"),
+        replace(request(), responder_key="X1"),  # asked, but not to muster
+    ]
+    (tier,) = muster(rows)
+    assert (tier.arrived, tier.arrived_late, tier.on_the_way, tier.silent) == (
+        ("F1",), ("F2",), ("F3",), ("F4",)
+    )  # fmt: skip
+    assert tier.total == 4 and tier.deadline == DEADLINE
+    names = {"F3": "消防队员丙", "F4": "消防队员丁"}
+    head, row, on_the_way, silent = muster_lines([tier], names, at(600))
+    assert head.split()[:2] == ["集结", "muster"]
+    assert row.split()[2:] == ["06:45Z", "已过", "passed", "4", "2", "1", "1", "1"]
+    assert on_the_way.endswith("在途 on the way: 消防队员丙")
+    assert silent.endswith("未应答 silent: 消防队员丁")
+
+
+def test_a_long_muster_list_names_the_first_few_and_counts_the_rest() -> None:
+    rows = [muster_request(f"F{i}", confirmed=-1) for i in range(30)]
+    *_, on_the_way = muster_lines(muster(rows), {}, at(0), limit=3)
+    assert on_the_way.endswith("F0、F1、F2 …等30人 (30 in all)")
+
+
+def test_requests_without_muster_make_no_muster_board() -> None:
+    assert muster([request(), request(confirmed=1)]) == []
 
 
 # --- tally ---------------------------------------------------------------------------------
@@ -159,5 +227,5 @@ def test_lines_are_a_header_then_one_row_per_tier_with_its_counts() -> None:
     )
     header, township, village = lines(rows)
     assert header.split()[:4] == ["层级", "tier", "人数", "total"]
-    assert township.split() == ["乡镇级", "township", "1", "1", "0", "0", "0", "0"]
-    assert village.split() == ["村级", "village", "1", "0", "0", "0", "1", "1"]
+    assert township.split() == ["乡镇级", "township", "1", "1", "0", "0", "0", "0", "0"]
+    assert village.split() == ["村级", "village", "1", "0", "0", "0", "1", "0", "1"]

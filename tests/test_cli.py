@@ -78,9 +78,18 @@ def test_the_demo_runs_the_whole_loop_offline_and_ends_with_the_summary() -> Non
     assert result.returncode == 0, result.stdout + result.stderr
     assert time.monotonic() - started < 60
     lines = result.stdout.strip().splitlines()
-    assert re.fullmatch(r"叫应: \d+/\d+ confirmed, \d+ escalated", lines[-1])
-    assert lines[-1] == "叫应: 9/11 confirmed, 3 escalated"
-    for seen in ("启动响应 incident opened", "✔ 确认 confirmed", "↻ 再次提醒", "⚠ 未应答上报"):
+    assert re.fullmatch(r"叫应: \d+/\d+ confirmed, \d+ escalated(, \d+ unreachable)?", lines[-1])
+    assert lines[-1] == "叫应: 10/11 confirmed, 2 escalated, 1 unreachable"
+    for seen in (
+        "启动响应 incident opened",
+        "✔ 确认 confirmed",
+        "↻ 再次提醒",
+        "☎ 语音呼叫 voice call",
+        "← 按键 keypad",
+        "⚠ 未应答上报",
+        "告知值班员 still silent, duty officer told",
+        "✖ 无法联系 unreachable",
+    ):
         assert seen in result.stdout
 
 

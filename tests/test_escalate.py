@@ -1,13 +1,14 @@
 """Tests for warnbot.escalate: the 叫应 ladder as a pure function of time.
 
-Examples first, then properties over many timelines: random tier policies, random ticks,
-and a caller that does what ``App.tick`` does — remembers the keys of every step it fired
-and passes them back on the next tick.
+Examples first, then properties over many timelines: random tier policies (the ones the
+settings accept), random ticks, answers and lifts, and a caller that does what
+``App.tick`` and the store do — remembers the keys of every step it fired, passes them
+back on the next tick, and moves each request on (escalated, unreachable, confirmed).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from hypothesis import given, settings
@@ -15,7 +16,8 @@ from hypothesis import strategies as st
 
 from tests.conftest import T0
 from warnbot.escalate import escalate
-from warnbot.model import Request, Step, Tier, TierPolicy
+from warnbot.model import LADDER, Request, Step, Tier, TierPolicy
+from warnbot.settings import TierPolicySettings
 
 DEADLINE = T0 + timedelta(minutes=10)
 POLICY = TierPolicy(ack_window_s=600, repeat_count=2, repeat_interval_s=300)
@@ -121,8 +123,83 @@ def test_a_confirmed_request_escalates_no_further() -> None:
     assert due(86_400, req=request(status="confirmed")) == []
 
 
-def test_an_escalated_request_escalates_no_further() -> None:
-    assert due(86_400, req=request(status="escalated")) == []
+def test_an_escalated_request_climbs_on_but_tells_the_superior_only_once() -> None:
+    assert due(86_400, req=request(status="escalated"), fired=frozenset({"superior:1"})) == []
+
+
+def test_unreachable_and_superseded_requests_escalate_no_further() -> None:
+    assert due(86_400, req=request(status="unreachable"), policy=FULL) == []
+    assert due(86_400, req=request(status="superseded"), policy=FULL) == []
+
+
+def test_a_delivered_request_climbs_like_a_pending_one() -> None:
+    assert [s.key for s in due(0, req=request(status="delivered"))] == ["repeat:1:1"]
+
+
+def test_requests_of_a_lifted_incident_escalate_no_further() -> None:
+    steps = escalate([(request(), FULL)], SUPERIORS, frozenset(), at(86_400), lifted={9})
+    assert steps == []
+
+
+# The issue's example: sent at DEADLINE - 600 s.
+FULL = TierPolicy(
+    ack_window_s=600,
+    repeat_count=2,
+    repeat_interval_s=300,
+    voice_after_s=900,
+    superior_after_s=1200,
+    duty_officer_after_s=1800,
+    unreachable_after_s=3600,
+)
+
+
+def since_sent(seconds: float) -> float:
+    return seconds - 600  # seconds after the deadline
+
+
+def test_the_full_ladder_in_order_at_each_configured_time() -> None:
+    fired: set[str] = set()
+    timeline = []
+    for t in (599, 600, 899, 900, 1199, 1200, 1799, 1800, 3599, 3600, 7200):
+        for s in due(since_sent(t), policy=FULL, fired=frozenset(fired)):
+            fired.add(s.key)
+            timeline.append((t, s.key))
+    assert timeline == [
+        (600, "repeat:1:1"),
+        (900, "repeat:1:2"),
+        (900, "voice:1:1"),
+        (1200, "superior:1"),
+        (1800, "duty_officer:1"),
+        (3600, "unreachable:1"),
+    ]
+
+
+def test_voice_calls_repeat_one_interval_apart_up_to_their_count() -> None:
+    calls = TierPolicy(ack_window_s=600, repeat_count=0, voice_after_s=600, voice_count=3)
+    keys = [[s.key for s in due(t, policy=calls) if s.kind == "voice"] for t in (0, 300, 600, 5000)]
+    assert keys == [["voice:1:1"], ["voice:1:2"], ["voice:1:3"], ["voice:1:3"]]
+
+
+def test_after_a_long_pause_the_last_call_is_still_placed_once() -> None:
+    assert "voice:1:1" in [s.key for s in due(since_sent(3000), policy=FULL)]
+
+
+def test_after_a_pause_past_every_step_reports_are_made_and_the_person_given_up_on() -> None:
+    keys = [s.key for s in due(since_sent(86_400), policy=FULL)]
+    assert keys == ["superior:1", "duty_officer:1", "unreachable:1"]
+
+
+def test_reminders_stop_once_the_superior_is_told_early() -> None:
+    early = TierPolicy(
+        ack_window_s=600, repeat_count=5, repeat_interval_s=300, superior_after_s=1000
+    )
+    assert [s.kind for s in due(since_sent(950), policy=early)] == ["repeat"]
+    assert [s.kind for s in due(since_sent(1000), policy=early)] == ["superior"]
+
+
+def test_the_duty_officer_step_has_no_target_the_app_finds_them() -> None:
+    (step,) = [s for s in due(since_sent(1800), policy=FULL) if s.kind == "duty_officer"]
+    assert (step.key, step.target_key, step.responder_key) == ("duty_officer:1", None, "V01")
 
 
 def test_each_pending_request_runs_its_own_ladder() -> None:
@@ -145,24 +222,49 @@ class Case:
     request: Request
     policy: TierPolicy
     superior: str | None
+    confirmed_us: int | None  # when the person answers (µs after T0), if ever
 
 
-policies = st.builds(
-    TierPolicy,
-    ack_window_s=st.floats(1, 3600, allow_nan=False),
-    repeat_count=st.integers(0, 3),
-    repeat_interval_s=st.one_of(st.integers(1, 1800).map(float), st.floats(0.001, 1800)),
-)
+@st.composite
+def policies(draw: st.DrawFn) -> TierPolicy:
+    """Random tier policies in ladder order — exactly those the settings accept."""
+    window = draw(st.floats(1, 3600, allow_nan=False))
+    count = draw(st.integers(0, 3))
+    interval = draw(st.one_of(st.integers(1, 1800).map(float), st.floats(0.001, 1800)))
+    fields: dict[str, object] = {
+        "ack_window_s": window,
+        "repeat_count": count,
+        "repeat_interval_s": interval,
+    }
+    floor = window
+    for name in (
+        "voice_after_s",
+        "superior_after_s",
+        "duty_officer_after_s",
+        "unreachable_after_s",
+    ):
+        if draw(st.booleans()):
+            floor += draw(st.floats(0, 3600, allow_nan=False))
+            fields[name] = floor
+        if name == "superior_after_s" and "superior_after_s" not in fields:
+            floor = max(floor, window + count * interval)  # the superior's default time
+            if "voice_after_s" in fields:
+                floor = max(floor, float(fields["voice_after_s"]))  # type: ignore[arg-type]
+    if "voice_after_s" in fields:
+        fields["voice_count"] = draw(st.integers(1, 3))
+    checked = TierPolicySettings.model_validate(fields)  # the generator agrees with the settings
+    return TierPolicy(**checked.model_dump())
 
 
 @st.composite
 def cases(draw: st.DrawFn) -> list[Case]:
-    """1–4 requests sent at T0, each with its own policy, status and superior."""
+    """1–4 requests sent at T0, each with its own policy, status, superior and answer time."""
     out = []
     for i in range(1, draw(st.integers(1, 4)) + 1):
-        policy = draw(policies)
-        status = draw(st.sampled_from(["pending", "pending", "pending", "confirmed", "escalated"]))
-        deadline = T0 + timedelta(seconds=policy.ack_window_s)
+        policy = draw(policies())
+        status = draw(
+            st.sampled_from(["pending", "pending", "delivered", "escalated", "confirmed"])
+        )
         req = Request(
             id=i,
             incident_id=100 + i % 2,
@@ -171,101 +273,171 @@ def cases(draw: st.DrawFn) -> list[Case]:
             reply_code=str(i),
             status=status,
             sent_at=T0,
-            deadline=deadline,
+            deadline=T0 + timedelta(seconds=policy.ack_window_s),
         )
-        out.append(Case(req, policy, draw(st.sampled_from([None, f"S{i}"]))))
+        answer = draw(st.one_of(st.none(), st.integers(0, 10_000 * 1_000_000)))
+        out.append(Case(req, policy, draw(st.sampled_from([None, f"S{i}"])), answer))
     return out
 
 
-TIMELINES = settings(max_examples=150, deadline=None)
+TIMELINES = settings(max_examples=200, deadline=None)
 # Tick times in microseconds after T0; sorted, and a tick may repeat (run twice).
 ticks = st.lists(st.integers(0, 10_000 * 1_000_000), min_size=1, max_size=40).map(sorted)
+lifts = st.one_of(st.none(), st.integers(0, 10_000 * 1_000_000))
 
 
-def run(timeline: list[Case], tick_us: list[int]) -> list[tuple[datetime, Step]]:
-    """Call escalate as App.tick does, remembering fired keys; the steps fired, in order."""
-    pending = [(c.request, c.policy) for c in timeline]
+def run(
+    timeline: list[Case], tick_us: list[int], lift_us: int | None = None, processes: int = 1
+) -> list[tuple[datetime, Step]]:
+    """Call escalate as App.tick does — remembering fired keys, moving requests on (an
+    answer confirms, the superior escalates, unreachable ends) — from ``processes``
+    callers at each tick sharing one fired set; the steps fired, in order."""
+    live = {c.request.id: c.request for c in timeline}
     superiors = {c.request.responder_key: c.superior for c in timeline}
     fired: set[str] = set()
     history: list[tuple[datetime, Step]] = []
     for us in tick_us:
         now = T0 + timedelta(microseconds=us)
-        for step in escalate(pending, superiors, frozenset(fired), now):
-            history.append((now, step))
-            fired.add(step.key)
+        for c in timeline:
+            if c.confirmed_us is not None and c.confirmed_us <= us:
+                live[c.request.id] = replace(live[c.request.id], status="confirmed")
+        lifted = {100, 101} if lift_us is not None and lift_us <= us else set()
+        pending = [(live[c.request.id], c.policy) for c in timeline]
+        for _ in range(processes):
+            for step in escalate(pending, superiors, frozenset(fired), now, lifted):
+                history.append((now, step))
+                fired.add(step.key)
+                live[step.request_id] = _moved(live[step.request_id], step)
+            pending = [(live[c.request.id], c.policy) for c in timeline]
     return history
 
 
-def overdue_s(case: Case, now: datetime) -> float:
-    return (now - case.request.deadline).total_seconds()
+def _moved(req: Request, step: Step) -> Request:
+    if step.kind == "unreachable":
+        return replace(req, status="unreachable")
+    if step.kind == "superior" and req.status in ("pending", "delivered"):
+        return replace(req, status="escalated")
+    return req
+
+
+def earliest(case: Case, step: Step) -> float:
+    """Seconds after T0 before which ``step`` must not fire."""
+    p, window = case.policy, (case.request.deadline - T0).total_seconds()
+    return {
+        "repeat": window + (step.n - 1) * p.repeat_interval_s,
+        "voice": (p.voice_after_s or 0) + (step.n - 1) * p.repeat_interval_s,
+        "superior": p.superior_after_s or max(window, p.voice_after_s or 0),
+        "duty_officer": p.duty_officer_after_s or 0,
+        "unreachable": p.unreachable_after_s or 0,
+    }[step.kind]
 
 
 @TIMELINES
-@given(cases(), ticks)
-def test_every_step_key_fires_at_most_once(timeline: list[Case], tick_us: list[int]) -> None:
-    keys = [s.key for _, s in run(timeline, tick_us)]
+@given(cases(), ticks, lifts)
+def test_every_step_key_fires_at_most_once_even_from_two_processes(
+    timeline: list[Case], tick_us: list[int], lift_us: int | None
+) -> None:
+    keys = [s.key for _, s in run(timeline, tick_us, lift_us, processes=2)]
     assert len(keys) == len(set(keys))
+    assert run(timeline, tick_us, lift_us, processes=2) == run(timeline, tick_us, lift_us)
 
 
 @TIMELINES
 @given(cases(), ticks)
-def test_nothing_fires_before_the_deadline(timeline: list[Case], tick_us: list[int]) -> None:
+def test_no_step_fires_before_its_time(timeline: list[Case], tick_us: list[int]) -> None:
     by_id = {c.request.id: c for c in timeline}
     for now, step in run(timeline, tick_us):
-        assert now >= by_id[step.request_id].request.deadline
+        case = by_id[step.request_id]
+        assert now >= case.request.deadline
+        assert (now - T0).total_seconds() >= earliest(case, step) - 1e-6, step
 
 
 @TIMELINES
-@given(cases(), ticks)
-def test_confirmed_and_escalated_requests_produce_nothing(
-    timeline: list[Case], tick_us: list[int]
+@given(cases(), ticks, lifts)
+def test_nothing_fires_after_the_answer_or_the_lift(
+    timeline: list[Case], tick_us: list[int], lift_us: int | None
 ) -> None:
-    closed = {c.request.id for c in timeline if c.request.status != "pending"}
-    assert not [s for _, s in run(timeline, tick_us) if s.request_id in closed]
+    by_id = {c.request.id: c for c in timeline}
+    for now, step in run(timeline, tick_us, lift_us):
+        case = by_id[step.request_id]
+        us = (now - T0) // timedelta(microseconds=1)
+        assert case.request.status != "confirmed"
+        assert case.confirmed_us is None or us < case.confirmed_us
+        assert lift_us is None or us < lift_us
 
 
 @TIMELINES
 @given(cases(), ticks)
-def test_repeats_fire_in_increasing_n_within_the_repeat_count_and_never_after_the_superior(
+def test_the_rungs_are_climbed_in_ladder_order_and_nothing_follows_unreachable(
     timeline: list[Case], tick_us: list[int]
 ) -> None:
     history = run(timeline, tick_us)
     for case in timeline:
         mine = [s for _, s in history if s.request_id == case.request.id]
+        first = [LADDER.index(k) for k in dict.fromkeys(s.kind for s in mine)]
+        assert first == sorted(first), [s.key for s in mine]
+        if "unreachable" in [s.kind for s in mine]:
+            assert mine[-1].kind == "unreachable"
+        ns = {k: [s.n for s in mine if s.kind == k] for k in ("repeat", "voice")}
+        assert ns["repeat"] == sorted(set(ns["repeat"]))
+        assert all(1 <= n <= case.policy.repeat_count for n in ns["repeat"])
+        assert all(1 <= n <= case.policy.voice_count for n in ns["voice"])
         kinds = [s.kind for s in mine]
         if "superior" in kinds:
-            assert kinds.index("superior") == len(kinds) - 1, kinds
-        ns = [s.n for s in mine if s.kind == "repeat"]
-        assert ns == sorted(set(ns)), ns
-        assert all(1 <= n <= case.policy.repeat_count for n in ns), ns
+            assert "repeat" not in kinds[kinds.index("superior") :]
+
+
+@TIMELINES
+@given(cases(), ticks, st.integers(0, 10_000 * 1_000_000))
+def test_a_tick_repeated_at_any_time_fires_nothing_new(
+    timeline: list[Case], tick_us: list[int], again_us: int
+) -> None:
+    """Whatever has fired, asking again at the same moment gives nothing."""
+    now = T0 + timedelta(microseconds=again_us)
+    pending = [(c.request, c.policy) for c in timeline]
+    superiors = {c.request.responder_key: c.superior for c in timeline}
+    first = escalate(pending, superiors, frozenset(), now)
+    assert escalate(pending, superiors, frozenset(s.key for s in first), now) == []
 
 
 @TIMELINES
 @given(cases(), ticks)
-def test_the_superior_fires_at_the_first_tick_overdue_by_every_repeat_interval(
+def test_reports_fire_at_the_first_tick_at_or_after_their_time(
     timeline: list[Case], tick_us: list[int]
 ) -> None:
     history = run(timeline, tick_us)
     for case in timeline:
-        if case.request.status != "pending":
+        if case.request.status == "confirmed" or case.confirmed_us is not None:
             continue
-        ladder = case.policy.repeat_count * case.policy.repeat_interval_s
-        times = [T0 + timedelta(microseconds=us) for us in tick_us]
-        expected = next((t for t in times if overdue_s(case, t) >= ladder), None)
-        told = [
-            (now, s)
-            for now, s in history
-            if s.request_id == case.request.id and s.kind == "superior"
-        ]
-        if expected is None:
-            assert told == []
-        else:
-            assert [now for now, _ in told] == [expected]
-            (_, step) = told[0]
-            assert (step.key, step.target_key, step.responder_key, step.incident_id) == (
-                f"superior:{case.request.id}", case.superior, case.request.responder_key,
-                case.request.incident_id,
-            )  # fmt: skip
+        for kind in ("superior", "duty_officer"):
+            if kind == "superior" and case.request.status == "escalated":
+                continue  # escalated in an earlier life: the key may or may not be recorded
+            expected = next((t for t in _times(tick_us) if _report_due(case, kind, t)), None)
+            told = [now for now, s in history if s.request_id == case.request.id and s.kind == kind]
+            assert told == ([] if expected is None else [expected]), kind
+
+
+def _report_due(case: Case, kind: str, t: datetime) -> bool:
+    p = case.policy
+    if kind == "duty_officer":
+        return _after(p.duty_officer_after_s, t)
+    return _superior_reached(case, t, p.repeat_count * p.repeat_interval_s)
+
+
+def _times(tick_us: list[int]) -> list[datetime]:
+    return [T0 + timedelta(microseconds=us) for us in tick_us]
+
+
+def _after(after_s: float | None, t: datetime) -> bool:
+    return after_s is not None and (t - T0).total_seconds() >= after_s
+
+
+def _superior_reached(case: Case, t: datetime, ladder: float) -> bool:
+    p = case.policy
+    if p.superior_after_s is not None:
+        return _after(p.superior_after_s, t)
+    called = p.voice_after_s is None or _after(p.voice_after_s, t)
+    return (t - case.request.deadline).total_seconds() >= ladder and called
 
 
 @TIMELINES
@@ -275,16 +447,18 @@ def test_each_reminder_fires_at_the_first_tick_in_its_interval(
 ) -> None:
     history = run(timeline, tick_us)
     for case in timeline:
-        if case.request.status != "pending":
+        if case.request.status == "confirmed" or case.confirmed_us is not None:
             continue
-        interval = case.policy.repeat_interval_s
-        ladder = case.policy.repeat_count * interval
+        p = case.policy
+        ladder = p.repeat_count * p.repeat_interval_s
         first_in_slot: dict[int, datetime] = {}
-        for us in tick_us:
-            now = T0 + timedelta(microseconds=us)
-            late = overdue_s(case, now)
-            if 0 <= late < ladder:
-                first_in_slot.setdefault(int(late // interval) + 1, now)
+        for now in _times(tick_us):
+            late = (now - case.request.deadline).total_seconds()
+            stopped = _superior_reached(case, now, ladder) or _after(p.unreachable_after_s, now)
+            if 0 <= late < ladder and not stopped:
+                first_in_slot.setdefault(
+                    min(int(late // p.repeat_interval_s) + 1, p.repeat_count), now
+                )
         fired = {
             s.n: now for now, s in history if s.request_id == case.request.id and s.kind == "repeat"
         }

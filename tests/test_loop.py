@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import DEMO, PUBLIC_URL, Clock, sign
@@ -9,6 +11,7 @@ from warnbot import board
 from warnbot.app import App
 from warnbot.fakes.twilio import FakeTwilio
 from warnbot.ingest import cap
+from warnbot.model import Step
 from warnbot.web import make_app
 
 FEED = (DEMO / "feed" / "rainstorm_orange.xml").read_bytes()
@@ -38,15 +41,20 @@ async def test_cap_in_acks_recorded_and_the_silent_escalated(
         assert "已确认收到" in await _reply(client, phones[key], "1")
     assert "Confirmed" in await _reply(client, phones["T03"], "ok")  # answered in English
 
-    clock.advance(4)  # past every 4 s window: one reminder each for V03, V04, V05
+    clock.advance(2.5)  # past every 3 s window: one reminder each for V03, V04, V05
     reminders = await app.tick()
     assert sorted(s.responder_key for s in reminders) == ["V03", "V04", "V05"]
     await app.pump()
     assert sum("第2次提醒" in (m.body or "") for m in fake_twilio.messages) == 3
 
     assert "逾时确认" in await _reply(client, phones["V04"], "收到")  # late, not lost
-    clock.advance(3)  # the reminder went unanswered: tell the superiors
-    told = await app.tick()
+    clock.advance(1.5)  # the reminder went unanswered: a call, then tell the superiors
+    steps = await app.tick()
+    assert {(s.kind, s.responder_key) for s in steps if s.kind == "voice"} == {
+        ("voice", "V03"),
+        ("voice", "V05"),
+    }
+    told = [s for s in steps if s.kind == "superior"]
     assert {(s.responder_key, s.target_key) for s in told} == {("V03", "T02"), ("V05", "T03")}
     await app.pump()
     silent_reports = [
@@ -74,9 +82,9 @@ async def test_silence_with_no_superior_is_reported_to_the_duty_officer(
     app: App, fake_twilio: FakeTwilio, clock: Clock
 ) -> None:
     await app.ingest("demo", cap.parse(FEED))
-    clock.advance(4 + 3)  # window and the one reminder's interval: everyone is silent
+    clock.advance(5)  # the superior's time: everyone is silent
     told = await app.tick()
-    city = [s for s in told if s.responder_key == "C01"]
+    city = [s for s in told if s.responder_key == "C01" and s.kind != "voice"]
     assert [(s.kind, s.target_key) for s in city] == [("superior", None)]
     await app.pump()
     duty_phone = app.people["D01"].phones[0]
@@ -124,16 +132,51 @@ async def test_an_incident_lifts_when_its_warning_expires(app: App, clock: Clock
     assert await app.store.open_incidents() == [] and await app.store.pending() == []
 
 
-async def test_an_upgrade_asks_only_the_people_its_new_tiers_add(app: App) -> None:
+async def test_an_upgrade_asks_everyone_again_under_the_new_level_and_stops_the_old_ladder(
+    app: App, fake_twilio: FakeTwilio, clock: Clock
+) -> None:
     policy = app.settings.policy
     orange_without_city = {t: p for t, p in policy["Ⅱ"].items() if t.value != "city"}
     app.settings = app.settings.model_copy(update={"policy": {**policy, "Ⅱ": orange_without_city}})
     await app.ingest("demo", cap.parse(FEED))
     before = {r.responder_key for r in await app.store.requests_of(1)}
     assert "C01" not in before and len(before) == 10
+    await app.store.record_ack(1, "sms", "1", clock())
     red = _next_in_chain(FEED, 2, "Update", colour="红色")
     assert [t.kind for t in await app.ingest("demo", cap.parse(red))] == ["upgrade"]
-    after = [r.responder_key for r in await app.store.requests_of(1)]
-    assert sorted(after) == sorted([*before, "C01"])  # the city tier added, nobody asked twice
+    rows = await app.store.requests_of(1)
+    old = [r for r in rows if r.level is not None and r.level.roman == "Ⅱ"]
+    new = [r for r in rows if r.level is not None and r.level.roman == "Ⅰ"]
+    assert {r.responder_key for r in old} == before
+    assert {r.status for r in old} == {"superseded", "confirmed"}
+    assert sorted(r.responder_key for r in new) == sorted([*before, "C01"])
+    assert {r.status for r in new} == {"pending"} and {r.reply_code for r in new} == {"1"}
+    assert {s.key.split(":")[1] for s in await _ladder(app, clock, 4)} == {
+        str(r.id) for r in new
+    }  # only the new level's requests climb
+    await app.pump()
+    upgraded = {m.to for m in fake_twilio.messages if re.search("响应升级|Upgraded", m.body or "")}
+    phones = {p.key: p.phones[0] for p in app.people.values()}
+    assert upgraded == {phones[k] for k in before}
     incident = await app.store.incident(1)
     assert incident is not None and "city" in {t.value for t in incident.policy.tiers}
+
+
+async def _ladder(app: App, clock: Clock, seconds: float) -> list[Step]:
+    clock.advance(seconds)
+    return await app.tick()
+
+
+async def test_a_lift_tells_everyone_reached_and_stops_the_ladder(
+    app: App, fake_twilio: FakeTwilio, clock: Clock
+) -> None:
+    await app.ingest("demo", cap.parse(FEED))
+    cancel = _next_in_chain(FEED, 2, "Cancel")
+    assert [t.kind for t in await app.ingest("demo", cap.parse(cancel))] == ["lift"]
+    assert await _ladder(app, clock, 3600) == []
+    while await app.pump():
+        pass
+    lifted = [m for m in fake_twilio.messages if re.search("解除响应|lifted", m.body or "")]
+    assert sorted(m.to for m in lifted) == sorted(
+        p.phones[0] for p in app.people.values() if "duty_officer" not in p.roles
+    )

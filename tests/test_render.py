@@ -41,7 +41,18 @@ def contexts(inc: Incident = INCIDENT) -> dict[str, dict[str, Any]]:
             "person": PEOPLE["T01"],
             "silent": [PEOPLE["V01"], PEOPLE["V02"]],
         },
-        "confirmed": {"incident": inc, "late": False},
+        "confirmed": {"incident": inc, "late": False, "muster": False},
+        "arrived": {"incident": inc, "late": False},
+        "upgrade": {
+            "incident": inc,
+            "person": PEOPLE["V01"],
+            "code": "1",
+            "link": LINK,
+            "muster_min": 30,
+        },
+        "upgraded": {"incident": inc, "person": PEOPLE["V01"]},
+        "lifted": {"incident": inc, "person": PEOPLE["V01"]},
+        "duty": {"incident": inc, "person": PEOPLE["D01"], "silent": [PEOPLE["V03"]]},
         "which": {
             "open": [
                 {"code": "1", "headline": "暴雨橙色预警"},

@@ -50,9 +50,12 @@ def test_the_example_config_loads() -> None:
 def test_the_example_config_freezes_each_levels_policy() -> None:
     s = load_settings(CONFIG)
     assert s.level_policy(Level.II) == LevelPolicy({
-        Tier.COUNTY: TierPolicy(ack_window_s=900, repeat_count=1, repeat_interval_s=600),
-        Tier.TOWNSHIP: TierPolicy(ack_window_s=1200, repeat_count=1, repeat_interval_s=600),
-        Tier.VILLAGE: TierPolicy(ack_window_s=1800, repeat_count=1, repeat_interval_s=600),
+        Tier.COUNTY: TierPolicy(ack_window_s=900, repeat_count=1, repeat_interval_s=600,
+                                superior_after_s=1500, duty_officer_after_s=2400),
+        Tier.TOWNSHIP: TierPolicy(ack_window_s=1200, repeat_count=1, repeat_interval_s=600,
+                                  duty_officer_after_s=3000),
+        Tier.VILLAGE: TierPolicy(ack_window_s=1800, repeat_count=1, repeat_interval_s=600,
+                                 duty_officer_after_s=3600),
     })  # fmt: skip
     assert s.level_policy(Level.IV) == LevelPolicy({Tier.COUNTY: TierPolicy(ack_window_s=3600)})
 
@@ -65,7 +68,9 @@ def test_the_demo_config_loads() -> None:
     s = load_settings(DEMO / "warnbot.toml")
     assert s.sms_channel == "twilio"
     assert s.twilio.account_sid == "AC" + "a" * 32
-    assert s.level_policy(Level.II).tiers[Tier.VILLAGE] == TierPolicy(4, 1, 3)
+    assert s.level_policy(Level.II).tiers[Tier.VILLAGE] == TierPolicy(
+        3, 1, 2, voice_after_s=4, superior_after_s=5, duty_officer_after_s=6, unreachable_after_s=8
+    )
 
 
 def test_relative_paths_in_the_example_config_resolve_next_to_it() -> None:

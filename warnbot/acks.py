@@ -1,26 +1,37 @@
 """Acks: one intake for every path by which a person answers 叫应.
 
 Each responsible person confirms for themself; nobody's answer counts for
-another. An SMS reply is attributed by the sender's number and matched by
-reply code: ``"2"`` answers that person's request with code 2, and a bare
+another, except a duty officer recording, under their own name, an answer
+taken by phone. An SMS reply is attributed by the sender's number and matched
+by reply code: ``"2"`` answers that person's request with code 2, and a bare
 ``"收到"`` / ``"ok"`` / ``"1"`` answers the only open request when there is
-exactly one. Recording is idempotent: the first answer counts, repeats are
-reported but change nothing.
+exactly one (with several, the reply lists the open codes). In a muster,
+``"到岗"`` / ``"到达"`` — or a bare ``"2"`` that is no open request's code —
+reports arrival. Signed links, voice keypad digits and chat buttons carry a
+signed token naming their request. Recording is idempotent: the first answer
+counts, repeats change nothing; every answer's text is kept verbatim (reports
+back are parsed from it) with its path, time and, for a duty officer, the name.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from warnbot.model import AckPath, Request
+from warnbot.settings import Settings
 from warnbot.store import AckResult, Store
 
 ACK_WORDS = ("已收到", "收到", "确认", "好的", "明白", "ok", "okay", "yes", "received", "y")
+ARRIVE_WORDS = ("已到岗", "到岗", "已到达", "到达", "已到位", "到位", "已到", "arrived")
+ARRIVE_CODE = "2"
 _CODE = re.compile(r"(\d{1,3})(?![\d])[\s,，.。:：;；、-]*(.*)", re.DOTALL)
+_TRIM = " ,，.。!！:：;；、"
 
 
 @dataclass(frozen=True)
@@ -33,8 +44,9 @@ class Reply:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What an SMS did: ``confirmed``, ``duplicate``, ``which`` (say which code),
-    ``unknown`` (not an answer), or ``stranger`` (number not on any roster)."""
+    """What an answer did: ``confirmed``, ``duplicate``, ``arrived`` (muster: 到岗),
+    ``which`` (say which code), ``unknown`` (not an answer, or nothing to answer), or
+    ``stranger`` (number not on any roster)."""
 
     kind: str
     result: AckResult | None = None
@@ -50,10 +62,21 @@ def parse_reply(text: str) -> Reply | None:
     m = _CODE.fullmatch(folded)
     if m:
         return Reply(str(int(m[1])), m[2].strip())
-    lowered = folded.casefold()
-    for word in ACK_WORDS:
+    word = _leading_word(folded, ACK_WORDS + ARRIVE_WORDS)
+    return None if word is None else Reply(None, folded[len(word) :].strip(_TRIM))
+
+
+def says_arrived(reply: Reply) -> bool:
+    """Whether an answer reports arrival: 到岗/到达…, alone or after a reply code."""
+    text = unicodedata.normalize("NFKC", reply.report).strip()
+    return _leading_word(text, ARRIVE_WORDS) is not None
+
+
+def _leading_word(text: str, words: Sequence[str]) -> str | None:
+    lowered = text.casefold()
+    for word in words:
         if lowered.startswith(word) and _word_ends(lowered, len(word)):
-            return Reply(None, folded[len(word) :].strip(" ,，.。!！:：;；、"))
+            return word
     return None
 
 
@@ -73,6 +96,28 @@ def choose(open_requests: Sequence[Request], reply: Reply) -> Request | None:
     return open_requests[0] if len(open_requests) == 1 else None
 
 
+def arrival(
+    text: str, reply: Reply, open_requests: Sequence[Request], musters: Sequence[Request]
+) -> Request | None:
+    """The muster request an answer reports arrival for, or None when it is no arrival.
+
+    "到岗" alone or after a code says it; a bare ``"2"`` says it only when no open
+    request has that code (then "2" answers that request, as any code does).
+    """
+    if not musters:
+        return None
+    if says_arrived(reply):
+        coded = [m for m in musters if m.reply_code == reply.code]
+        return coded[0] if coded else musters[0]
+    if reply.code is None:
+        folded = unicodedata.normalize("NFKC", text).strip()
+        return musters[0] if _leading_word(folded, ARRIVE_WORDS) else None
+    taken = any(r.reply_code == ARRIVE_CODE for r in open_requests)
+    if reply.code == ARRIVE_CODE and not reply.report and not taken:
+        return musters[0]
+    return None
+
+
 async def intake_sms(store: Store, phone: str, text: str, now: datetime) -> Outcome:
     """Attribute an inbound SMS to its sender and record the answer it carries."""
     person = await store.responder_for_phone(phone)
@@ -82,23 +127,106 @@ async def intake_sms(store: Store, phone: str, text: str, now: datetime) -> Outc
     reply = parse_reply(text)
     if reply is None:
         return Outcome("unknown", open=open_requests)
-    request = choose(open_requests, reply)
+    muster = arrival(text, reply, open_requests, await store.musters_for(person))
+    if muster is not None:
+        return await _arrive(store, muster.id, AckPath.SMS, text, now)
+    request = choose(open_requests or await store.answered_for(person), reply)
     if request is None:
         return Outcome("which" if open_requests else "unknown", open=open_requests)
+    # an answer to a request already confirmed is kept too: it may carry a report back
     return await _record(store, request.id, AckPath.SMS, text, now)
+
+
+async def intake_token(
+    store: Store, request_id: int, path: AckPath, now: datetime, text: str = ""
+) -> Outcome:
+    """Record a confirmation from a signed link, keypad digit or chat button; the
+    caller has verified the token that named ``request_id``."""
+    return await _record(store, request_id, path, text, now)
 
 
 async def intake_link(
     store: Store, request_id: int, now: datetime, path: AckPath = AckPath.LINK
 ) -> Outcome:
-    """Record a confirmation from a signed link or button (verified by the caller)."""
-    return await _record(store, request_id, path, "", now)
+    """Kept for callers of the first version: ``intake_token`` with a link."""
+    return await intake_token(store, request_id, path, now)
+
+
+async def intake_duty_officer(
+    store: Store,
+    incident_id: int,
+    responder_key: str,
+    by: str,
+    now: datetime,
+    note: str = "",
+    arrived: bool = False,
+) -> Outcome:
+    """A duty officer records an answer taken by phone, under their own name; the
+    person's current request on the incident is confirmed (or marked arrived)."""
+    if not by.strip():
+        raise ValueError("the duty officer's name is required (--by)")
+    current = [
+        r
+        for r in await store.requests_of(incident_id)
+        if r.responder_key == responder_key and r.status != "superseded"
+    ]
+    if not current:
+        return Outcome("unknown")
+    request_id = current[-1].id
+    if arrived:
+        return await _arrive(store, request_id, AckPath.DUTY_OFFICER, note, now, by.strip())
+    return await _record(store, request_id, AckPath.DUTY_OFFICER, note, now, by.strip())
 
 
 async def _record(
-    store: Store, request_id: int, path: AckPath, text: str, now: datetime
+    store: Store, request_id: int, path: AckPath, text: str, now: datetime, by: str = ""
 ) -> Outcome:
-    result = await store.record_ack(request_id, path.value, text, now)
+    result = await store.record_ack(request_id, path.value, text, now, by)
     if result is None:
         return Outcome("unknown")
     return Outcome("confirmed" if result.new else "duplicate", result)
+
+
+async def _arrive(
+    store: Store, request_id: int, path: AckPath, text: str, now: datetime, by: str = ""
+) -> Outcome:
+    result = await store.record_arrival(request_id, path.value, text, now, by)
+    if result is None:
+        return Outcome("unknown")
+    return Outcome("arrived" if result.new else "duplicate", result)
+
+
+async def record_by_phone(settings: Settings, args: Any) -> int:
+    """``warnbot ack``: record a duty officer's entry; 0 when recorded, 1 when there is
+    nothing to confirm (the line printed says why)."""
+    store = Store.connect(settings.database_url)
+    try:
+        await store.migrate()
+        outcome = await intake_duty_officer(
+            store,
+            args.incident,
+            args.person,
+            args.by,
+            datetime.now(UTC),
+            args.note,
+            args.arrived,
+        )
+    except ValueError as e:
+        print(f"错误 error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        await store.close()
+    if outcome.result is None:
+        print(
+            f"未找到 not found: {args.person} 在响应 #{args.incident} 中没有叫应请求 "
+            "has no request in that incident",
+            file=sys.stderr,
+        )
+        return 1
+    req = outcome.result.request
+    what = {"confirmed": "已登记确认 recorded", "arrived": "已登记到岗 arrival recorded"}.get(
+        outcome.kind, "此前已确认 already confirmed (kept in the audit trail)"
+    )
+    late = " 迟到 late" if outcome.result.late else ""
+    print(f"{what}: #{req.incident_id} {req.responder_key}{late} — {args.by}")
+    return 0

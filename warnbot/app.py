@@ -132,6 +132,7 @@ class App:
             incident_id = t.incident_id
             await self.store.lift(incident_id, self.clock())
             self.observe("lifted", key=t.key, reason=t.reason)
+            await self.tell_reached(incident_id, "lifted")
         else:
             incident_id = t.incident_id
             policy = self.settings.level_policy(t.level) if t.kind == "upgrade" else None
@@ -142,7 +143,7 @@ class App:
         if incident is None:
             return
         if t.kind == "upgrade":
-            await self.notify(incident)  # the tiers the new level adds; nobody twice
+            await self.reask(incident)
         await publish_cap(self.store, self.settings, incident, t.kind, self.clock())
 
     async def open(self, t: Transition, warning_key: str | None, source: str) -> Incident:
@@ -163,15 +164,25 @@ class App:
         await self.notify(incident)
         return incident
 
-    async def notify(self, incident: Incident) -> list[Request]:
-        """Ask everyone the plan names to confirm; their messages enter the outbox."""
+    async def notify(
+        self, incident: Incident, reached: frozenset[str] = frozenset()
+    ) -> list[Request]:
+        """Ask everyone the plan names to confirm; their messages enter the outbox.
+        Persons in ``reached`` were asked at the level before: their ask says 升级."""
         deliveries = plan(incident, self.people.values(), self.settings.sms_channel, self.clock())
         by_key = {d.responder.key: d for d in deliveries}
 
         def compose(req: Request) -> list[Message]:
             d = by_key[req.responder_key]
+            muster_s = d.policy.muster_s if d.policy and d.muster_deadline else None
+            muster_min = round(muster_s / 60) if muster_s else 0
             body = self._sms(
-                d.responder, "request", incident, code=req.reply_code, link=self.link(req.id)
+                d.responder,
+                "upgrade" if req.responder_key in reached else "request",
+                incident,
+                code=req.reply_code,
+                link=self.link(req.id),
+                muster_min=muster_min,
             )
             key = f"request:{req.id}:{d.channel}"
             return [
@@ -195,6 +206,45 @@ class App:
         )
         self.observe("requested", incident=incident, requests=created, people=self.people)
         return created
+
+    async def reask(self, incident: Incident) -> list[Request]:
+        """After an upgrade: the old level's ladder stops, and everyone is asked again
+        under the new level's policy — those already reached with a 升级 notice; those
+        the new level no longer reaches are told of it without being asked."""
+        await self.store.supersede(incident.id, incident.level)
+        reached = frozenset(await self.store.reached(incident.id))
+        created = await self.notify(incident, reached)
+        asked = {
+            r.responder_key
+            for r in await self.store.requests_of(incident.id)
+            if r.level == incident.level
+        }
+        await self._tell(incident, sorted(reached - asked), "upgraded")
+        return created
+
+    async def tell_reached(self, incident_id: int, notice: str) -> None:
+        """Tell everyone asked about an incident (解除 ``lifted``); once per person."""
+        incident = await self.store.incident(incident_id)
+        if incident is not None:
+            await self._tell(incident, sorted(await self.store.reached(incident_id)), notice)
+
+    async def _tell(self, incident: Incident, keys: Sequence[str], notice: str) -> None:
+        channel = self.settings.sms_channel
+        messages = [
+            Message(
+                f"{notice}:{incident.id}:{incident.level.value}:{p.key}:{channel}",
+                channel,
+                p.phones[0],
+                self._sms(p, notice, incident),
+                incident.id,
+                p.key,
+            )
+            for k in keys
+            if (p := self.people.get(k)) is not None and p.phones
+        ]
+        await self.store.enqueue(messages, self.clock())
+        if messages:
+            self.observe(f"told_{notice}", incident=incident, count=len(messages))
 
     def _group_messages(self, incident: Incident, asked: list[Delivery]) -> list[Message]:
         """One message per configured chat group and tier, @mentioning those asked."""
@@ -228,7 +278,18 @@ class App:
 
     async def link_ack(self, request_id: int, path: AckPath = AckPath.LINK) -> acks.Outcome:
         """Record a confirmation by a request id already proven by a signed token."""
-        outcome = await acks.intake_link(self.store, request_id, self.clock(), path)
+        outcome = await acks.intake_token(self.store, request_id, path, self.clock())
+        await self._after_ack(outcome, None, None)
+        return outcome
+
+    async def duty_ack(
+        self, incident_id: int, person_key: str, by: str, note: str = "", arrived: bool = False
+    ) -> acks.Outcome:
+        """A duty officer records a confirmation (or arrival) taken by phone; ``by``,
+        their name, goes into the audit trail with the note."""
+        outcome = await acks.intake_duty_officer(
+            self.store, incident_id, person_key, by, self.clock(), note, arrived
+        )
         await self._after_ack(outcome, None, None)
         return outcome
 
@@ -253,15 +314,21 @@ class App:
             )
         result = outcome.result
         incident = await self.store.incident(result.request.incident_id)
-        if outcome.kind == "confirmed":
+        if outcome.kind in ("confirmed", "arrived"):
             self.observe(
-                "confirmed",
+                outcome.kind,
                 request=result.request,
                 late=result.late,
                 person=self.people.get(result.request.responder_key),
             )
+        muster = result.request.muster_deadline is not None and result.request.arrived_at is None
         return self.renderer.render(
-            "sms", "confirmed", language, incident=incident, late=result.late
+            "sms",
+            "arrived" if result.request.arrived_at else "confirmed",
+            language,
+            incident=incident,
+            late=result.late,
+            muster=muster,
         )
 
     async def _headline(self, r: Request) -> str:
@@ -271,7 +338,8 @@ class App:
     # the ladder and the outbox -----------------------------------------------
 
     async def tick(self) -> list[Step]:
-        """Fire the ladder steps that are due (repeat, then tell the superior)."""
+        """Fire the ladder steps that are due: repeat, voice, superior, duty officer,
+        unreachable (see ``escalate``), each once."""
         pending = await self.store.pending()
         fired = await self.store.fired_keys({r.incident_id for r, _ in pending})
         superiors = {k: p.superior for k, p in self.people.items()}
@@ -290,26 +358,44 @@ class App:
     def _step_messages(
         self, steps: list[Step], requests: dict[int, Request], incidents: dict[int, Incident | None]
     ) -> list[Message]:
-        repeats = [
-            self._repeat(s, requests[s.request_id], incidents[s.incident_id])
+        asks = [
+            self._ask_again(s, requests[s.request_id], incidents[s.incident_id])
             for s in steps
-            if s.kind == "repeat"
+            if s.kind in ("repeat", "voice")
         ]
-        silent: dict[tuple[int, str | None], list[Step]] = defaultdict(list)
+        silent: dict[tuple[str, int, str | None], list[Step]] = defaultdict(list)
         for s in steps:
-            if s.kind == "superior":
-                silent[(s.incident_id, s.target_key)].append(s)
+            if s.kind in ("superior", "duty_officer"):
+                silent[(s.kind, s.incident_id, s.target_key)].append(s)
         reports = [
             m
-            for (i, target), group in silent.items()
-            for m in self._silent_report(group, target, incidents[i])
+            for (kind, i, target), group in silent.items()
+            for m in self._silent_report(group, target, incidents[i], kind)
         ]
-        return [m for m in repeats if m] + reports
+        return [m for m in asks if m] + reports
 
-    def _repeat(self, s: Step, req: Request, incident: Incident | None) -> Message | None:
+    def _ask_again(self, s: Step, req: Request, incident: Incident | None) -> Message | None:
+        """A reminder by SMS, or a call by voice (when a voice channel is configured)."""
         person = self.people.get(s.responder_key)
-        if person is None or incident is None:
+        if person is None or incident is None or not person.phones:
             return None
+        if s.kind == "voice":
+            if "voice" not in self.channels:
+                _log.warning("no_voice_channel", step=s.key)
+                return None
+            text = self.renderer.render(
+                "voice", "request", person.language, incident=incident, person=person
+            )
+            key = f"{s.key}:voice"
+            return Message(
+                key,
+                "voice",
+                person.phones[0],
+                text,
+                incident.id,
+                person.key,
+                ack_token=self.token(req.id),
+            )
         body = self._sms(
             person, "repeat", incident, code=req.reply_code, n=s.n, link=self.link(req.id)
         )
@@ -324,24 +410,33 @@ class App:
             ack_token=self.token(req.id),
         )
 
+    def duty_officers(self, incident: Incident | None) -> list[Responder]:
+        """Who hears of silence for ``incident``: the roster's duty officers (the seam
+        where a duty rota names the officer on shift for the incident's region)."""
+        return duty_officers(self.people.values())
+
     def _silent_report(
-        self, group: list[Step], target: str | None, incident: Incident | None
+        self, group: list[Step], target: str | None, incident: Incident | None, kind: str
     ) -> list[Message]:
-        """One message per recipient listing everyone silent in this group."""
+        """One message per recipient listing everyone silent in this group; the duty
+        officer's (``kind`` duty_officer) says they are still silent after the superior."""
         recipients = (
-            [self.people[target]] if target in self.people else duty_officers(self.people.values())
+            [self.people[target]]
+            if kind == "superior" and target in self.people
+            else self.duty_officers(incident)
         )
         silent = [self.people[s.responder_key] for s in group if s.responder_key in self.people]
         digest = hashlib.sha256("|".join(sorted(s.key for s in group)).encode()).hexdigest()[:16]
         channel = self.settings.sms_channel
         if incident is None:
             return []
+        template = "silent" if kind == "superior" else "duty"
         return [
             Message(
-                f"silent:{digest}:{r.key}:{channel}",
+                f"{template}:{digest}:{r.key}:{channel}",
                 channel,
                 r.phones[0],
-                self._sms(r, "silent", incident, silent=silent),
+                self._sms(r, template, incident, silent=silent),
                 incident.id,
                 r.key,
             )
@@ -412,6 +507,9 @@ class App:
         if not await self.store.record_delivery(provider_id, status, error):
             return
         row = await self.store.row_by_provider_id(provider_id)
+        asked = row is not None and row.key.split(":", 1)[0] in ("request", "repeat", "voice")
+        if row is not None and asked and status in ("delivered", "read"):
+            await self.store.mark_delivered(int(row.key.split(":")[1]), self.clock())
         if row is not None and status in ("failed", "undelivered") and error in PERMANENT_CODES:
             await self._failover(row, SendError(f"{status} {error}", retryable=False, code=error))
 
@@ -427,6 +525,7 @@ class App:
         spare = next((p for p in person.phones if p not in failed), None) if person else None
         if spare is None:
             _log.warning("unreachable", responder=row.responder_key, error=e.reason)
+            await self.store.mark_unreachable(row.responder_key, self.clock())
             self.observe("unreachable", responder_key=row.responder_key, reason=e.reason)
             return
         message = dataclasses.replace(

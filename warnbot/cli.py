@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     _command(sub, "demo", "离线演示完整叫应流程 offline demo of the whole loop", _demo)
     _command(sub, "check-config", "检查配置 validate the configuration", _check_config)
     _command(sub, "status", "查看响应与叫应 incidents and confirmations", _status)
+    ack = _command(sub, "ack", "值班员登记电话确认 record a confirmation taken by phone", _ack)
+    ack.add_argument("--incident", type=int, required=True, help="incident id (warnbot status)")
+    ack.add_argument("--person", required=True, help="the person's roster key (编号)")
+    ack.add_argument("--by", required=True, help="the duty officer's name, for the audit trail")
+    ack.add_argument("--note", default="", help="what was said on the phone")
+    ack.add_argument("--arrived", action="store_true", help="muster: they have arrived (到岗)")
     db = sub.add_parser("db", help="数据库 database").add_subparsers(
         required=True, metavar="ACTION"
     )
@@ -125,6 +131,12 @@ def _status(args: argparse.Namespace) -> int:
     from warnbot.status import print_status
 
     return asyncio.run(print_status(_settings(args)))
+
+
+def _ack(args: argparse.Namespace) -> int:
+    from warnbot.acks import record_by_phone
+
+    return asyncio.run(record_by_phone(_settings(args), args))
 
 
 def _feeds_parse(args: argparse.Namespace) -> int:

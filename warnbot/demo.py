@@ -1,4 +1,6 @@
-"""``warnbot demo``: the whole 叫应 loop, offline, in about ten seconds.
+"""``warnbot demo``: the whole 叫应 loop, offline, in about ten seconds: answers by
+SMS, link and voice keypad, and the ladder climbed to the end — reminder, call,
+superior, duty officer, unreachable.
 
 Real parts throughout: the bundled CAP feed is polled by the scheduler, the
 store is SQLite in a temporary directory, messages go through the official
@@ -34,6 +36,7 @@ from warnbot.web import make_app
 
 TIMEOUT_S = 50.0
 _LINK = re.compile(r"https?://\S+/a/[0-9a-z]+\.[\w-]+")
+_KEYPAD = re.compile(r'action="https?://[^/"]+(/hooks/twilio/voice/[^"]+)"')
 
 
 async def run_demo(config: Path | None = None) -> int:
@@ -72,7 +75,7 @@ async def _run(settings: Settings, fake: FakeTwilio, behaviours: dict[str, Any],
     )
     try:
         async with aiohttp.ClientSession() as session:
-            people = Simulator(app, session, behaviours, settings, printer)
+            people = Simulator(app, session, behaviours, settings, printer, fake)
             fake.on_message = people.on_message
             jobs = schedule.Schedule(app, session)
             jobs.start()
@@ -88,12 +91,13 @@ async def _run(settings: Settings, fake: FakeTwilio, behaviours: dict[str, Any],
 
 
 async def _wait(app: App, people: Simulator) -> bool:
-    """Until every request is answered or escalated and nothing is in flight."""
+    """Until every request is answered or given up on and nothing is in flight."""
     deadline = time.monotonic() + TIMEOUT_S
     while time.monotonic() < deadline:
         await asyncio.sleep(0.25)
+        await people.answer_calls()
         requests = await _all_requests(app)
-        settled = requests and all(r.status in ("confirmed", "escalated") for r in requests)
+        settled = requests and all(r.status in ("confirmed", "unreachable") for r in requests)
         counts = await app.store.outbox_counts()
         if settled and not people.busy() and not counts.get("queued") and not counts.get("sending"):
             return True
@@ -149,13 +153,29 @@ class Printer:
         who = f"{person.name} {person.tier.zh}" if person else request.responder_key
         self.say(f"✔ 确认 confirmed: {who}{' 迟到 late' if late else ''}")
 
+    def _arrived(self, request: Request, late: bool, person: Responder | None) -> None:
+        who = person.name if person else request.responder_key
+        self.say(f"✔ 到岗 arrived: {who}{' 超时 late' if late else ''}")
+
+    def _told_lifted(self, incident: Incident, count: int) -> None:
+        self.say(f"解除 lifted: {count} people told")
+
+    def _told_upgraded(self, incident: Incident, count: int) -> None:
+        self.say(f"升级 upgraded to {incident.level.roman}: {count} people told")
+
     def _escalated(self, step: Step, people: dict[str, Responder]) -> None:
         who = people[step.responder_key].name if step.responder_key in people else "?"
         if step.kind == "repeat":
             self.say(f"↻ 再次提醒 reminder #{step.n}: {who}")
-            return
-        target = people[step.target_key].name if step.target_key in people else "值班员 duty"
-        self.say(f"⚠ 未应答上报 silent: {who} → {target}")
+        elif step.kind == "voice":
+            self.say(f"☎ 语音呼叫 voice call #{step.n}: {who}")
+        elif step.kind == "duty_officer":
+            self.say(f"⚠ 仍未应答，告知值班员 still silent, duty officer told: {who}")
+        elif step.kind == "unreachable":
+            self.say(f"✖ 无法联系 unreachable: {who}")
+        else:
+            target = people[step.target_key].name if step.target_key in people else "值班员 duty"
+            self.say(f"⚠ 未应答上报 silent: {who} → {target}")
 
 
 class Simulator:
@@ -168,8 +188,10 @@ class Simulator:
         behaviours: dict[str, Any],
         settings: Settings,
         printer: Printer,
+        fake: FakeTwilio,
     ) -> None:
         self.app, self.session, self.behaviours, self.printer = app, session, behaviours, printer
+        self.fake, self.calls_seen = fake, 0
         self.validator = RequestValidator(
             settings.twilio.auth_token.get_secret_value() if settings.twilio.auth_token else ""
         )
@@ -191,12 +213,34 @@ class Simulator:
         task = asyncio.create_task(self._answer(person, link.group(0)))
         self.tasks.add(task)
 
+    async def answer_calls(self) -> None:
+        """Ring each new call; those whose behaviour is ``voice`` press 1."""
+        for call in self.fake.calls[self.calls_seen :]:
+            self.calls_seen += 1
+            person = self._person(call.to)
+            hook = _KEYPAD.search(call.twiml or "")
+            self.printer.say(f"☎ 来电 call rings: {person.name if person else call.to}")
+            behaviour = self.behaviours.get(person.key, {}) if person else {}
+            if person is not None and hook is not None and behaviour.get("via") == "voice":
+                self.answered.add(person.key)
+                task = asyncio.create_task(self._press(person, hook.group(1), behaviour))
+                self.tasks.add(task)
+
+    async def _press(self, person: Responder, path: str, behaviour: dict[str, Any]) -> None:
+        await asyncio.sleep(float(behaviour["after_s"]))
+        url = f"{self.app.public_url}{path}"
+        form = {"CallSid": "CA" + secrets.token_hex(16), "Digits": "1"}
+        headers = {"X-Twilio-Signature": self.validator.compute_signature(url, form)}
+        self.printer.say(f"← 按键 keypad {person.name}: 1")
+        async with self.session.post(url, data=form, headers=headers) as resp:
+            resp.raise_for_status()
+
     def _person(self, phone: str) -> Responder | None:
         return next((p for p in self.app.people.values() if phone in p.phones), None)
 
     async def _answer(self, person: Responder, link: str) -> None:
         behaviour = self.behaviours.get(person.key, {"via": "never"})
-        if behaviour["via"] == "never":
+        if behaviour["via"] in ("never", "voice"):
             return
         await asyncio.sleep(float(behaviour["after_s"]))
         if behaviour["via"] == "link":

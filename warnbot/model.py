@@ -172,11 +172,41 @@ class Responder:
 
 @dataclass(frozen=True)
 class TierPolicy:
-    """How long one tier has to confirm and what silence triggers."""
+    """How long one tier has to confirm and what silence triggers, step by step.
+
+    Every ``*_after_s`` counts from when the person was first asked; None means the
+    step is not taken (``superior_after_s`` None: after the last reminder's interval,
+    and not before the first call).
+    Reminders are ``repeat_count`` SMS from the deadline on, ``repeat_interval_s``
+    apart; voice calls (``voice_count`` of them, as far apart) start at
+    ``voice_after_s``. ``muster_s`` turns the tier's call into a muster: persons
+    (those with one of ``muster_roles``, or all when empty) must arrive by then.
+    """
 
     ack_window_s: float
     repeat_count: int = 1
     repeat_interval_s: float = 300.0
+    voice_after_s: float | None = None
+    voice_count: int = 1
+    superior_after_s: float | None = None
+    duty_officer_after_s: float | None = None
+    unreachable_after_s: float | None = None
+    muster_s: float | None = None
+    muster_roles: tuple[str, ...] = ()
+
+    @property
+    def superior_s(self) -> float:
+        """When the superior is told, counted from the ask."""
+        if self.superior_after_s is not None:
+            return self.superior_after_s
+        reminded = self.ack_window_s + self.repeat_count * self.repeat_interval_s
+        return max(reminded, self.voice_after_s or 0.0)
+
+    def musters(self, roles: tuple[str, ...]) -> bool:
+        """Whether a person with ``roles`` is called to muster under this policy."""
+        return self.muster_s is not None and (
+            not self.muster_roles or bool(set(roles) & set(self.muster_roles))
+        )
 
 
 @dataclass(frozen=True)
@@ -212,14 +242,21 @@ class Delivery:
     address: str
     tier: Tier
     deadline: datetime
+    muster_deadline: datetime | None = None  # muster: arrive (到岗) by then
+    level: Level | None = None  # the level asked under
+    policy: TierPolicy | None = None  # the tier policy frozen onto the request
 
 
 @dataclass(frozen=True)
 class Request:
     """One 叫应 request: one person asked to confirm one incident by ``deadline``.
 
-    ``status`` is pending → confirmed, or pending → escalated (the superior was
-    told) → confirmed late; ``reply_code`` is what the person texts back.
+    ``status``: pending → delivered (the provider reported it delivered) →
+    confirmed; or → escalated (the superior was told) → unreachable (the ladder
+    gave up, or every address failed); a confirmation after ``deadline`` is late
+    and still counts. ``superseded``: an upgrade asked again under the new level.
+    ``reply_code`` is what the person texts back. A muster request also waits for
+    arrival (到岗) by ``muster_deadline``.
     """
 
     id: int
@@ -232,6 +269,15 @@ class Request:
     deadline: datetime
     confirmed_at: datetime | None = None
     escalated_at: datetime | None = None  # when the superior was told; kept after a late answer
+    delivered_at: datetime | None = None
+    unreachable_at: datetime | None = None
+    level: Level | None = None  # the level it was asked under (None: rows before 0004)
+    muster_deadline: datetime | None = None
+    arrived_at: datetime | None = None
+
+    @property
+    def late(self) -> bool:
+        return self.confirmed_at is not None and self.confirmed_at > self.deadline
 
 
 @dataclass(frozen=True)
@@ -261,12 +307,18 @@ class Receipt:
     status: str = "sent"
 
 
+LADDER = ("repeat", "voice", "superior", "duty_officer", "unreachable")
+
+
 @dataclass(frozen=True)
 class Step:
     """One rung of the 叫应 ladder for one request; ``key`` makes it fire once.
 
-    ``kind`` is ``repeat`` (ask the same person again, ``n``-th time) or
-    ``superior`` (tell ``target_key`` — or the duty officer when None — who is silent).
+    ``kind`` is one of ``LADDER``: ``repeat`` (ask the same person again by SMS,
+    ``n``-th time), ``voice`` (call them, ``n``-th call), ``superior`` (tell
+    ``target_key`` — or the duty officer when None — who is silent),
+    ``duty_officer`` (tell the duty officer who is still silent), ``unreachable``
+    (give up on the person and mark them so).
     """
 
     key: str

@@ -1,8 +1,9 @@
 """Plan: who must be reached for an incident, on which channel, answering by when.
 
 Pure. The incident's frozen policy says which tiers its level reaches and each
-tier's ack window; the roster says who sits in those tiers in regions related
-to the incident's (its own region, those inside it, and the offices above it).
+tier's ack window (and muster deadline, for the roles it musters); the roster
+says who sits in those tiers in regions related to the incident's (its own
+region, those inside it, and the offices above it).
 Duty officers are not planned: they receive the ladder's escalations.
 """
 
@@ -43,8 +44,10 @@ def _concerned(incident: Incident, p: Responder) -> bool:
 
 
 def _delivery(incident: Incident, p: Responder, channel: str, now: datetime) -> Delivery:
-    window = timedelta(seconds=incident.policy.tiers[p.tier].ack_window_s)
-    return Delivery(p, channel, p.phones[0], p.tier, now + window)
+    policy = incident.policy.tiers[p.tier]
+    window = timedelta(seconds=policy.ack_window_s)
+    muster = now + timedelta(seconds=policy.muster_s or 0) if policy.musters(p.roles) else None
+    return Delivery(p, channel, p.phones[0], p.tier, now + window, muster, incident.level, policy)
 
 
 @dataclass(frozen=True)

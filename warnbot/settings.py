@@ -14,7 +14,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from warnbot.errors import ConfigError
@@ -162,9 +170,70 @@ class DownstreamSettings(BaseModel):
 
 
 class TierPolicySettings(BaseModel):
+    """One tier's 叫应 ladder (``[policy."Ⅰ".village]``); see ``model.TierPolicy``.
+
+    Fields are declared in ladder order, so each check sees the steps before it:
+    a step configured earlier than the one it follows is an error, not a surprise.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
     ack_window_s: float = Field(gt=0)
     repeat_count: int = Field(default=1, ge=0)
     repeat_interval_s: float = Field(default=300.0, gt=0)
+    voice_after_s: float | None = Field(default=None, gt=0)
+    voice_count: int = Field(default=1, ge=1)
+    superior_after_s: float | None = Field(default=None, gt=0)
+    duty_officer_after_s: float | None = Field(default=None, gt=0)
+    unreachable_after_s: float | None = Field(default=None, gt=0)
+    muster_s: float | None = Field(default=None, gt=0)
+    muster_roles: tuple[str, ...] = ()
+
+    @field_validator("voice_after_s", "superior_after_s", "duty_officer_after_s")
+    @classmethod
+    def _after_the_window(cls, v: float | None, info: ValidationInfo) -> float | None:
+        return _not_before(v, info, ("ack_window_s", "voice_after_s", "superior_after_s"))
+
+    @field_validator("duty_officer_after_s", "unreachable_after_s")
+    @classmethod
+    def _after_the_superior(cls, v: float | None, info: ValidationInfo) -> float | None:
+        if v is not None and info.data.get("superior_after_s") is None:
+            told = _default_superior_s(info.data)
+            if told is not None and v < told:
+                raise ValueError(
+                    f"must not come before the superior is told ({told:g} s: ack_window_s + "
+                    "repeat_count × repeat_interval_s, or the call if later; set "
+                    "superior_after_s to tell earlier)"
+                )
+        return v
+
+    @field_validator("unreachable_after_s")
+    @classmethod
+    def _last(cls, v: float | None, info: ValidationInfo) -> float | None:
+        return _not_before(
+            v, info, ("ack_window_s", "voice_after_s", "superior_after_s", "duty_officer_after_s")
+        )
+
+
+def _not_before(v: float | None, info: ValidationInfo, earlier: tuple[str, ...]) -> float | None:
+    """``v`` must not precede any step configured before it in ladder order."""
+    for name in earlier:
+        if name == info.field_name:
+            break
+        before = info.data.get(name)
+        if v is not None and before is not None and v < before:
+            raise ValueError(f"must not come before {name} ({before:g} s)")
+    return v
+
+
+def _default_superior_s(data: dict[str, Any]) -> float | None:
+    try:
+        reminded = float(data["ack_window_s"]) + int(data["repeat_count"]) * float(
+            data["repeat_interval_s"]
+        )
+        return max(reminded, float(data.get("voice_after_s") or 0.0))
+    except KeyError:  # one of them failed its own check, which is reported already
+        return None
 
 
 class Settings(BaseSettings):

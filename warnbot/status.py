@@ -22,9 +22,14 @@ async def print_status(settings: Settings) -> int:
                 f"\n#{incident.id} {incident.level.roman}级 {incident.hazard} "
                 f"{incident.region_code} — {incident.headline} (opened {incident.opened_at:%F %T}Z)"
             )
-            tallies = board.tally(await store.requests_of(incident.id), now)
+            requests = await store.requests_of(incident.id)
+            tallies = board.tally(requests, now)
             print("\n".join(["  " + line for line in board.lines(tallies)]))
             print("  " + board.summary(tallies))
+            musters = board.muster(requests)
+            if musters:
+                names = {p.key: p.name for p in await store.roster()}
+                print("\n".join("  " + line for line in board.muster_lines(musters, names, now)))
         print(f"\n发件箱 outbox: {await store.outbox_counts()}")
         for line in await queue_lines(store, settings):
             print(f"  {line}")

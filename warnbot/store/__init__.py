@@ -6,7 +6,8 @@ ladder step and its messages) happens in one transaction, so a crash leaves
 either both or neither.
 """
 
+from warnbot.store.ladder import AckResult, Answer
 from warnbot.store.outbox import OutboxRow
-from warnbot.store.store import AckResult, Store
+from warnbot.store.store import Store
 
-__all__ = ["AckResult", "OutboxRow", "Store"]
+__all__ = ["AckResult", "Answer", "OutboxRow", "Store"]

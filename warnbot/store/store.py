@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,20 +18,24 @@ from warnbot.model import (
     Message,
     Request,
     Responder,
-    Step,
     Tier,
-    TierPolicy,
 )
 from warnbot.model import Warning as CapWarning
 from warnbot.store import db
 from warnbot.store.capdocs import CapStore
 from warnbot.store.feeds import FeedStore
+from warnbot.store.ladder import (
+    OPEN,
+    LadderStore,
+    policy_json,
+    policy_of,
+    request_of,
+    tier_policy_json,
+)
 from warnbot.store.outbox import OutboxStore
 from warnbot.store.sql import enqueue
 from warnbot.store.sql import insert_ignore as _insert_ignore
 from warnbot.store.tables import (
-    acks,
-    escalations,
     incidents,
     keyring,
     requests,
@@ -41,22 +44,10 @@ from warnbot.store.tables import (
     warnings,
 )
 
-OPEN = ("pending", "escalated")  # request states that an answer can still confirm
-
-
-@dataclass(frozen=True)
-class AckResult:
-    """What recording an answer did: ``new`` is False for a repeat of the same answer."""
-
-    request: Request
-    new: bool
-    late: bool
-
-
 Compose = Callable[[Request], list[Message]]
 
 
-class Store(FeedStore, CapStore, OutboxStore):
+class Store(LadderStore, FeedStore, CapStore, OutboxStore):
     """All reads and writes of warnbot's state; see the package docstring."""
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -119,7 +110,7 @@ class Store(FeedStore, CapStore, OutboxStore):
         values = {f.name: getattr(draft, f.name) for f in dataclasses.fields(draft)}
         values.pop("id")
         values.update(
-            level=int(draft.level), policy=_policy_json(draft.policy), warning_key=warning_key
+            level=int(draft.level), policy=policy_json(draft.policy), warning_key=warning_key
         )
         async with self.engine.begin() as conn:
             stmt = incidents.insert().values(values).returning(incidents.c.id)
@@ -135,15 +126,13 @@ class Store(FeedStore, CapStore, OutboxStore):
     ) -> None:
         """Set the level and, when a warning moved it, the warning a later CAP Update or
         Cancel will reference (readings move the level without touching the chain).
-        An upgrade freezes the new level's policy, joined to the old: tiers already
-        reached keep their timing, tiers the new level adds get theirs."""
+        An upgrade freezes the new level's policy onto the incident; the requests
+        already made keep the tier policy frozen onto each of them."""
         values: dict[str, Any] = {"level": int(level)}
         if warning_key is not None:
             values["warning_key"] = warning_key
         if policy is not None:
-            current = await self.incident(incident_id)
-            old = current.policy.tiers if current else {}
-            values["policy"] = _policy_json(LevelPolicy({**policy.tiers, **old}))
+            values["policy"] = policy_json(policy)
         await self._update(incidents, incidents.c.id == incident_id, **values)
 
     async def warning_expiries(self, keys: Iterable[str]) -> dict[str, datetime | None]:
@@ -201,100 +190,17 @@ class Store(FeedStore, CapStore, OutboxStore):
                 await enqueue(conn, together(created), now)
         return created
 
-    # the ladder ----------------------------------------------------------
-
-    async def pending(self) -> list[tuple[Request, TierPolicy]]:
-        """Unanswered, un-escalated requests of open incidents, with their frozen tier policy."""
-        query = (
-            sa.select(requests, incidents.c.policy)
-            .join(incidents, incidents.c.id == requests.c.incident_id)
-            .where(requests.c.status == "pending", incidents.c.status == "open")
-        )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [(_request(r), _policy(r["policy"]).tiers[Tier(r["tier"])]) for r in rows]
-
-    async def fired_keys(self, incident_ids: Iterable[int]) -> frozenset[str]:
-        query = sa.select(escalations.c.key).where(
-            escalations.c.incident_id.in_(list(incident_ids))
-        )
-        async with self.engine.connect() as conn:
-            return frozenset((await conn.execute(query)).scalars())
-
-    async def fire(
-        self, steps: Sequence[Step], now: datetime, compose: Callable[[list[Step]], list[Message]]
-    ) -> list[Step]:
-        """Record ladder steps once each and enqueue what they send, atomically.
-
-        A step whose key is already recorded (another tick, another process)
-        is dropped. Returns the steps fired now.
-        """
-        async with self.engine.begin() as conn:
-            fired = [s for s in steps if await _record_step(conn, s, now)]
-            escalated = [s.request_id for s in fired if s.kind == "superior"]
-            if escalated:
-                await conn.execute(
-                    requests.update()
-                    .where(requests.c.id.in_(escalated), requests.c.status == "pending")
-                    .values(status="escalated", escalated_at=now)
-                )
-            await enqueue(conn, compose(fired), now)
-        return fired
-
-    # acks ----------------------------------------------------------------
-
-    async def open_requests_for(self, responder_key: str) -> list[Request]:
-        """Requests this person can still answer, newest first."""
-        query = (
-            sa.select(requests)
-            .join(incidents, incidents.c.id == requests.c.incident_id)
-            .where(
-                requests.c.responder_key == responder_key,
-                requests.c.status.in_(OPEN),
-                incidents.c.status == "open",
-            )
-            .order_by(requests.c.id.desc())
-        )
-        async with self.engine.connect() as conn:
-            return [_request(r) for r in (await conn.execute(query)).mappings()]
-
     async def request(self, request_id: int) -> Request | None:
         query = sa.select(requests).where(requests.c.id == request_id)
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).mappings().one_or_none()
-            return _request(row) if row else None
+            return request_of(row) if row else None
 
     async def requests_of(self, incident_id: int) -> list[Request]:
         query = sa.select(requests).where(requests.c.incident_id == incident_id)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query.order_by(requests.c.id))).mappings()
-            return [_request(r) for r in rows]
-
-    async def record_ack(
-        self, request_id: int, path: str, text: str, now: datetime
-    ) -> AckResult | None:
-        """Confirm a request once; a repeat answer is reported but changes nothing."""
-        async with self.engine.begin() as conn:
-            row = await _locked_request(conn, request_id)
-            if row is None:
-                return None
-            late = now > row.deadline
-            values = {
-                "request_id": request_id,
-                "path": path,
-                "text": text[:1000],
-                "late": late,
-                "received_at": now,
-            }
-            inserted = (await conn.execute(_insert_ignore(conn, acks).values(values))).rowcount
-            if inserted:
-                await conn.execute(
-                    requests.update()
-                    .where(requests.c.id == request_id)
-                    .values(status="confirmed", confirmed_at=now)
-                )
-                row = dataclasses.replace(row, status="confirmed", confirmed_at=now)
-        return AckResult(row, new=bool(inserted), late=late)
+            return [request_of(r) for r in rows]
 
     # keys ------------------------------------------------------
 
@@ -339,14 +245,13 @@ async def _insert_request(
         "status": "pending",
         "sent_at": now,
         "deadline": d.deadline,
+        "level": int(d.level) if d.level is not None else 0,  # 0: not said (unique key)
+        "policy": tier_policy_json(d.policy) if d.policy is not None else None,
+        "muster_deadline": d.muster_deadline,
     }
     stmt = _insert_ignore(conn, requests).values(values).returning(requests.c.id)
     new_id = (await conn.execute(stmt)).scalar_one_or_none()
-    return (
-        None
-        if new_id is None
-        else _request({"id": new_id, "confirmed_at": None, "escalated_at": None, **values})
-    )
+    return None if new_id is None else request_of({"id": new_id, **values})
 
 
 async def _free_code(conn: AsyncConnection, responder_key: str) -> str:
@@ -362,32 +267,6 @@ async def _free_code(conn: AsyncConnection, responder_key: str) -> str:
     )
     taken = set((await conn.execute(query)).scalars())
     return str(next(n for n in range(1, len(taken) + 2) if str(n) not in taken))
-
-
-async def _record_step(conn: AsyncConnection, step: Step, now: datetime) -> bool:
-    values = {"key": step.key, "incident_id": step.incident_id, "kind": step.kind, "fired_at": now}
-    return bool((await conn.execute(_insert_ignore(conn, escalations).values(values))).rowcount)
-
-
-async def _locked_request(conn: AsyncConnection, request_id: int) -> Request | None:
-    query = sa.select(requests).where(requests.c.id == request_id).with_for_update()
-    row = (await conn.execute(query)).mappings().one_or_none()
-    return _request(row) if row else None
-
-
-def _request(r: Any) -> Request:
-    return Request(
-        id=r["id"],
-        incident_id=r["incident_id"],
-        responder_key=r["responder_key"],
-        tier=Tier(r["tier"]),
-        reply_code=r["reply_code"],
-        status=r["status"],
-        sent_at=r["sent_at"],
-        deadline=r["deadline"],
-        confirmed_at=r["confirmed_at"],
-        escalated_at=r["escalated_at"],
-    )
 
 
 def _responder(r: Any) -> Responder:
@@ -413,15 +292,7 @@ def _incident(r: Any) -> Incident:
         status=r["status"],
         opened_at=r["opened_at"],
         headline=r["headline"],
-        policy=_policy(r["policy"]),
+        policy=policy_of(r["policy"]),
         drill=r["drill"],
         source=r["source"],
     )
-
-
-def _policy_json(policy: LevelPolicy) -> dict[str, Any]:
-    return {t.value: dataclasses.asdict(p) for t, p in policy.tiers.items()}
-
-
-def _policy(data: dict[str, Any]) -> LevelPolicy:
-    return LevelPolicy({Tier(t): TierPolicy(**p) for t, p in data.items()})

@@ -100,12 +100,23 @@ requests = sa.Table(
     sa.Column("responder_key", sa.String(64), nullable=False),
     sa.Column("tier", sa.String(16), nullable=False),
     sa.Column("reply_code", sa.String(8), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # pending|confirmed|escalated
+    # pending|delivered|confirmed|escalated|unreachable|superseded
+    sa.Column("status", sa.String(16), nullable=False),
     sa.Column("sent_at", UTCDateTime, nullable=False),
     sa.Column("deadline", UTCDateTime, nullable=False),
     sa.Column("confirmed_at", UTCDateTime),
     sa.Column("escalated_at", UTCDateTime),
-    sa.UniqueConstraint("incident_id", "responder_key", name="uq_requests_incident_responder"),
+    # 叫应 ladder (0004): delivery, giving up, the level asked under and its frozen tier
+    # policy (an upgrade asks again under the new level), muster
+    sa.Column("delivered_at", UTCDateTime),
+    sa.Column("unreachable_at", UTCDateTime),
+    sa.Column("level", sa.Integer),
+    sa.Column("policy", sa.JSON),
+    sa.Column("muster_deadline", UTCDateTime),
+    sa.Column("arrived_at", UTCDateTime),
+    sa.UniqueConstraint(
+        "incident_id", "responder_key", "level", name="uq_requests_incident_responder_level"
+    ),
     sa.Index("ix_requests_status_deadline", "status", "deadline"),
 )
 
@@ -246,6 +257,23 @@ keyring = sa.Table(
 
 # ---------------------------------------------------------------------------
 # 叫应 ladder tables (migration 0004) go below this line.
+
+# Every answer a person gave, verbatim, in order: the confirmation (also in ``acks``),
+# a muster arrival, a repeat; ``by_name`` names the duty officer who took it by phone.
+# Reports back (回执) are parsed from ``text``.
+answers = sa.Table(
+    "answers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("request_id", sa.ForeignKey("requests.id"), nullable=False, index=True),
+    sa.Column("responder_key", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # confirm|arrive|again
+    sa.Column("path", sa.String(16), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("by_name", sa.String(100), nullable=False),
+    sa.Column("late", sa.Boolean, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+)
 
 
 # ---------------------------------------------------------------------------
