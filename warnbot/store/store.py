@@ -28,6 +28,7 @@ from warnbot.store import db
 from warnbot.store.capdocs import CapStore
 from warnbot.store.feeds import FeedStore
 from warnbot.store.outbox import OutboxStore
+from warnbot.store.people import AudienceStore
 from warnbot.store.sql import enqueue
 from warnbot.store.sql import insert_ignore as _insert_ignore
 from warnbot.store.tables import (
@@ -56,7 +57,7 @@ class AckResult:
 Compose = Callable[[Request], list[Message]]
 
 
-class Store(FeedStore, CapStore, OutboxStore):
+class Store(FeedStore, CapStore, OutboxStore, AudienceStore):
     """All reads and writes of warnbot's state; see the package docstring."""
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -321,6 +322,7 @@ async def _upsert_responder(conn: AsyncConnection, p: Responder) -> None:
         "roles": list(p.roles),
         "language": p.language,
         "superior": p.superior,
+        "chat_ids": dict(p.chat_ids) or None,
         "active": True,
     }
     result = await conn.execute(responders.update().where(responders.c.key == p.key).values(values))
@@ -400,6 +402,7 @@ def _responder(r: Any) -> Responder:
         roles=tuple(r["roles"]),
         language=r["language"],
         superior=r["superior"],
+        chat_ids=tuple(sorted((r["chat_ids"] or {}).items())),
     )
 
 
