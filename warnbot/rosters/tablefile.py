@@ -102,7 +102,7 @@ def _csv_rows(
     lines = _csv_lines(_decode(path))
     head = list(itertools.islice(lines, HEADER_SEARCH_ROWS))
     line, names = _header(path, head, columns, aliases, required, str)
-    rest = itertools.chain((r for r in head if r[0] > line), lines)
+    rest = itertools.chain([r for r in head if r[0] > line], lines)
     return _csv_fields(path, names, rest)
 
 
@@ -192,7 +192,7 @@ def _xlsx_rows(
         except ConfigError as e:
             problems.append(e)
             continue
-        rest = itertools.chain((r for r in head if r[0] > line), rows)
+        rest = itertools.chain([r for r in head if r[0] > line], rows)
         tables.append((sheet.title, line, names, rest))
     if not tables:
         raise problems[0] if problems else ConfigError([f"{path}: the workbook has no sheet"])
