@@ -494,4 +494,4 @@ def test_numbers_without_a_country_code_are_read_in_the_configured_region(tmp_pa
     path = csv_file(tmp_path, "X01,陈立新,县,449901,(650) 253-0000")
     assert one_problem(path) == f"{path}:2: phone '(650) 253-0000' is not a valid number"
     (person,) = load(path, default_region="US")
-    assert person.phones == ("+1(650) 253-0000",)
+    assert person.phones == ("+16502530000",)
