@@ -1,4 +1,4 @@
-"""Tests for warnbot.rosters.people: CSV/XLSX/YAML rosters, and every bad row reported as FILE:LINE."""
+"""Tests for warnbot.rosters.people: CSV/XLSX/YAML rosters, every bad row as FILE:LINE."""
 
 from __future__ import annotations
 

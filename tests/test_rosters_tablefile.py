@@ -95,7 +95,8 @@ def test_a_file_that_is_not_a_workbook_is_reported(tmp_path: Path) -> None:
 
 def test_dates_in_a_workbook_stay_dates(tmp_path: Path) -> None:
     start = datetime(2026, 8, 15, 8, 30)
-    path = workbook(tmp_path / "a.xlsx", {"S": [["phone", "region_code", "start"], ["1", "2", start]]})
+    header = ["phone", "region_code", "start"]
+    path = workbook(tmp_path / "a.xlsx", {"S": [header, ["1", "2", start]]})
     (row,) = read_table(path, {**COLUMNS, "start": ("start",)}, REQUIRED)
     assert row.fields["start"] == start
 
@@ -103,7 +104,8 @@ def test_dates_in_a_workbook_stay_dates(tmp_path: Path) -> None:
 def test_yaml_rows_carry_the_line_of_each_entry(tmp_path: Path) -> None:
     path = tmp_path / "a.yaml"
     path.write_text(
-        "# list\n- phone: '13800138001'\n  region_code: '449901'\n- {手机号码: 1, 行政区划代码: 2}\n"
+        "# list\n- phone: '13800138001'\n  region_code: '449901'\n"
+        "- {手机号码: 1, 行政区划代码: 2}\n"
     )
     rows = read_table(path, COLUMNS, REQUIRED)
     assert [r.where for r in rows] == [f"{path}:2", f"{path}:4"]

@@ -158,9 +158,11 @@ def overlaps(shifts: Sequence[Shift]) -> list[str]:
     for s in sorted(shifts, key=lambda s: (s.region_code, s.role, s.start, s.end)):
         before = last.get((s.region_code, s.role))
         if before is not None and s.start < before.end:
+            place = before.where.rsplit(":", 1)[-1]
+            label = f"line {place}" if place.isdigit() else place
             problems.append(
-                f"{s.where}: {ROLE_ZH[s.role]}/{s.role} shift for {s.region_code} overlaps "
-                f"the one at {before.where.rsplit(':', 1)[-1]} ({s.name} and {before.name})"
+                f"{s.where}: {ROLE_ZH[s.role]}/{s.role} shift of {s.name} for {s.region_code} "
+                f"overlaps {before.name}'s on {label}"
             )
         if before is None or s.end > before.end:
             last[(s.region_code, s.role)] = s
@@ -240,7 +242,7 @@ def load_rota(
         first, last = span(rota, now or datetime.now(UTC))
         problems = overlaps(occurrences(rota, first, last))
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(list(dict.fromkeys(problems)))  # a recurring clash, once
     return rota
 
 
@@ -320,8 +322,10 @@ def _times(
     """Start and end in UTC. A time without a date takes the row's 日期; an end at or
     before its start on that date is the next morning (a night shift)."""
     day = _date(f.get("date"), problems) if text(f.get("date")) else None
+    if text(f.get("date")) and day is None:
+        return None, None
     start = _moment(f.get("start"), day, "开始/start", problems)
-    end = _moment(f.get("end"), day, "结束/end", problems)
+    end = _moment(f.get("end"), day, "结束/end", problems) if start else None
     if start is None or end is None:
         return None, None
     if end <= start and _has_no_date(f.get("end")):
