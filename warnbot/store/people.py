@@ -20,6 +20,7 @@ from warnbot.store.sql import Base
 from warnbot.store.tables import audience_members, audiences
 
 _MEMBER_COLUMNS = ["audience_id", "phone", "region_code"]
+_members_of = audience_members.c.audience_id == audiences.c.id
 
 
 class AudienceStore(Base):
@@ -43,7 +44,7 @@ class AudienceStore(Base):
         """Each audience with how many numbers it holds."""
         query = (
             sa.select(audiences.c.name, sa.func.count(audience_members.c.phone))
-            .select_from(audiences.outerjoin(audience_members))
+            .select_from(audiences.outerjoin(audience_members, _members_of))
             .group_by(audiences.c.name)
             .order_by(audiences.c.name)
         )
@@ -61,7 +62,7 @@ class AudienceStore(Base):
         inside = sa.or_(*(audience_members.c.region_code.startswith(p) for p in prefixes))
         query = (
             sa.select(audience_members.c.phone)
-            .join(audiences, audiences.c.id == audience_members.c.audience_id)
+            .join(audiences, _members_of)
             .where(audiences.c.name == name, inside)
             .order_by(audience_members.c.phone)
             .limit(batch_size)
