@@ -46,10 +46,14 @@ def load_audience(
     With ``tree``, each region must be in the tree or inside one of its regions.
     """
     audience, problems = AudienceFile(), []
+    # A few hundred villages among 300,000 rows: each code is checked once.
+    checked: dict[str, tuple[str, str | None]] = {}
     for row in iter_table(path, HEADERS, ("phone", "region_code")):
         raw_phone, raw_code = text(row.fields.get("phone")), text(row.fields.get("region_code"))
         number = phones.mobile(raw_phone, default_region)
-        code, wrong = _region(raw_code, tree)
+        if raw_code not in checked:
+            checked[raw_code] = _region(raw_code, tree)
+        code, wrong = checked[raw_code]
         if number is None:
             problems.append(f"{row.where}: {raw_phone!r} is not a mobile number")
         if wrong:
