@@ -118,3 +118,17 @@ def test_audience_import_replaces_an_audience_and_a_bad_file_changes_nothing(
     assert refused.returncode == 1
     assert f"{bad}:3: '12345' is not a mobile number" in refused.stderr
     assert stored(config)[1] == {"居民": 10}
+
+
+def test_check_config_validates_the_configured_rota_relative_to_the_config(tmp_path: Path) -> None:
+    (tmp_path / "rota.csv").write_text(
+        "日期,开始时间,结束时间,行政区划代码,岗位,编号\n2026-08-15,08:30,20:30,449901,值班员,X99\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "warnbot.toml"
+    config.write_text(
+        f'roster = "{ROSTERS / "demo_roster.csv"}"\nrota = "rota.csv"\n', encoding="utf-8"
+    )
+    result = warnbot("--config", str(config), "check-config")
+    assert result.returncode == 2
+    assert f"{tmp_path / 'rota.csv'}:2: 编号/key 'X99' is not in the roster" in result.stderr

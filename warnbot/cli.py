@@ -95,14 +95,18 @@ def _demo(args: argparse.Namespace) -> int:
 def _check_config(args: argparse.Namespace) -> int:
     from warnbot import rosters
     from warnbot.regions import load_tree
+    from warnbot.rosters.rota import load_rota
 
     settings = load_settings(args.config)
     tree = load_tree(settings.regions) if settings.regions else None
     if tree is not None:
         print(f"行政区划 regions: {len(tree.regions)} ({settings.regions})")
+    people = rosters.load(settings.roster, settings.phone_region, tree) if settings.roster else []
     if settings.roster:
-        people = rosters.load(settings.roster, settings.phone_region, tree)
         print(f"名册 roster: {len(people)} 人 persons ({settings.roster})")
+    if settings.rota:
+        duty = load_rota(settings.rota, people, settings.timezone, settings.phone_region)
+        print(f"值班表 rota: {len(duty.shifts)} + {len(duty.recurring)} 循环 ({settings.rota})")
     print(
         f"配置有效 configuration OK: {len(settings.feeds)} feeds, {len(settings.rules)} rules, "
         f"levels {', '.join(sorted(settings.policy))}"
