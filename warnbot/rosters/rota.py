@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,9 @@ class DutyRota:
     shifts: tuple[Shift, ...] = ()
     recurring: tuple[Recurring, ...] = ()
     zone: str = DEFAULT_ZONE
+    # Recurring shifts expanded around a UTC day, by day: expanding an RRULE walks it
+    # from its first occurrence, too slow to repeat at every escalation tick.
+    expanded: dict[datetime, list[Shift]] = field(default_factory=dict, compare=False, repr=False)
 
 
 # --- lookup -----------------------------------------------------------------------------------
@@ -122,10 +125,22 @@ def occurrences(rota: DutyRota, start: datetime, end: datetime) -> list[Shift]:
     """Every shift, fixed or recurring, that overlaps [start, end)."""
     found = [s for s in rota.shifts if s.start < end and s.end > start]
     if rota.recurring:
-        from warnbot.rosters.rota_ics import expand
-
-        found += [s for r in rota.recurring for s in expand(r, start, end)]
+        found += [s for s in _recurring(rota, start, end) if s.start < end and s.end > start]
     return sorted(found, key=lambda s: (s.region_code, s.role, s.start))
+
+
+def _recurring(rota: DutyRota, start: datetime, end: datetime) -> list[Shift]:
+    from warnbot.rosters.rota_ics import expand
+
+    if end - start > timedelta(days=1):
+        return [s for r in rota.recurring for s in expand(r, start, end)]
+    day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if day not in rota.expanded:
+        if len(rota.expanded) > 64:
+            rota.expanded.clear()
+        near = (day - timedelta(days=1), day + timedelta(days=3))
+        rota.expanded[day] = [s for r in rota.recurring for s in expand(r, *near)]
+    return rota.expanded[day]
 
 
 def _person(s: Shift, people: Mapping[str, Responder]) -> Responder:
