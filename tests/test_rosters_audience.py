@@ -11,6 +11,7 @@ from tests.conftest import DEMO, ROOT, T0
 from tests.factories import incident
 from tests.test_rosters_tablefile import workbook
 from warnbot.errors import ConfigError
+from warnbot.model import Message
 from warnbot.regions import load_tree
 from warnbot.rosters.audience import load_audience, tip_messages
 from warnbot.store import Store
@@ -155,3 +156,23 @@ async def test_a_large_audience_streams_every_number_once(store: Store) -> None:
     assert got == sorted(members)
     odd = [n for b in await numbers(store, "big", ["449901001"], batch=700) for n in b]
     assert len(odd) == 2500
+
+
+async def test_tips_for_an_incident_wait_behind_responders_and_are_enqueued_once(
+    store: Store,
+) -> None:
+    members = {f"+861380013{n:04d}": "449901001001" if n % 2 else "449901002" for n in range(1200)}
+    await store.replace_audience("居民", members, "gen", T0)
+    event = dataclasses.replace(incident(T0), id=7)
+
+    def compose(batch: list[str]) -> list[Message]:
+        return tip_messages(event, batch, "【示例县】暴雨提示", "console")
+
+    assert await store.enqueue_tips("居民", ["449901001"], compose, T0, batch_size=250) == 600
+    await store.enqueue([Message("request:1:console", "console", "+8617000000201", "请回复1")], T0)
+    assert await store.enqueue_tips("居民", ["449901"], compose, T0, batch_size=500) == 1200
+    (first,) = await store.claim(1, T0, 30)
+    assert first.key == "request:1:console"  # lane 0 first, though enqueued after tips
+    claimed = await store.claim(2000, T0, 30)
+    tips = [r.address for r in claimed if r.key.startswith("tip:7:")]
+    assert sorted(tips) == sorted(members)  # every resident once, though offered twice

@@ -10,14 +10,15 @@ stream of batches in number order (keyset pagination), never one huge result.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from warnbot import regions
-from warnbot.store.sql import Base
+from warnbot.model import Message
+from warnbot.store.sql import Base, enqueue
 from warnbot.store.tables import audience_members, audiences
 
 _MEMBER_COLUMNS = ["audience_id", "phone", "region_code"]
@@ -63,6 +64,26 @@ class AudienceStore(Base):
         )
         async with self.engine.connect() as conn:
             return {n: int(c) for n, c in (await conn.execute(query)).all()}
+
+    async def enqueue_tips(
+        self,
+        name: str,
+        region_codes: Iterable[str],
+        compose: Callable[[list[str]], list[Message]],
+        now: datetime,
+        batch_size: int = 5000,
+    ) -> int:
+        """Stream audience ``name``'s numbers in ``region_codes`` and enqueue what
+        ``compose`` makes of each batch (``audience.tip_messages``), one transaction a
+        batch. Keys are per (incident, number), so running it again after a crash
+        enqueues only what is missing. Returns how many messages were offered."""
+        offered = 0
+        async for batch in self.audience_numbers(name, region_codes, batch_size):
+            messages = compose(batch)
+            async with self.engine.begin() as conn:
+                await enqueue(conn, messages, now)
+            offered += len(messages)
+        return offered
 
     async def audience_numbers(
         self, name: str, region_codes: Iterable[str], batch_size: int = 5000
