@@ -25,13 +25,13 @@ from typing import Any
 import icalendar
 import recurring_ical_events  # type: ignore[import-untyped]
 
-from warnbot.rosters.rota import Recurring, Shift, _Roster, region_of, role_of
+from warnbot.rosters.rota import Recurring, RosterIndex, Shift, region_of, role_of
 
 _ROLE_PREFIX = re.compile(r"^\s*(\S+?)\s*[:：\s]\s*(.+)$")
 
 
 def read_ics(
-    path: Path, roster: _Roster, tz: tzinfo
+    path: Path, roster: RosterIndex, tz: tzinfo
 ) -> tuple[list[Shift], list[Recurring], list[str]]:
     """Fixed shifts, recurring shifts and problems of an iCalendar rota."""
     try:
@@ -74,7 +74,7 @@ def _event_lines(content: bytes) -> list[int]:
 
 
 def _shift(
-    event: Any, where: str, roster: _Roster, tz: tzinfo, problems: list[str]
+    event: Any, where: str, roster: RosterIndex, tz: tzinfo, problems: list[str]
 ) -> Shift | None:
     summary = str(event.get("SUMMARY", "")).strip()
     role, who = _role_and_person(summary, event)
@@ -99,7 +99,7 @@ def _shift(
 
 
 def _who(
-    who: str, event: Any, roster: _Roster, problems: list[str]
+    who: str, event: Any, roster: RosterIndex, problems: list[str]
 ) -> tuple[str | None, str, tuple[str, ...]]:
     """The person a SUMMARY names by roster key, else the ``tel:`` attendee."""
     if who in roster.by_key:
