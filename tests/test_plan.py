@@ -12,12 +12,12 @@ from datetime import timedelta
 
 from tests.conftest import DEMO, T0
 from tests.factories import incident, person
-from warnbot import roster
+from warnbot import rosters
 from warnbot.model import Delivery, Level, LevelPolicy, Responder, Tier, TierPolicy
 from warnbot.plan import duty_officers, plan
 from warnbot.settings import load_settings
 
-PEOPLE = roster.load(DEMO / "roster.csv")
+PEOPLE = rosters.load(DEMO / "roster.csv")
 BY_KEY = {p.key: p for p in PEOPLE}
 ROOT_CONFIG = DEMO.parent / "warnbot.toml"
 ALL_TIERS = LevelPolicy({t: TierPolicy(ack_window_s=600) for t in Tier})

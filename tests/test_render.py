@@ -16,13 +16,13 @@ from jinja2.sandbox import SecurityError
 
 from tests.conftest import DEMO, ROOT, T0
 from tests.factories import incident
-from warnbot import links, roster
+from warnbot import links, rosters
 from warnbot.feedwatch import Silence
 from warnbot.model import Incident, Level
 from warnbot.render import Renderer
 
 RENDERER = Renderer(ROOT / "templates")
-PEOPLE = {p.key: p for p in roster.load(DEMO / "roster.csv")}
+PEOPLE = {p.key: p for p in rosters.load(DEMO / "roster.csv")}
 INCIDENT = replace(
     incident(T0, level=Level.II, region="449901"),
     id=12,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from warnbot import acks, dispatch, feedwatch, links, log, roster
+from warnbot import acks, dispatch, feedwatch, links, log, rosters
 from warnbot.channels import CHANNELS, Channel
 from warnbot.errors import ConfigError, SendError
 from warnbot.escalate import escalate
@@ -74,7 +74,9 @@ class App:
         await self.store.migrate()
         self.started_at = self.clock()
         if self.settings.roster:
-            await self.store.sync_roster(roster.load(self.settings.roster))
+            await self.store.sync_roster(
+                rosters.load(self.settings.roster, self.settings.phone_region)
+            )
         await self.reload_people()
         if self.settings.regions:
             self.regions = load_tree(self.settings.regions)

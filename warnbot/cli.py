@@ -10,6 +10,7 @@ from pathlib import Path
 
 from warnbot import log
 from warnbot.errors import ConfigError
+from warnbot.rosters.cli import add_commands as add_roster_commands
 from warnbot.settings import Settings, load_settings
 
 
@@ -60,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
         rules, "test", "用数据回放规则 replay feed files through the rules", _rules_test
     )
     test.add_argument("files", nargs="+", help="feed files or URLs, replayed in time order")
+    add_roster_commands(sub, _command)  # roster check|import, rota check, audience import
     return parser
 
 
@@ -97,16 +99,20 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from warnbot import roster
+    from warnbot import rosters
     from warnbot.regions import load_tree
+    from warnbot.rosters.rota import load_rota
 
     settings = load_settings(args.config)
-    if settings.regions:
-        tree = load_tree(settings.regions)
+    tree = load_tree(settings.regions) if settings.regions else None
+    if tree is not None:
         print(f"行政区划 regions: {len(tree.regions)} ({settings.regions})")
+    people = rosters.load(settings.roster, settings.phone_region, tree) if settings.roster else []
     if settings.roster:
-        people = roster.load(settings.roster)
         print(f"名册 roster: {len(people)} 人 persons ({settings.roster})")
+    if settings.rota:
+        duty = load_rota(settings.rota, people, settings.timezone, settings.phone_region)
+        print(f"值班表 rota: {len(duty.shifts)} + {len(duty.recurring)} 循环 ({settings.rota})")
     print(
         f"配置有效 configuration OK: {len(settings.feeds)} feeds, {len(settings.rules)} rules, "
         f"levels {', '.join(sorted(settings.policy))}"

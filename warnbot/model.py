@@ -168,6 +168,13 @@ class Responder:
     roles: tuple[str, ...] = ()
     language: str = "zh"
     superior: str | None = None  # key of the person one tier up, if any
+    # (channel, id) pairs: the user id a chat bot @mentions (wecom, dingtalk, feishu,
+    # slack) or the private chat it writes to (telegram); sorted by channel.
+    chat_ids: tuple[tuple[str, str], ...] = ()
+
+    def chat_id(self, channel: str) -> str | None:
+        """This person's id on ``channel``, if the roster gives one."""
+        return dict(self.chat_ids).get(channel)
 
 
 @dataclass(frozen=True)

@@ -247,6 +247,10 @@ class Settings(BaseSettings):
     language: str = "zh"
     templates_dir: Path | None = None
     roster: Path | None = None
+    # Numbers written without a country code are read in this region (phonenumbers' code).
+    phone_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
+    rota: Path | None = None  # the duty rota 值班表: CSV/XLSX, or iCalendar (.ics)
+    timezone: str = "Asia/Shanghai"  # the zone of times written in rota files
     regions: Path | None = None  # the region tree (TOML or YAML): codes, names, outlines
     # "aliyun" for mainland numbers (replies come back by its SmsUp push), "twilio",
     # or "console" to print instead of sending.
@@ -355,7 +359,7 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 def _resolve_paths(settings: Settings, base: Path) -> Settings:
     """Relative paths in a config file are relative to that file, not to the cwd."""
     updates: dict[str, Any] = {}
-    for name in ("roster", "templates_dir", "regions"):
+    for name in ("roster", "templates_dir", "regions", "rota"):
         value = getattr(settings, name)
         if value is not None and not value.is_absolute():
             updates[name] = base / value

@@ -33,6 +33,8 @@ from warnbot.store.ladder import (
     tier_policy_json,
 )
 from warnbot.store.outbox import OutboxStore
+from warnbot.store.people import AudienceStore
+from warnbot.store.reports import ReportStore
 from warnbot.store.sql import enqueue
 from warnbot.store.sql import insert_ignore as _insert_ignore
 from warnbot.store.tables import (
@@ -47,7 +49,7 @@ from warnbot.store.tables import (
 Compose = Callable[[Request], list[Message]]
 
 
-class Store(LadderStore, FeedStore, CapStore, OutboxStore):
+class Store(LadderStore, FeedStore, CapStore, OutboxStore, AudienceStore, ReportStore):
     """All reads and writes of warnbot's state; see the package docstring."""
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -227,6 +229,7 @@ async def _upsert_responder(conn: AsyncConnection, p: Responder) -> None:
         "roles": list(p.roles),
         "language": p.language,
         "superior": p.superior,
+        "chat_ids": dict(p.chat_ids) or None,
         "active": True,
     }
     result = await conn.execute(responders.update().where(responders.c.key == p.key).values(values))
@@ -279,6 +282,7 @@ def _responder(r: Any) -> Responder:
         roles=tuple(r["roles"]),
         language=r["language"],
         superior=r["superior"],
+        chat_ids=tuple(sorted((r["chat_ids"] or {}).items())),
     )
 
 

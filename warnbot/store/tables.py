@@ -49,6 +49,7 @@ responders = sa.Table(
     sa.Column("language", sa.String(16), nullable=False),
     sa.Column("superior", sa.String(64)),
     sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("chat_ids", sa.JSON),  # {channel: id}; added by migration 0005
 )
 
 # phone → person, for attributing SMS replies; one number belongs to one person.
@@ -278,6 +279,27 @@ answers = sa.Table(
 
 # ---------------------------------------------------------------------------
 # Roster tables: public audiences, duty rota, transfer lists (migration 0005).
+
+# A public audience 受众: residents who opted in to tip SMS 提示短信, by region. Kept
+# apart from responders: they are never asked to confirm and never escalate.
+audiences = sa.Table(
+    "audiences",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("source", sa.String(500), nullable=False),
+    sa.Column("imported_at", UTCDateTime, nullable=False),
+)
+
+# One number once per audience; region codes canonical (449901, 449901001, …), so a
+# region's numbers are those whose code starts with its prefix.
+audience_members = sa.Table(
+    "audience_members",
+    metadata,
+    sa.Column("audience_id", sa.Integer, primary_key=True),
+    sa.Column("phone", sa.String(20), primary_key=True),
+    sa.Column("region_code", sa.String(12), nullable=False),
+)
 
 
 # ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Tests for warnbot.roster: CSV/YAML rosters, and every bad row reported as FILE:LINE."""
+"""Tests for warnbot.rosters.people: CSV/XLSX/YAML rosters, every bad row as FILE:LINE."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO
+from tests.conftest import DEMO, ROOT
+from tests.test_rosters_tablefile import workbook
 from warnbot.errors import ConfigError
 from warnbot.model import Responder, Tier
-from warnbot.roster import load
+from warnbot.regions import load_tree
+from warnbot.rosters import load
 
 ZH_HEADER = "编号,姓名,层级,行政区划代码,手机号码,角色,语言,上级编号"
 EN_HEADER = "key,name,tier,region_code,phones,roles,language,superior"
@@ -324,13 +326,13 @@ def test_yaml_problems_are_reported_at_each_persons_line(tmp_path: Path) -> None
 def test_a_yaml_roster_that_is_not_a_list_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "roster.yaml"
     path.write_text("X01: {name: 陈立新}\n", encoding="utf-8")
-    assert one_problem(path) == f"{path}:1: a YAML roster is a list of persons"
+    assert one_problem(path) == f"{path}:1: a YAML table is a list of entries"
 
 
 def test_a_yaml_person_that_is_not_a_mapping_is_reported_at_its_line(tmp_path: Path) -> None:
     path = tmp_path / "roster.yaml"
     path.write_text("- key: X01\n  name: 陈立新\n- just a name\n", encoding="utf-8")
-    assert one_problem(path) == f"{path}:3: each person is a mapping of fields"
+    assert one_problem(path) == f"{path}:3: each entry is a mapping of fields"
 
 
 def test_invalid_yaml_is_reported_with_the_file(tmp_path: Path) -> None:
@@ -339,11 +341,157 @@ def test_invalid_yaml_is_reported_with_the_file(tmp_path: Path) -> None:
     assert one_problem(path).startswith(f"{path}: not valid YAML")
 
 
-def test_a_file_that_is_not_utf8_is_reported(tmp_path: Path) -> None:
+def test_a_csv_saved_by_a_chinese_excel_in_gbk_loads(tmp_path: Path) -> None:
     path = csv_file(tmp_path, *GOOD_ROWS, encoding="gbk")
-    assert one_problem(path).startswith(f"{path}: cannot read roster")
+    assert [p.name for p in load(path)] == ["陈立新", "吴静安", "王小川"]
 
 
 def test_a_missing_file_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "nowhere.csv"
-    assert one_problem(path).startswith(f"{path}: cannot read roster")
+    assert one_problem(path).startswith(f"{path}: cannot read")
+
+
+# --- spreadsheets, chat ids, the region tree ----------------------------------------------
+
+ROSTERS = ROOT / "config" / "rosters"
+
+
+def test_the_office_spreadsheet_csv_and_its_xlsx_hold_the_same_people() -> None:
+    csv_people = load(ROSTERS / "demo_roster.csv")
+    assert load(ROSTERS / "demo_roster.xlsx") == csv_people
+    assert len(csv_people) == 12
+
+
+def test_the_office_spreadsheet_names_the_demo_people_as_the_demo_roster_does() -> None:
+    demo = {p.key: p for p in load(DEMO / "roster.csv")}
+    office = {p.key: p for p in load(ROSTERS / "demo_roster.csv")}
+    assert office.keys() == demo.keys()
+    for key, p in office.items():
+        q = demo[key]
+        assert (p.name, p.tier, p.region_code, p.superior, p.phones[0]) == (
+            q.name, q.tier, q.region_code, q.superior, q.phones[0],
+        )  # fmt: skip
+    assert office["C01"].phones == ("+8617000000101", "+8617000001101")
+    assert office["C01"].chat_id("wecom") == "lin.xiaoqing"
+
+
+def test_the_committed_xlsx_is_what_the_script_makes_of_the_csv(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(ROSTERS / "demo_roster.csv", tmp_path / "demo_roster.csv")
+    subprocess.run(
+        [sys.executable, str(ROSTERS / "csv_to_xlsx.py"), str(tmp_path / "demo_roster.csv")],
+        check=True,
+        capture_output=True,
+    )
+    assert load(tmp_path / "demo_roster.xlsx") == load(ROSTERS / "demo_roster.xlsx")
+
+
+def test_an_xlsx_roster_with_english_headers_and_numeric_cells_loads(tmp_path: Path) -> None:
+    path = workbook(
+        tmp_path / "r.xlsx",
+        {
+            "roster": [
+                ["Key", "Name", "Tier", "Region", "Phone", "Telegram"],
+                ["X01", "陈立新", "county", 449901, 13800138001, 123456789],
+            ]
+        },
+    )
+    (person,) = load(path)
+    assert (person.region_code, person.phones) == ("449901", ("+8613800138001",))
+    assert person.chat_ids == (("telegram", "123456789"),)
+
+
+def test_bad_xlsx_rows_are_reported_by_sheet_and_row(tmp_path: Path) -> None:
+    path = workbook(
+        tmp_path / "r.xlsx",
+        {
+            "县级": [
+                ["示例县责任人名册"],
+                ["编号", "姓名", "层级", "行政区划代码", "手机号码"],
+                ["X01", "陈立新", "县", "449901", "13800138001"],
+                ["X01", "黄海涛", "县", "449901", "12345"],
+            ]
+        },
+    )
+    assert problems(path) == [
+        f"{path}:县级!4: phone '12345' is not a valid number",
+    ]
+    path = workbook(
+        tmp_path / "r2.xlsx",
+        {
+            "县级": [
+                ["编号", "姓名", "层级", "行政区划代码", "手机号码"],
+                ["X01", "陈立新", "县", "449901", "13800138001"],
+            ],
+            "乡镇级": [
+                ["编号", "姓名", "层级", "行政区划代码", "手机号码"],
+                ["X01", "吴静安", "乡镇", "449901001", "13800138002"],
+            ],
+        },
+    )
+    assert problems(path) == [f"{path}:乡镇级!2: duplicate person 'X01' (first on 县级!2)"]
+
+
+def test_chat_ids_come_from_per_channel_columns(tmp_path: Path) -> None:
+    path = csv_file(
+        tmp_path,
+        "X01,陈立新,县,449901,13800138001,zhang.san,-1001234,ou_abc",
+        header="编号,姓名,层级,行政区划代码,手机号码,企业微信,Telegram,飞书",
+    )
+    (person,) = load(path)
+    assert person.chat_ids == (
+        ("feishu", "ou_abc"),
+        ("telegram", "-1001234"),
+        ("wecom", "zhang.san"),
+    )
+    assert person.chat_id("dingtalk") is None
+
+
+def test_a_yaml_person_may_list_chat_ids_as_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "- {key: X01, name: 陈立新, tier: 县, region_code: '449901', phones: '13800138001',\n"
+        "   chat_ids: {telegram: 42, dingtalk: chenlixin}}\n",
+        encoding="utf-8",
+    )
+    (person,) = load(path)
+    assert person.chat_ids == (("dingtalk", "chenlixin"), ("telegram", "42"))
+
+
+def test_bad_chat_ids_are_reported_at_their_line(tmp_path: Path) -> None:
+    path = csv_file(
+        tmp_path, "X01,陈立新,县,449901,13800138001,@chenlixin,has space",
+        header="编号,姓名,层级,行政区划代码,手机号码,Telegram,钉钉",
+    )  # fmt: skip
+    assert problems(path) == [
+        f"{path}:2: 钉钉/dingtalk id 'has space' is not valid",
+        f"{path}:2: Telegram/telegram id '@chenlixin' is not valid",
+    ]
+    yaml_path = tmp_path / "r.yaml"
+    yaml_path.write_text(
+        "- {key: X01, name: 陈立新, tier: 县, region_code: '449901', phones: '13800138001',"
+        " chat_ids: {wechat: x}}\n",
+        encoding="utf-8",
+    )
+    assert one_problem(yaml_path) == f"{yaml_path}:1: chat id for unknown channel 'wechat'"
+
+
+def test_with_the_region_tree_an_unknown_region_is_reported_at_its_line(tmp_path: Path) -> None:
+    tree = load_tree(DEMO / "regions.toml")
+    path = csv_file(tmp_path, GOOD_ROWS[0], "X09,某人,县,449909,13800138009")
+    with pytest.raises(ConfigError) as caught:
+        load(path, tree=tree)
+    assert caught.value.problems == [
+        f"{path}:3: 行政区划代码/region_code '449909' is not in the region tree"
+    ]
+    assert len(load(path)) == 2  # without a tree, only the code's form is checked
+
+
+def test_numbers_without_a_country_code_are_read_in_the_configured_region(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "X01,陈立新,县,449901,(650) 253-0000")
+    assert one_problem(path) == f"{path}:2: phone '(650) 253-0000' is not a valid number"
+    (person,) = load(path, default_region="US")
+    assert person.phones == ("+16502530000",)

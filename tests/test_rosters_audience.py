@@ -1,0 +1,178 @@
+"""Tests for public audiences 受众: validated files, dedup, region filtering, tip SMS messages."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DEMO, ROOT, T0
+from tests.factories import incident
+from tests.test_rosters_tablefile import workbook
+from warnbot.errors import ConfigError
+from warnbot.model import Message
+from warnbot.regions import load_tree
+from warnbot.rosters.audience import load_audience, tip_messages
+from warnbot.store import Store
+
+DEMO_AUDIENCE = ROOT / "config" / "rosters" / "demo_audience.csv"
+TREE = load_tree(DEMO / "regions.toml")
+
+
+def audience_file(tmp_path: Path, *rows: str, header: str = "手机号码,行政区划代码") -> Path:
+    path = tmp_path / "audience.csv"
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_audience(path, tree=TREE)
+    return caught.value.problems
+
+
+# --- files ------------------------------------------------------------------------------------
+
+
+def test_the_demo_audience_loads_with_its_duplicate_counted_once() -> None:
+    audience = load_audience(DEMO_AUDIENCE, tree=TREE)
+    assert len(audience.members) == 10 and audience.duplicates == 1
+    assert audience.members["+8617000002009"] == "449901003"  # typed with spaces
+    assert audience.members["+8617000002010"] == "449901"
+
+
+def test_an_xlsx_audience_with_english_headers_and_numeric_cells_loads(tmp_path: Path) -> None:
+    path = workbook(
+        tmp_path / "a.xlsx",
+        {"residents": [["Mobile", "Region"], [13800138001, 449901001001], [13800138001, 449901]]},
+    )
+    audience = load_audience(path, tree=TREE)
+    assert audience.members == {"+8613800138001": "449901001001"}
+    assert audience.duplicates == 1
+
+
+def test_region_codes_are_stored_in_their_canonical_spelling(tmp_path: Path) -> None:
+    path = audience_file(tmp_path, "13800138001,449901000000", "13800138002,449901001000")
+    assert load_audience(path).members == {
+        "+8613800138001": "449901",
+        "+8613800138002": "449901001",
+    }
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("12345,449901", "'12345' is not a mobile number"),
+        ("020-12345678,449901", "'020-12345678' is not a mobile number"),  # a landline: no SMS
+        (",449901", "'' is not a mobile number"),
+        ("13800138001,4499", "行政区划代码/region_code '4499' is not a 6, 9 or 12 digit code"),
+        ("13800138001,450000", "行政区划代码/region_code '450000' is not in the region tree"),
+    ],
+)
+def test_a_bad_row_is_reported_at_its_line(tmp_path: Path, row: str, message: str) -> None:
+    path = audience_file(tmp_path, "13800138009,449901", row)
+    assert problems(path) == [f"{path}:3: {message}"]
+
+
+def test_a_village_below_the_trees_regions_is_known_by_its_township(tmp_path: Path) -> None:
+    path = audience_file(tmp_path, "13800138001,449901001009")  # the tree lists two villages
+    assert load_audience(path, tree=TREE).members == {"+8613800138001": "449901001009"}
+
+
+def test_every_bad_row_is_listed(tmp_path: Path) -> None:
+    path = audience_file(tmp_path, "1,449901", "13800138001,449901", "2,3")
+    assert [p.split(": ", 1)[0] for p in problems(path)] == [
+        f"{path}:2", f"{path}:4", f"{path}:4",
+    ]  # fmt: skip
+
+
+# --- tip SMS ----------------------------------------------------------------------------------
+
+
+def test_tip_messages_go_in_lane_1_keyed_by_incident_and_number() -> None:
+    event = dataclasses.replace(incident(T0), id=7)
+    messages = tip_messages(
+        event, ["+8613800138001", "+8613800138002"], "【示例县】暴雨提示", "aliyun"
+    )
+    assert [(m.key, m.to, m.priority, m.channel) for m in messages] == [
+        ("tip:7:+8613800138001", "+8613800138001", 1, "aliyun"),
+        ("tip:7:+8613800138002", "+8613800138002", 1, "aliyun"),
+    ]
+    assert {(m.body, m.incident_id, m.responder_key, m.ack_token) for m in messages} == {
+        ("【示例县】暴雨提示", 7, None, None)
+    }
+
+
+def test_a_drill_sends_no_tip_to_the_public() -> None:
+    drill = dataclasses.replace(incident(T0), id=7, drill=True)
+    assert tip_messages(drill, ["+8613800138001"], "【演练】", "aliyun") == []
+
+
+async def test_tips_enqueued_twice_are_queued_once(store: Store) -> None:
+    event = dataclasses.replace(incident(T0), id=7)
+    for _ in range(2):
+        await store.enqueue(tip_messages(event, ["+8613800138001"], "提示", "console"), T0)
+    (row,) = await store.claim(10, T0, 30)
+    assert row.key == "tip:7:+8613800138001"
+
+
+# --- the store --------------------------------------------------------------------------------
+
+
+async def numbers(store: Store, name: str, codes: list[str], batch: int = 3) -> list[list[str]]:
+    return [b async for b in store.audience_numbers(name, codes, batch)]
+
+
+async def test_an_imported_audience_streams_by_region_including_descendants(store: Store) -> None:
+    audience = load_audience(DEMO_AUDIENCE, tree=TREE)
+    assert await store.replace_audience("示例县居民", audience.members, "demo.csv", T0) == 10
+    town = await numbers(store, "示例县居民", ["449901001"])
+    assert town == [["+8617000002001", "+8617000002002", "+8617000002003"], ["+8617000002007"]]
+    county = [n for batch in await numbers(store, "示例县居民", ["449901000000"]) for n in batch]
+    assert county == sorted(audience.members)
+    two = await numbers(store, "示例县居民", ["449901002", "449901003001"], batch=100)
+    assert two == [["+8617000002004", "+8617000002005", "+8617000002006", "+8617000002008"]]
+    assert await numbers(store, "示例县居民", []) == []
+    assert await numbers(store, "nobody", ["449901"]) == []
+
+
+async def test_audiences_are_kept_apart_and_a_reimport_replaces_one(store: Store) -> None:
+    await store.replace_audience(
+        "a", {"+8613800138001": "449901", "+8613800138002": "449901"}, "a", T0
+    )
+    await store.replace_audience("b", {"+8613800138001": "449901001"}, "b", T0)
+    await store.replace_audience("a", {"+8613800138003": "449901"}, "a2", T0)
+    assert await store.audience_sizes() == {"a": 1, "b": 1}
+    assert await numbers(store, "a", ["449901"]) == [["+8613800138003"]]
+    assert await numbers(store, "b", ["449901"]) == [["+8613800138001"]]
+    assert await store.roster() == []  # residents are not responders
+
+
+async def test_a_large_audience_streams_every_number_once(store: Store) -> None:
+    members = {f"+861380013{n:04d}": "449901001001" if n % 2 else "449901002" for n in range(5000)}
+    await store.replace_audience("big", members, "gen", T0)
+    got = [n for b in await numbers(store, "big", ["449901"], batch=700) for n in b]
+    assert got == sorted(members)
+    odd = [n for b in await numbers(store, "big", ["449901001"], batch=700) for n in b]
+    assert len(odd) == 2500
+
+
+async def test_tips_for_an_incident_wait_behind_responders_and_are_enqueued_once(
+    store: Store,
+) -> None:
+    members = {f"+861380013{n:04d}": "449901001001" if n % 2 else "449901002" for n in range(1200)}
+    await store.replace_audience("居民", members, "gen", T0)
+    event = dataclasses.replace(incident(T0), id=7)
+
+    def compose(batch: list[str]) -> list[Message]:
+        return tip_messages(event, batch, "【示例县】暴雨提示", "console")
+
+    assert await store.enqueue_tips("居民", ["449901001"], compose, T0, batch_size=250) == 600
+    await store.enqueue([Message("request:1:console", "console", "+8617000000201", "请回复1")], T0)
+    assert await store.enqueue_tips("居民", ["449901"], compose, T0, batch_size=500) == 1200
+    (first,) = await store.claim(1, T0, 30)
+    assert first.key == "request:1:console"  # lane 0 first, though enqueued after tips
+    claimed = await store.claim(2000, T0, 30)
+    tips = [r.address for r in claimed if r.key.startswith("tip:7:")]
+    assert sorted(tips) == sorted(members)  # every resident once, though offered twice

@@ -1,0 +1,97 @@
+"""Public audiences 受众: residents' numbers by region, for public tip SMS 提示短信.
+
+An audience file is a table (CSV/XLSX) of mobile numbers and the region each
+resident opted in for. Every row is checked — a mobile number SMS can reach,
+a division code the office knows — and a file with any bad row is refused
+whole, every problem listed as ``FILE:LINE: what is wrong``. A number listed
+twice is kept once (lists get merged by hand); its first row wins.
+
+Tip SMS are never a 叫应 request: nobody is asked to confirm, nothing
+escalates, and they travel in outbox lane 1, behind every responsible person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from warnbot import regions
+from warnbot.errors import ConfigError
+from warnbot.model import Incident, Message
+from warnbot.regions import RegionTree
+from warnbot.rosters import phones
+from warnbot.rosters.tablefile import iter_table, text
+
+HEADERS = {
+    "phone": ("手机号码", "手机号", "电话", "phone", "mobile"),
+    "region_code": ("行政区划代码", "区划代码", "region_code", "region"),
+}
+TIP_LANE = 1  # outbox priority: public tips wait until lane 0 (responders) is empty
+
+
+@dataclass
+class AudienceFile:
+    """A validated audience: E.164 number → canonical region code, in file order."""
+
+    members: dict[str, str] = field(default_factory=dict)
+    duplicates: int = 0  # rows whose number was already listed
+
+
+def load_audience(
+    path: Path, default_region: str = "CN", tree: RegionTree | None = None
+) -> AudienceFile:
+    """Read and validate an audience file; raises ConfigError listing every bad row.
+
+    With ``tree``, each region must be in the tree or inside one of its regions.
+    """
+    audience, problems = AudienceFile(), []
+    # A few hundred villages among 300,000 rows: each code is checked once.
+    checked: dict[str, tuple[str, str | None]] = {}
+    for row in iter_table(path, HEADERS, ("phone", "region_code")):
+        raw_phone, raw_code = text(row.fields.get("phone")), text(row.fields.get("region_code"))
+        number = phones.mobile(raw_phone, default_region)
+        if raw_code not in checked:
+            checked[raw_code] = _region(raw_code, tree)
+        code, wrong = checked[raw_code]
+        if number is None:
+            problems.append(f"{row.where}: {raw_phone!r} is not a mobile number")
+        if wrong:
+            problems.append(f"{row.where}: {wrong}")
+        elif number is not None:
+            if number in audience.members:
+                audience.duplicates += 1
+            else:
+                audience.members[number] = code
+    if problems:
+        raise ConfigError(problems)
+    return audience
+
+
+def _region(code: str, tree: RegionTree | None) -> tuple[str, str | None]:
+    """The canonical code, or what is wrong with it."""
+    if not regions.is_code(code):
+        return code, f"行政区划代码/region_code {code!r} is not a 6, 9 or 12 digit code"
+    if tree is not None and code not in tree and not tree.ancestors(code):
+        return code, f"行政区划代码/region_code {code!r} is not in the region tree"
+    return regions.canonical(code), None
+
+
+def tip_messages(
+    incident: Incident, numbers: Iterable[str], body: str, channel: str
+) -> list[Message]:
+    """One tip SMS per number, in lane 1, keyed by (incident, number) so a repeated
+    fan-out enqueues nothing twice. A drill reaches no public audience: none for it."""
+    if incident.drill:
+        return []
+    return [
+        Message(
+            key=f"tip:{incident.id}:{number}",
+            channel=channel,
+            to=number,
+            body=body,
+            incident_id=incident.id,
+            priority=TIP_LANE,
+        )
+        for number in numbers
+    ]
