@@ -69,7 +69,7 @@ def test_the_demo_config_loads() -> None:
     assert s.sms_channel == "twilio"
     assert s.twilio.account_sid == "AC" + "a" * 32
     assert s.level_policy(Level.II).tiers[Tier.VILLAGE] == TierPolicy(
-        3, 1, 2, voice_after_s=4, superior_after_s=5, duty_officer_after_s=6, unreachable_after_s=8
+        3, 1, 2, voice_after_s=4, superior_after_s=6, duty_officer_after_s=7, unreachable_after_s=9
     )
 
 
