@@ -256,3 +256,19 @@ async def test_the_board_stream_refuses_a_visitor_without_a_session(
         f"/incidents/{incident_id}/events", headers={"Accept": "text/event-stream"}
     )
     assert resp.status == 401
+
+
+async def test_the_drill_report_lists_only_drills_with_their_outcome(
+    app: App, client: TestClient, officer: str
+) -> None:
+    drill = await _open(client, officer, drill="on")
+    await _open(client, officer, hazard="台风")
+    target = next(r for r in await app.store.requests_of(drill) if r.responder_key == "V01")
+    await app.link_ack(target.id)
+    resp = await client.get("/exports/incidents.csv?drill=1")
+    rows = list(csv.DictReader(io.StringIO((await resp.read()).decode("utf-8-sig"))))
+    assert [(r["incident"], r["drill"], r["asked"], r["confirmed"]) for r in rows] == [
+        (str(drill), "True", "10", "1")
+    ]
+    everything = await client.get("/exports/incidents.csv")
+    assert len((await everything.read()).decode("utf-8-sig").strip().splitlines()) == 3

@@ -48,6 +48,7 @@ def routes() -> list[web.AbstractRouteDef]:
         web.post("/logout", session.logout),
         web.get("/lang/{lang}", session.switch_language),
         web.get("/incidents/{id}", incidents.detail),
+        web.get("/exports/incidents.csv", incidents.export_all_csv),
         web.get("/incidents/{id}/events", incidents.events),
         web.get("/incidents/{id}/export.csv", incidents.export_csv),
         web.post("/incidents/{id}/lift", respond.lift),

@@ -155,6 +155,7 @@ class Event:
     at: datetime
     kind: str  # opened, upgrade, sent, confirmed, escalated, lifted, action
     text: str
+    path: str = ""  # how a confirmation came
 
 
 async def timeline(app: App, store: ConsoleStore, incident: Incident) -> list[Event]:
@@ -168,15 +169,22 @@ async def timeline(app: App, store: ConsoleStore, incident: Incident) -> list[Ev
     for ack in await store.acks_of(incident.id):
         req = requests.get(ack.request_id)
         who = app.people[req.responder_key].name if req and req.responder_key in app.people else "?"
-        events.append(
-            Event(ack.received_at, "late" if ack.late else "confirmed", f"{who} · {ack.path}")
-        )
+        events.append(Event(ack.received_at, "late" if ack.late else "confirmed", who, ack.path))
     for key, kind, at in await store.escalations_of(incident.id):
-        events.append(Event(at, f"escalated_{kind}", key.split(":")[-1] if ":" in key else key))
+        events.append(Event(at, f"escalated_{kind}", _step_subject(key, requests, app)))
     lifted = await store.lifted_at(incident.id)
     if lifted is not None:
         events.append(Event(lifted, "lifted", ""))
-    return sorted(events, key=lambda e: e.at)
+    return sorted(events, key=lambda e: (e.at, e.kind == "lifted"))
+
+
+def _step_subject(key: str, requests: dict[int, Any], app: App) -> str:
+    """Whose ladder step a key names (keys read ``kind:request_id[:n]``); else the key."""
+    parts = key.split(":")
+    req = requests.get(int(parts[1])) if len(parts) > 1 and parts[1].isdigit() else None
+    if req is None or req.responder_key not in app.people:
+        return key
+    return app.people[req.responder_key].name
 
 
 def _sent(messages: list[Any]) -> list[Event]:
@@ -252,3 +260,66 @@ async def export_csv(request: web.Request, v: Visitor) -> web.StreamResponse:
 def _cell(text: str) -> str:
     """Keep a spreadsheet from running a name as a formula."""
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+@guard("viewer")
+async def export_all_csv(request: web.Request, v: Visitor) -> web.StreamResponse:
+    """After-action and drill report: one row per incident with its 叫应 outcome;
+    ``?drill=1`` keeps only drills."""
+    app = request.app[APP]
+    store = request.app[CONSOLE_STORE]
+    drills_only = request.query.get("drill") == "1"
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "incident",
+            "level",
+            "hazard",
+            "region_code",
+            "drill",
+            "source",
+            "opened_at",
+            "lifted_at",
+            "asked",
+            "confirmed",
+            "late",
+            "pending",
+            "silent",
+            "unreachable",
+            "median_confirm_s",
+        ]
+    )
+    for incident, lifted in await store.incidents(limit=10_000):
+        if drills_only and not incident.drill:
+            continue
+        view = await board_of(app, store, incident)
+        counts = view.total.counts
+        requests = await app.store.requests_of(incident.id)
+        delays = sorted(
+            (r.confirmed_at - r.sent_at).total_seconds() for r in requests if r.confirmed_at
+        )
+        median = delays[len(delays) // 2] if delays else ""
+        writer.writerow(
+            [
+                incident.id,
+                incident.level.roman,
+                _cell(incident.hazard),
+                incident.region_code,
+                incident.drill,
+                _cell(incident.source),
+                incident.opened_at.isoformat(),
+                lifted.isoformat() if lifted else "",
+                view.total.total,
+                *(counts.get(s, 0) for s in boardview.STATES),
+                median,
+            ]
+        )
+    await store.audit(v.name, "export_report_csv", app.clock(), detail=f"drill_only={drills_only}")
+    name = "drill-report.csv" if drills_only else "after-action-report.csv"
+    return web.Response(
+        body=("\ufeff" + out.getvalue()).encode(),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
