@@ -160,3 +160,15 @@ async def test_pages_switch_to_english(app: App, client: TestClient) -> None:
     )
     resp = await client.get("/lang/en?next=/feeds")
     assert resp.status == 200 and "Feeds" in await resp.text() and "数据源" not in await resp.text()
+
+
+async def test_behind_a_tls_proxy_the_session_cookie_is_secure(
+    app: App, client: TestClient
+) -> None:
+    await make_account(app, "张三", "duty_officer")
+    page = await client.get("/login")
+    form = {"name": "张三", "password": PASSWORD, "csrf": csrf_of(await page.text())}
+    resp = await client.post(
+        "/login", data=form, allow_redirects=False, headers={"X-Forwarded-Proto": "https"}
+    )
+    assert resp.status == 303 and resp.cookies["wb_session"]["secure"]

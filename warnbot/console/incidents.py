@@ -3,6 +3,7 @@ the board's server-sent events, and the after-action CSV."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -119,9 +120,7 @@ async def detail(request: web.Request, v: Visitor) -> web.StreamResponse:
 @guard("viewer")
 async def events(request: web.Request, v: Visitor) -> web.StreamResponse:
     """Server-sent events: ``board`` with the redrawn live section whenever it changes."""
-    app = request.app[APP]
-    store, hub, pages = request.app[CONSOLE_STORE], request.app[HUB], request.app[PAGES]
-    incident = await incident_or_404(app, request)
+    incident = await incident_or_404(request.app[APP], request)
     only = _only(request)
     stream = web.StreamResponse(
         headers={
@@ -131,10 +130,24 @@ async def events(request: web.Request, v: Visitor) -> web.StreamResponse:
         }
     )
     await stream.prepare(request)
+    with contextlib.suppress(ConnectionResetError):  # the browser went away
+        await _stream_board(request, v, stream, incident.id, only)
+    return stream
+
+
+async def _stream_board(
+    request: web.Request,
+    v: Visitor,
+    stream: web.StreamResponse,
+    incident_id: int,
+    only: str | None,
+) -> None:
+    app = request.app[APP]
+    store, hub, pages = request.app[CONSOLE_STORE], request.app[HUB], request.app[PAGES]
     last, quiet_s = "", 0.0
     while not hub.closed:
         html = pages.render(
-            v.language, "_live.html", me=v, live=await live(app, store, incident.id, only)
+            v.language, "_live.html", me=v, live=await live(app, store, incident_id, only)
         )
         if html != last:
             await stream.write(f"event: board\ndata: {json.dumps({'html': html})}\n\n".encode())
@@ -144,7 +157,6 @@ async def events(request: web.Request, v: Visitor) -> web.StreamResponse:
             quiet_s = 0.0
         await hub.wait(app.settings.console.board_poll_s)
         quiet_s += app.settings.console.board_poll_s
-    return stream
 
 
 # --- the timeline ------------------------------------------------------------------------------

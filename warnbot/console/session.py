@@ -2,7 +2,8 @@
 
 The session cookie holds a random token; the database keeps its SHA-256 and a
 per-session CSRF token that every form posts back. The cookie is HttpOnly,
-SameSite=Strict, and Secure when the request came over https. The sign-in form,
+SameSite=Strict, and Secure when the request came over https (or a proxy says
+``X-Forwarded-Proto: https``). The sign-in form,
 which has no session yet, uses a double-submit cookie instead. ``guard`` wraps
 every console handler: no session → the sign-in page (or 401 for a POST),
 too low a role → 403, a POST without the right CSRF token → 403; refusals are
@@ -222,8 +223,14 @@ def _set_cookie(
         path="/",
         httponly=http_only,
         samesite="Strict",
-        secure=request.secure,
+        secure=served_over_https(request),
     )
+
+
+def served_over_https(request: web.Request) -> bool:
+    """True over TLS, directly or through a proxy that says so (trusting a forged header
+    here only makes the cookie stricter)."""
+    return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
 
 
 def _local(target: str) -> str:
