@@ -67,9 +67,7 @@ def _user_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     add = _command(user, "add", "新建账户 create a console account", _user_add)
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=["viewer", "duty_officer", "admin"])
-    add.add_argument(
-        "--password-stdin", action="store_true", help="read the password from stdin"
-    )
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     token = _command(user, "token", "签发API令牌 issue a bearer token for the JSON API", _token)
     token.add_argument("name")
     token.add_argument("--label", default="api")
