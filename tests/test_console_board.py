@@ -81,6 +81,12 @@ def test_the_map_colours_each_village_by_its_confirmation_rate() -> None:
     assert 0 < drawn.height < drawn.width  # the county is wider than tall at 23°N
 
 
+def test_a_tall_region_is_drawn_no_taller_than_the_limit() -> None:
+    drawn = svg.region_map(TREE, "449901002", {})
+    assert drawn is not None
+    assert drawn.height <= svg.MAX_HEIGHT and drawn.width < drawn.height
+
+
 def test_a_region_outside_the_tree_draws_no_map() -> None:
     assert svg.region_map(TREE, "110101", {}) is None
     assert svg.region_map(None, "449901", {}) is None

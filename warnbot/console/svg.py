@@ -25,6 +25,7 @@ _Axis = Callable[[datetime], float]
 _Share = Callable[[float], float]
 
 WIDTH = 480.0
+MAX_HEIGHT = 360.0
 PAD = 8.0
 NO_DATA = "#d0d4da"
 TIER_COLOURS = {
@@ -89,13 +90,17 @@ def region_map(
         return None
     minx, miny, maxx, maxy = _bounds([r.shape for r in shown if r.shape is not None])
     squash = math.cos(math.radians((miny + maxy) / 2))  # degrees of longitude are shorter
-    scale = (WIDTH - 2 * PAD) / max((maxx - minx) * squash, 1e-9)
+    scale = min(
+        (WIDTH - 2 * PAD) / max((maxx - minx) * squash, 1e-9),
+        (MAX_HEIGHT - 2 * PAD) / max(maxy - miny, 1e-9),  # a tall region must not fill the page
+    )
+    width = (maxx - minx) * squash * scale + 2 * PAD
     height = (maxy - miny) * scale + 2 * PAD
 
     def xy(lon: float, lat: float) -> tuple[float, float]:
         return PAD + (lon - minx) * squash * scale, PAD + (maxy - lat) * scale
 
-    return RegionMap(WIDTH, round(height, 1), [_shape(r, tallies, xy) for r in shown])
+    return RegionMap(round(width, 1), round(height, 1), [_shape(r, tallies, xy) for r in shown])
 
 
 def _shape(region: Region, tallies: Mapping[str, tuple[int, int]], xy: _Project) -> MapShape:
