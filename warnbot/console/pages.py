@@ -62,7 +62,7 @@ async def rosters(request: web.Request, v: Visitor) -> web.StreamResponse:
         tiers=[(t, per_tier.get(t, 0)) for t in Tier],
         regions=regions,
         problems=problems,
-        source=str(app.settings.roster or ""),
+        source=app.settings.roster.name if app.settings.roster else "",
     )
 
 
