@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from tests.conftest import T0
 from tests.factories import delivery, incident, person
 from warnbot import drillcli, drillreport, drills
-from warnbot.drillcli import ReportingStore
 from warnbot.drillreport import Step as ReportStep
 from warnbot.model import Level, Message, Request, Responder, Step, Tier
 from warnbot.render import Renderer
@@ -25,8 +24,8 @@ from warnbot.store import Store
 
 
 @pytest.fixture
-def rstore(store: Store) -> ReportingStore:
-    return ReportingStore(store.engine)
+def rstore(store: Store) -> Store:
+    return Store(store.engine)
 
 
 DRILL = dataclasses.replace(incident(T0), id=7, drill=True)
@@ -121,13 +120,13 @@ def test_a_fired_plan_opens_one_drill_incident_per_region() -> None:
 
 
 async def test_a_due_drill_is_claimed_by_exactly_one_of_several_processes(
-    rstore: ReportingStore, db_url: str
+    rstore: Store, db_url: str
 ) -> None:
     stored = [await rstore.schedule_drill(plan(seed), START) for seed in range(20)]
     due_at = max(drills.fire_at(p) for p in stored)
-    others = [ReportingStore.connect(db_url) for _ in range(3)]
+    others = [Store.connect(db_url) for _ in range(3)]
     try:
-        claimers: list[ReportingStore] = [rstore, *others]
+        claimers: list[Store] = [rstore, *others]
         rounds = await asyncio.gather(
             *(s.claim_due_drills(due_at, f"worker{i}") for i, s in enumerate(claimers * 3))
         )
@@ -138,7 +137,7 @@ async def test_a_due_drill_is_claimed_by_exactly_one_of_several_processes(
     assert claimed == sorted(p.id for p in stored)
 
 
-async def test_only_drills_whose_moment_has_come_are_claimed(rstore: ReportingStore) -> None:
+async def test_only_drills_whose_moment_has_come_are_claimed(rstore: Store) -> None:
     early, late = plan(1), plan(2)
     first = await rstore.schedule_drill(early, START)
     second = await rstore.schedule_drill(late, START)
@@ -150,7 +149,7 @@ async def test_only_drills_whose_moment_has_come_are_claimed(rstore: ReportingSt
 
 
 async def test_a_claim_whose_process_died_is_claimed_again_after_the_lease(
-    rstore: ReportingStore,
+    rstore: Store,
 ) -> None:
     p = await rstore.schedule_drill(plan(), START)
     at = drills.fire_at(p)
@@ -163,7 +162,7 @@ async def test_a_claim_whose_process_died_is_claimed_again_after_the_lease(
     assert (await rstore.drill_plans())[0].incident_ids == (11, 12)
 
 
-async def test_a_cancelled_drill_never_fires(rstore: ReportingStore) -> None:
+async def test_a_cancelled_drill_never_fires(rstore: Store) -> None:
     p = await rstore.schedule_drill(plan(), START)
     assert await rstore.cancel_drill(p.id)
     assert not await rstore.cancel_drill(p.id)
@@ -299,7 +298,7 @@ def _message(req: Request) -> list[Message]:
     return [Message(f"request:{req.id}", "console", "+8617000000001", "b", req.incident_id)]
 
 
-async def test_the_report_is_built_from_what_the_store_holds(rstore: ReportingStore) -> None:
+async def test_the_report_is_built_from_what_the_store_holds(rstore: Store) -> None:
     drill = await rstore.open_incident(dataclasses.replace(incident(T0), drill=True), None)
     people = _roster()
     await rstore.sync_roster(list(people.values()))
@@ -385,7 +384,7 @@ async def test_migration_0007_goes_down_and_up_again(tmp_path: Path) -> None:
         await store.migrate()
         await migrate_to(store, "0006")
         await store.migrate()
-        again = ReportingStore(store.engine)
+        again = Store(store.engine)
         assert await again.drill_plans() == []
     finally:
         await store.close()

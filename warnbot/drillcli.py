@@ -26,11 +26,6 @@ from warnbot import drillreport, drills
 from warnbot.model import Level
 from warnbot.settings import load_settings
 from warnbot.store import Store, db
-from warnbot.store.reports import ReportStore
-
-
-class ReportingStore(Store, ReportStore):
-    """Store with the reports mixin, until ``Store`` inherits it."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -73,8 +68,8 @@ def _time(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def _store(args: argparse.Namespace) -> ReportingStore:
-    return ReportingStore(db.create_engine(load_settings(args.config).database_url))
+def _store(args: argparse.Namespace) -> Store:
+    return Store(db.create_engine(load_settings(args.config).database_url))
 
 
 def _schedule(args: argparse.Namespace) -> int:
@@ -139,7 +134,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 async def load_report(
-    store: ReportingStore, incident_id: int, now: datetime | None = None
+    store: Store, incident_id: int, now: datetime | None = None
 ) -> drillreport.DrillReport | None:
     """Read what the report needs from the store and build it (None: no such incident)."""
     incident = await store.incident(incident_id)

@@ -84,6 +84,19 @@ class WebSettings(BaseModel):
         return v.rstrip("/")
 
 
+class ConsoleSettings(BaseModel):
+    """The duty-officer console: sign-in lock-out, session length, default language."""
+
+    language: Literal["zh", "en"] = "zh"
+    timezone: str = "Asia/Shanghai"  # times on the console's pages
+    session_ttl_s: float = Field(default=12 * 3600.0, gt=0)
+    # This many wrong passwords in a row lock the account for lock_s.
+    max_failures: int = Field(default=5, ge=1)
+    lock_s: float = Field(default=900.0, gt=0)
+    # How often the live ack board looks for changes made by other processes.
+    board_poll_s: float = Field(default=2.0, gt=0)
+
+
 FeedFormat = Literal["cap", "atom", "geojson", "usgs", "ea", "json"]
 
 
@@ -264,6 +277,7 @@ class Settings(BaseSettings):
     reading_max_age_s: float = Field(default=6 * 3600.0, gt=0)
     twilio: TwilioSettings = TwilioSettings()
     web: WebSettings = WebSettings()
+    console: ConsoleSettings = ConsoleSettings()
     feeds: list[FeedSettings] = Field(default_factory=list)
     cap: CapSettings | None = None
     # Per channel (provider account and sender), shared by every process on the database:

@@ -305,6 +305,55 @@ audience_members = sa.Table(
 # ---------------------------------------------------------------------------
 # Console tables: accounts, sessions, audit log (migration 0006).
 
+# Console accounts: roles viewer < duty_officer < admin; argon2 hashes only; a run of
+# failed sign-ins locks the account until ``locked_until``.
+console_accounts = sa.Table(
+    "console_accounts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", UTCDateTime),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Sessions and API tokens are kept as SHA-256 digests: a copy of the database opens nothing.
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("token_sha256", sa.String(64), primary_key=True),
+    sa.Column("account_id", sa.ForeignKey("console_accounts.id"), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("token_sha256", sa.String(64), primary_key=True),
+    sa.Column("account_id", sa.ForeignKey("console_accounts.id"), nullable=False),
+    sa.Column("label", sa.String(100), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_used_at", UTCDateTime),
+)
+
+# Who did what, when: every console and API action, refusals included.
+console_audit = sa.Table(
+    "console_audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False, server_default=""),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Index("ix_console_audit_at", "at"),
+)
+
 
 # ---------------------------------------------------------------------------
 # Reports back (回执), transfer-list progress, drills (migration 0007).

@@ -30,6 +30,10 @@ def make_app(app: App) -> web.Application:
     """The HTTP application serving ``app``."""
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
     web_app[APP] = app
+    from warnbot import api, console, metrics  # imported here: they import warnbot.web.keys
+
+    console.install(web_app, app)
+    web_app.add_routes([*api.routes(), web.get("/metrics", metrics.serve)])
     web_app.add_routes(
         [
             web.get("/healthz", health.healthz),

@@ -10,7 +10,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from warnbot import links
-from warnbot.store.reports import ReportStore
 from warnbot.transfers import progress
 from warnbot.web.keys import APP
 
@@ -23,7 +22,7 @@ async def page(request: web.Request) -> web.Response:
     person = app.people.get(req.responder_key) if req else None
     if req is None or incident is None or person is None:
         raise web.HTTPNotFound(text="链接无效 / invalid link")
-    store = _reports(app.store)
+    store = app.store
     entries = await store.transfer_list([person.key])
     board = progress(entries, await store.transfer_marks(incident.id), {person.key})
     html = app.renderer.render(
@@ -36,13 +35,3 @@ async def page(request: web.Request) -> web.Response:
         moved=board[0].moved if board else 0,
     )
     return web.Response(text=html, content_type="text/html")
-
-
-def _reports(store: object) -> ReportStore:
-    """The store's reports part (until ``Store`` inherits ``ReportStore`` itself)."""
-    if isinstance(store, ReportStore):
-        return store
-    from warnbot.drillcli import ReportingStore
-
-    engine = store.engine  # type: ignore[attr-defined]
-    return ReportingStore(engine)

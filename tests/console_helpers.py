@@ -1,0 +1,33 @@
+"""Helpers for the console tests: accounts, signing in through the real form, CSRF."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp.test_utils import TestClient
+
+from warnbot.app import App
+from warnbot.console import auth
+from warnbot.store.accounts import ConsoleStore
+
+PASSWORD = "correct horse battery"
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+async def make_account(app: App, name: str, role: str, password: str = PASSWORD) -> int:
+    return await auth.add_account(ConsoleStore(app.store.engine), name, role, password, app.clock())
+
+
+def csrf_of(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+async def sign_in(client: TestClient, name: str, password: str = PASSWORD) -> str:
+    """Sign in through the form; returns the session's CSRF token (from the next page)."""
+    page = await client.get("/login")
+    form = {"name": name, "password": password, "csrf": csrf_of(await page.text()), "next": "/"}
+    resp = await client.post("/login", data=form)
+    assert resp.status == 200, await resp.text()
+    return csrf_of(await resp.text())

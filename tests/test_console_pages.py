@@ -1,0 +1,287 @@
+"""Console pages and actions through the HTTP client: the manual response from form to
+ack board, second confirmation for Ⅰ/Ⅱ, lift and upgrade, reminders, phone
+confirmations, escaping, exports, and the reference pages."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import re
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.conftest import PUBLIC_URL, Clock, sign
+from tests.console_helpers import make_account, sign_in
+from warnbot.app import App
+from warnbot.model import Level
+from warnbot.settings import RateLimit
+from warnbot.store.accounts import ConsoleStore
+from warnbot.web import make_app
+
+MANUAL = {"region": "449901", "level": "III", "hazard": "暴雨", "template": "standard", "text": ""}
+
+
+@pytest.fixture
+async def client(app: App, aiohttp_client: Any) -> TestClient:
+    return await aiohttp_client(make_app(app))
+
+
+@pytest.fixture
+async def officer(app: App, client: TestClient) -> str:
+    """A signed-in duty officer; returns the session's CSRF token."""
+    await make_account(app, "值班员张三", "duty_officer")
+    return await sign_in(client, "值班员张三")
+
+
+async def _open(client: TestClient, csrf: str, **changes: str) -> int:
+    form = {**MANUAL, **changes, "csrf": csrf}
+    resp = await client.post("/respond/confirm", data=form, allow_redirects=False)
+    assert resp.status == 303, await resp.text()
+    return int(resp.headers["Location"].rsplit("/", 1)[1])
+
+
+async def _actions(app: App) -> list[str]:
+    return [e.action for e in reversed(await ConsoleStore(app.store.engine).audit_log())]
+
+
+async def test_the_preview_counts_people_per_tier_and_shows_text_and_segments(
+    app: App, client: TestClient, officer: str
+) -> None:
+    resp = await client.post("/respond/preview", data={**MANUAL, "csrf": officer})
+    html = await resp.text()
+    assert resp.status == 200
+    # Level Ⅲ reaches county, township and village in the demo: 2 + 3 + 5 people
+    assert re.search(r'data-count="county">2<', html)
+    assert re.search(r'data-count="township">3<', html)
+    assert re.search(r'data-count="village">5<', html)
+    assert 'id="preview-total">10<' in html
+    assert "示例县暴雨，启动Ⅲ级应急响应" in html
+    assert "每条 2 段短信" in html or "每条 1 段短信" in html
+    assert await app.store.open_incidents() == []  # a preview sends nothing
+
+
+async def test_confirming_a_level_iii_response_opens_it_and_asks_everyone(
+    app: App, client: TestClient, officer: str
+) -> None:
+    incident_id = await _open(client, officer)
+    incident = await app.store.incident(incident_id)
+    assert incident is not None and incident.level == Level.III
+    assert incident.source == "console:值班员张三"
+    assert len(await app.store.requests_of(incident_id)) == 10
+    page = await (await client.get(f"/incidents/{incident_id}")).text()
+    assert len(re.findall(r'data-person="\w+" data-state="pending"', page)) == 10
+    assert "<svg" in page and "一镇南村" in page  # the map, from the region outlines
+    assert "manual_open" in await _actions(app)
+
+
+async def test_level_ii_asks_for_a_second_confirmation_before_sending(
+    app: App, client: TestClient, officer: str
+) -> None:
+    first = await client.post("/respond/confirm", data={**MANUAL, "level": "II", "csrf": officer})
+    assert first.status == 200 and "二次确认" in await first.text()
+    assert await app.store.open_incidents() == []
+    incident_id = await _open(client, officer, level="II", second="yes")
+    assert (await app.store.incident(incident_id)).level == Level.II  # type: ignore[union-attr]
+
+
+async def test_a_drill_is_marked_in_every_message(
+    app: App, client: TestClient, officer: str
+) -> None:
+    incident_id = await _open(client, officer, drill="on")
+    await app.pump()
+    bodies = [m.body for m in await app.store.sent_messages(incident_id)]
+    assert len(bodies) == 10
+    assert all(b.startswith(("【演练】", "[DRILL]")) for b in bodies), bodies
+
+
+async def test_script_in_free_text_is_shown_escaped(
+    app: App, client: TestClient, officer: str
+) -> None:
+    text = '<script>alert("x")</script>山洪'
+    preview = await client.post("/respond/preview", data={**MANUAL, "text": text, "csrf": officer})
+    html = await preview.text()
+    assert "<script>alert" not in html and "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+    incident_id = await _open(client, officer, text=text)
+    page = await client.get(f"/incidents/{incident_id}")
+    assert "<script>alert" not in await page.text()
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+
+
+async def test_an_unknown_region_is_refused_and_nothing_opens(
+    app: App, client: TestClient, officer: str
+) -> None:
+    resp = await client.post(
+        "/respond/confirm", data={**MANUAL, "region": "449977", "csrf": officer}
+    )
+    assert resp.status == 400 and "未知区域" in await resp.text()
+    assert await app.store.open_incidents() == []
+
+
+async def test_a_second_response_for_the_same_hazard_and_region_is_refused(
+    app: App, client: TestClient, officer: str
+) -> None:
+    await _open(client, officer)
+    resp = await client.post("/respond/confirm", data={**MANUAL, "csrf": officer})
+    assert resp.status == 400 and "已有进行中的响应" in await resp.text()
+    assert len(await app.store.open_incidents()) == 1
+
+
+async def test_a_phone_confirmation_is_recorded_with_the_officers_name(
+    app: App, client: TestClient, officer: str
+) -> None:
+    incident_id = await _open(client, officer)
+    target = next(r for r in await app.store.requests_of(incident_id) if r.responder_key == "V01")
+    form = {"csrf": officer, "request_id": str(target.id), "note": "电话联系"}
+    resp = await client.post(f"/incidents/{incident_id}/phone-ack", data=form)
+    assert resp.status == 200
+    confirmed = await app.store.request(target.id)
+    assert confirmed is not None and confirmed.status == "confirmed"
+    acks = await ConsoleStore(app.store.engine).acks_of(incident_id)
+    assert [a.path for a in acks] == ["duty_officer"]
+    log = await ConsoleStore(app.store.engine).audit_log(target=f"incident:{incident_id}")
+    assert any(
+        e.action == "phone_ack" and e.actor == "值班员张三" and "王小川" in e.detail for e in log
+    )
+
+
+async def test_a_phone_confirmation_for_another_incidents_request_is_refused(
+    app: App, client: TestClient, officer: str
+) -> None:
+    first = await _open(client, officer)
+    second = await _open(client, officer, hazard="台风")
+    other = (await app.store.requests_of(second))[0]
+    form = {"csrf": officer, "request_id": str(other.id)}
+    resp = await client.post(f"/incidents/{first}/phone-ack", data=form)
+    assert "无此叫应记录" in await resp.text()
+    assert (await app.store.request(other.id)).status == "pending"  # type: ignore[union-attr]
+
+
+async def test_remind_the_silent_asks_only_those_past_their_window(
+    app: App, client: TestClient, officer: str, clock: Clock
+) -> None:
+    incident_id = await _open(client, officer)
+    await app.pump()
+    url = f"{PUBLIC_URL}/hooks/twilio/sms"
+    form = {"From": app.people["V01"].phones[0], "Body": "1"}
+    assert (
+        await client.post("/hooks/twilio/sms", data=form, headers=sign(url, form))
+    ).status == 200
+    clock.advance(61)
+    silent_page = await (await client.get(f"/incidents/{incident_id}?only=silent")).text()
+    rows = re.findall(r'data-person="(\w+)" data-state="(\w+)"', silent_page)
+    assert len(rows) == 9 and {state for _, state in rows} == {"silent"}
+    resp = await client.post(f"/incidents/{incident_id}/remind", data={"csrf": officer})
+    assert resp.status == 200 and "已安排提醒 9 人" in await resp.text()
+
+
+async def test_upgrade_and_lift_by_hand_need_a_reason_and_are_audited(
+    app: App, client: TestClient, officer: str
+) -> None:
+    incident_id = await _open(client, officer)
+    no_reason = await client.post(f"/incidents/{incident_id}/lift", data={"csrf": officer})
+    assert "请填写原因" in await no_reason.text()
+    form = {"csrf": officer, "level": "II", "reason": "雨势加大"}
+    await client.post(f"/incidents/{incident_id}/upgrade", data=form)
+    assert (await app.store.incident(incident_id)).level == Level.II  # type: ignore[union-attr]
+    lifted = await client.post(
+        f"/incidents/{incident_id}/lift", data={"csrf": officer, "reason": "雨停"}
+    )
+    assert "响应已解除" in await lifted.text()
+    assert (await app.store.incident(incident_id)).status == "lifted"  # type: ignore[union-attr]
+    assert {"upgrade", "lift"} <= set(await _actions(app))
+
+
+async def test_the_after_action_csv_lists_everyone_asked(
+    app: App, client: TestClient, officer: str
+) -> None:
+    incident_id = await _open(client, officer)
+    resp = await client.get(f"/incidents/{incident_id}/export.csv")
+    rows = list(csv.DictReader(io.StringIO((await resp.read()).decode("utf-8-sig"))))
+    assert len(rows) == 10 and {r["state"] for r in rows} == {"pending"}
+    assert {r["tier"] for r in rows} == {"county", "township", "village"}
+
+
+async def test_the_reference_pages_show_feeds_rosters_and_who_is_on_duty(
+    app: App, client: TestClient, officer: str
+) -> None:
+    feeds = await (await client.get("/feeds")).text()
+    assert "示例县气象台 demo CAP" in feeds
+    rosters = await (await client.get("/rosters")).text()
+    assert "12 人" in rosters and "无导入错误" in rosters
+    duty = await (await client.get("/duty")).text()
+    assert "周值班(示例)" in duty and "+8617000000900" not in duty
+
+
+async def _next_event(resp: Any) -> str:
+    """The data of the next ``board`` event on a server-sent event stream (10 s at most)."""
+    async with asyncio.timeout(10):
+        return await _read_event(resp)
+
+
+async def _read_event(resp: Any) -> str:
+    lines: list[str] = []
+    while True:
+        line = (await resp.content.readline()).decode()
+        if line.startswith("data: "):
+            lines.append(line[6:])
+        elif line == "\n" and lines:
+            return "".join(lines)
+
+
+async def test_the_board_stream_sends_the_redrawn_board_when_someone_confirms(
+    app: App, client: TestClient, officer: str
+) -> None:
+    incident_id = await _open(client, officer)
+    stream = await client.get(
+        f"/incidents/{incident_id}/events", headers={"Accept": "text/event-stream"}
+    )
+    assert stream.headers["Content-Type"].startswith("text/event-stream")
+    first = await _next_event(stream)
+    assert '"V01\\" data-state=\\"pending' in first
+    target = next(r for r in await app.store.requests_of(incident_id) if r.responder_key == "V01")
+    await app.link_ack(target.id)
+    second = await _next_event(stream)
+    assert '"V01\\" data-state=\\"confirmed' in second
+    stream.close()
+
+
+async def test_the_board_stream_refuses_a_visitor_without_a_session(
+    app: App, client: TestClient, officer: str
+) -> None:
+    incident_id = await _open(client, officer)
+    client.session.cookie_jar.clear()
+    resp = await client.get(
+        f"/incidents/{incident_id}/events", headers={"Accept": "text/event-stream"}
+    )
+    assert resp.status == 401
+
+
+async def test_the_drill_report_lists_only_drills_with_their_outcome(
+    app: App, client: TestClient, officer: str
+) -> None:
+    drill = await _open(client, officer, drill="on")
+    await _open(client, officer, hazard="台风")
+    target = next(r for r in await app.store.requests_of(drill) if r.responder_key == "V01")
+    await app.link_ack(target.id)
+    resp = await client.get("/exports/incidents.csv?drill=1")
+    rows = list(csv.DictReader(io.StringIO((await resp.read()).decode("utf-8-sig"))))
+    assert [(r["incident"], r["drill"], r["asked"], r["confirmed"]) for r in rows] == [
+        (str(drill), "True", "10", "1")
+    ]
+    everything = await client.get("/exports/incidents.csv")
+    assert len((await everything.read()).decode("utf-8-sig").strip().splitlines()) == 3
+
+
+async def test_the_preview_estimates_the_time_to_send_at_the_configured_rate(
+    app: App, client: TestClient, officer: str
+) -> None:
+    limit = RateLimit(rate_per_s=0.5, burst=2, per_segment=True)
+    app.settings = app.settings.model_copy(update={"rate_limits": {"twilio": limit}})
+    resp = await client.post("/respond/preview", data={**MANUAL, "csrf": officer})
+    html = await resp.text()
+    segments = int(re.search(r"每条 (\d+) 段短信", html).group(1))  # type: ignore[union-attr]
+    expected_s = (10 * segments - 2) / 0.5  # the burst goes at once, the rest at the rate
+    assert f"预计发送需 {expected_s:.1f} 秒" in html

@@ -1,0 +1,66 @@
+"""The duty-officer console: server-rendered pages at ``/``, Chinese first.
+
+``install(web_app, app)`` adds its routes, its store, its templates and the
+live-board hub to the aiohttp application; ``warnbot.web.make_app`` calls it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from warnbot.app import App
+from warnbot.console import incidents, pages, respond, session
+from warnbot.console.keys import CONSOLE_STORE, HUB, PAGES
+from warnbot.console.live import Hub
+from warnbot.console.views import Pages
+from warnbot.resources import bundled
+from warnbot.store.accounts import ConsoleStore
+
+
+def install(web_app: web.Application, app: App) -> None:
+    web_app[CONSOLE_STORE] = ConsoleStore(app.store.engine)
+    web_app[PAGES] = Pages(app.settings.console.timezone)
+    hub = Hub()
+    web_app[HUB] = hub
+    app.observers.append(hub.observe)
+    web_app.cleanup_ctx.append(_close_hub)
+    web_app.on_shutdown.append(_shutdown)
+    web_app.add_routes(routes())
+
+
+async def _close_hub(web_app: web.Application) -> AsyncIterator[None]:
+    yield
+    web_app[HUB].close()
+
+
+async def _shutdown(web_app: web.Application) -> None:
+    """Release the board streams before the server waits for open requests to end."""
+    web_app[HUB].close()
+
+
+def routes() -> list[web.AbstractRouteDef]:
+    return [
+        web.get("/", incidents.index),
+        web.get("/login", session.login_page),
+        web.post("/login", session.login),
+        web.post("/logout", session.logout),
+        web.get("/lang/{lang}", session.switch_language),
+        web.get("/incidents/{id}", incidents.detail),
+        web.get("/exports/incidents.csv", incidents.export_all_csv),
+        web.get("/incidents/{id}/events", incidents.events),
+        web.get("/incidents/{id}/export.csv", incidents.export_csv),
+        web.post("/incidents/{id}/lift", respond.lift),
+        web.post("/incidents/{id}/upgrade", respond.upgrade),
+        web.post("/incidents/{id}/remind", respond.remind),
+        web.post("/incidents/{id}/phone-ack", respond.phone_ack),
+        web.get("/respond", respond.form),
+        web.post("/respond/preview", respond.preview),
+        web.post("/respond/confirm", respond.confirm),
+        web.get("/feeds", pages.feeds),
+        web.get("/rosters", pages.rosters),
+        web.get("/duty", pages.duty),
+        web.get("/audit", pages.audit),
+        web.static("/static", bundled("templates") / "console" / "static"),
+    ]

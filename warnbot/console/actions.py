@@ -1,0 +1,287 @@
+"""What a duty officer can do, for the console and the JSON API alike; each action is
+written to the audit log with who did it.
+
+A manual response (手动启动响应) opens one incident per chosen region through the
+same store and ``App.notify`` the feeds use, so its messages go through the
+outbox and its 叫应 through the same ladder. ``preview`` shows what confirming
+would send, without writing anything.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from warnbot import regions, sms
+from warnbot.app import App
+from warnbot.evaluate import Transition, incident_key
+from warnbot.model import AckPath, Incident, Level, Message, Tier
+from warnbot.plan import plan
+from warnbot.publish import publish_cap
+from warnbot.store.accounts import ConsoleStore
+
+HAZARDS = ("暴雨", "台风", "洪水", "山洪", "地质灾害", "高温", "大风", "寒潮", "森林火险")
+# Headline templates a duty officer can pick instead of writing free text.
+HEADLINES = {
+    "standard": "{region}{hazard}，启动{level}级应急响应",
+    "transfer": "{region}{hazard}，启动{level}级应急响应，请立即组织危险区域人员转移",
+    "patrol": "{region}{hazard}，启动{level}级应急响应，请加强巡查值守",
+}
+HIGH_LEVELS = (Level.I, Level.II)
+
+
+class ActionError(ValueError):
+    """A request the duty officer must correct; the message says what (中文 English)."""
+
+
+@dataclass(frozen=True)
+class Manual:
+    """A manual response as asked for: regions, level, hazard, and the headline."""
+
+    region_codes: tuple[str, ...]
+    level: Level
+    hazard: str
+    template: str = "standard"
+    text: str = ""  # free text; when given it is the headline
+    drill: bool = False
+
+    def headline(self, app: App, code: str) -> str:
+        if self.text.strip():
+            return self.text.strip()
+        pattern = HEADLINES.get(self.template, HEADLINES["standard"])
+        name = app.regions.get(code).name if app.regions and code in app.regions else code
+        return pattern.format(region=name, hazard=self.hazard, level=self.level.roman)
+
+
+def check(app: App, m: Manual) -> None:
+    """Refuse what cannot be sent: no region, an unknown region, no hazard, overlong text."""
+    if not m.region_codes:
+        raise ActionError("请选择区域 choose at least one region")
+    for code in m.region_codes:
+        if not regions.is_code(code) or (app.regions is not None and code not in app.regions):
+            raise ActionError(f"未知区域 unknown region {code!r}")
+    if not m.hazard.strip() or len(m.hazard) > 50:
+        raise ActionError("请填写灾种（50字以内） give the hazard (at most 50 characters)")
+    if len(m.text) > 500:
+        raise ActionError("正文不超过500字 the text must be at most 500 characters")
+    if m.template not in HEADLINES:
+        raise ActionError(f"未知模板 unknown template {m.template!r}")
+
+
+def draft(app: App, m: Manual, code: str, actor: str) -> Incident:
+    return Incident(
+        id=0,
+        key=incident_key(m.hazard.strip(), code),
+        hazard=m.hazard.strip(),
+        region_code=regions.canonical(code),
+        level=m.level,
+        status="open",
+        opened_at=app.clock(),
+        headline=m.headline(app, code),
+        policy=app.settings.level_policy(m.level),
+        drill=m.drill,
+        source=f"console:{actor}",
+    )
+
+
+@dataclass
+class Preview:
+    """What confirming would send: counts per tier and channel, texts, segments, time."""
+
+    incidents: list[Incident]
+    people: Counter[tuple[str, str]] = field(default_factory=Counter)  # (tier, channel) → n
+    texts: dict[str, str] = field(default_factory=dict)  # channel → a rendered sample
+    segments: dict[str, int] = field(default_factory=dict)
+    messages: Counter[str] = field(default_factory=Counter)  # channel → n
+    send_s: dict[str, float | None] = field(default_factory=dict)
+    already_open: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.people.values())
+
+
+async def preview(app: App, m: Manual, actor: str) -> Preview:
+    check(app, m)
+    open_keys = {i.key for i, _ in await app.store.open_incidents()}
+    drafts = [draft(app, m, code, actor) for code in m.region_codes]
+    result = Preview(drafts, already_open=[d.key for d in drafts if d.key in open_keys])
+    for d in drafts:
+        for delivery in plan(d, app.people.values(), app.settings.sms_channel, app.clock()):
+            result.people[(delivery.tier.value, delivery.channel)] += 1
+            result.messages[delivery.channel] += 1
+            if delivery.channel not in result.texts:
+                body = app.renderer.render(
+                    "sms",
+                    "request",
+                    delivery.responder.language,
+                    incident=d,
+                    person=delivery.responder,
+                    channel=delivery.channel,
+                    code="1",
+                    link=f"{app.public_url}/a/…",
+                )
+                result.texts[delivery.channel] = body
+                result.segments[delivery.channel] = sms.segments(body)
+    for channel, n in result.messages.items():
+        result.send_s[channel] = _send_s(app, channel, n, result.segments.get(channel, 1))
+    return result
+
+
+def _send_s(app: App, channel: str, messages: int, segments: int) -> float | None:
+    limit = app.settings.rate_limits.get(channel)
+    if limit is None:
+        return None
+    units = messages * segments if limit.per_segment else messages
+    return max(units - limit.capacity, 0) / limit.rate_per_s
+
+
+async def open_manual(app: App, audit: ConsoleStore, m: Manual, actor: str) -> list[Incident]:
+    """Open one incident per region and ask its people; a region whose incident of this
+    hazard is already open is refused as a whole, before anything is sent."""
+    check(app, m)
+    drafts = [draft(app, m, code, actor) for code in m.region_codes]
+    open_keys = {i.key for i, _ in await app.store.open_incidents()}
+    clash = [d.key for d in drafts if d.key in open_keys]
+    if clash:
+        raise ActionError(f"已有进行中的响应 already open: {', '.join(clash)}; 请提升 upgrade it")
+    opened = []
+    for d in drafts:
+        incident = await app.store.open_incident(d, None)
+        app.observe("opened", incident=incident, reason=f"手动 manual by {actor}")
+        await app.notify(incident)
+        if not incident.drill:
+            await publish_cap(app.store, app.settings, incident, "open", app.clock())
+        await audit.audit(
+            actor,
+            "manual_open",
+            app.clock(),
+            target=f"incident:{incident.id}",
+            detail=f"{incident.level.roman}级 {incident.hazard} {incident.region_code} "
+            f"drill={incident.drill}: {incident.headline}",
+        )
+        opened.append(incident)
+    return opened
+
+
+async def lift(app: App, audit: ConsoleStore, incident_id: int, reason: str, actor: str) -> None:
+    incident = await _open_incident(app, incident_id)
+    reason = _reason(reason)
+    await app.apply(_transition("lift", incident, incident.level, reason, actor), None, actor)
+    await audit.audit(actor, "lift", app.clock(), target=f"incident:{incident_id}", detail=reason)
+
+
+async def upgrade(
+    app: App, audit: ConsoleStore, incident_id: int, level: Level, reason: str, actor: str
+) -> None:
+    incident = await _open_incident(app, incident_id)
+    reason = _reason(reason)
+    if not level.outranks(incident.level):
+        raise ActionError(f"只能提升到更高级别 only a higher level than {incident.level.roman}")
+    await app.apply(_transition("upgrade", incident, level, reason, actor), None, actor)
+    await audit.audit(
+        actor,
+        "upgrade",
+        app.clock(),
+        target=f"incident:{incident_id}",
+        detail=f"{incident.level.roman}→{level.roman}: {reason}",
+    )
+
+
+async def remind_silent(app: App, audit: ConsoleStore, incident_id: int, actor: str) -> int:
+    """Ask everyone silent (past the window, unanswered) again now; returns how many."""
+    incident = await _open_incident(app, incident_id)
+    now = app.clock()
+    silent = [
+        r
+        for r in await app.store.requests_of(incident_id)
+        if r.confirmed_at is None and r.deadline < now and r.responder_key in app.people
+    ]
+    stamp = int(time.time())
+    channel = app.settings.sms_channel
+    messages = []
+    for r in silent:
+        person = app.people[r.responder_key]
+        body = app.renderer.render(
+            "sms",
+            "repeat",
+            person.language,
+            incident=incident,
+            person=person,
+            channel=channel,
+            code=r.reply_code,
+            n=1,
+            link=app.link(r.id),
+        )
+        key = f"remind:{r.id}:{stamp}:{channel}"
+        messages.append(
+            Message(
+                key,
+                channel,
+                person.phones[0],
+                body,
+                incident_id,
+                person.key,
+                ack_token=app.token(r.id),
+            )
+        )
+    await app.store.enqueue(messages, now)
+    await audit.audit(
+        actor, "remind_silent", now, target=f"incident:{incident_id}", detail=f"{len(messages)}"
+    )
+    return len(messages)
+
+
+async def phone_ack(
+    app: App, audit: ConsoleStore, incident_id: int, request_id: int, note: str, actor: str
+) -> bool:
+    """Record that a person confirmed by telephone to the duty officer ``actor``;
+    False when they had already confirmed."""
+    req = await app.store.request(request_id)
+    if req is None or req.incident_id != incident_id:
+        raise ActionError("无此叫应记录 no such request in this incident")
+    outcome = await app.link_ack(request_id, AckPath.DUTY_OFFICER)
+    new = outcome.kind == "confirmed"
+    person = app.people.get(req.responder_key)
+    await audit.audit(
+        actor,
+        "phone_ack" if new else "phone_ack_duplicate",
+        app.clock(),
+        target=f"incident:{incident_id}",
+        detail=f"{person.name if person else req.responder_key} ({req.tier.value}) {note[:200]}",
+    )
+    return new
+
+
+async def _open_incident(app: App, incident_id: int) -> Incident:
+    incident = await app.store.incident(incident_id)
+    if incident is None:
+        raise ActionError("无此响应 no such incident")
+    if incident.status != "open":
+        raise ActionError("该响应已解除 the incident is already lifted")
+    return incident
+
+
+def _reason(reason: str) -> str:
+    reason = reason.strip()
+    if not reason:
+        raise ActionError("请填写原因 give a reason")
+    return reason[:500]
+
+
+def _transition(kind: str, incident: Incident, level: Level, reason: str, actor: str) -> Transition:
+    return Transition(
+        kind=kind,
+        key=incident.key,
+        hazard=incident.hazard,
+        region_code=incident.region_code,
+        level=level,
+        headline=incident.headline,
+        reason=f"{reason} ({actor})",
+        incident_id=incident.id,
+    )
+
+
+def tiers_of(level: Level, app: App) -> list[Tier]:
+    return list(app.settings.level_policy(level).tiers)

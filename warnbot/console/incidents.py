@@ -1,0 +1,337 @@
+"""Incident pages: the list, one incident (map, chart, live ack board, timeline, actions),
+the board's server-sent events, and the after-action CSV."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from warnbot.app import App
+from warnbot.console import boardview, svg
+from warnbot.console.keys import CONSOLE_STORE, HUB, PAGES
+from warnbot.console.session import Visitor, guard
+from warnbot.model import Incident, Level
+from warnbot.store.accounts import ConsoleStore
+from warnbot.web.keys import APP
+
+KEEPALIVE_S = 15.0
+
+
+@guard("viewer")
+async def index(request: web.Request, v: Visitor) -> web.StreamResponse:
+    app = request.app[APP]
+    rows = await request.app[CONSOLE_STORE].incidents()
+    now = app.clock()
+    listed = [
+        {
+            "incident": i,
+            "lifted_at": lifted,
+            "region": boardview.region_name(app.regions, i.region_code),
+            "age_min": int((now - i.opened_at).total_seconds() // 60),
+        }
+        for i, lifted in rows
+    ]
+    return request.app[PAGES].response(v.language, "incidents.html", me=v, incidents=listed)
+
+
+async def incident_or_404(app: App, request: web.Request) -> Incident:
+    try:
+        incident_id = int(request.match_info["id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    incident = await app.store.incident(incident_id)
+    if incident is None:
+        raise web.HTTPNotFound()
+    return incident
+
+
+async def board_of(app: App, store: ConsoleStore, incident: Incident) -> boardview.BoardView:
+    requests = await app.store.requests_of(incident.id)
+    failures = await store.failed_addresses_of(r.responder_key for r in requests)
+    return boardview.build(
+        requests,
+        app.people,
+        await store.acks_of(incident.id),
+        await store.messages_of(incident.id),
+        failures,
+        app.regions,
+        app.clock(),
+    )
+
+
+@dataclass(frozen=True)
+class Live:
+    """Everything on the page that the board stream redraws."""
+
+    incident: Incident
+    view: boardview.BoardView
+    rows: list[boardview.PersonRow]
+    map: svg.RegionMap | None
+    chart: svg.Chart | None
+    only: str | None
+
+
+async def live(app: App, store: ConsoleStore, incident_id: int, only: str | None) -> Live:
+    incident = await app.store.incident(incident_id)
+    if incident is None:
+        raise web.HTTPNotFound()
+    view = await board_of(app, store, incident)
+    tallies = {g.label: (g.answered, g.total) for g in view.regions}
+    requests = await app.store.requests_of(incident_id)
+    return Live(
+        incident,
+        view,
+        boardview.only(view, only),
+        svg.region_map(app.regions, incident.region_code, tallies),
+        svg.confirmation_chart(requests, incident.opened_at, app.clock()),
+        only,
+    )
+
+
+def _only(request: web.Request) -> str | None:
+    value = request.query.get("only")
+    return value if value in boardview.STATES else None
+
+
+@guard("viewer")
+async def detail(request: web.Request, v: Visitor) -> web.StreamResponse:
+    app = request.app[APP]
+    store = request.app[CONSOLE_STORE]
+    incident = await incident_or_404(app, request)
+    return request.app[PAGES].response(
+        v.language,
+        "incident.html",
+        me=v,
+        live=await live(app, store, incident.id, _only(request)),
+        timeline=await timeline(app, store, incident),
+        higher=[lv for lv in Level if lv.outranks(incident.level)],
+        error=request.query.get("error", ""),
+        notice=request.query.get("notice", ""),
+    )
+
+
+@guard("viewer")
+async def events(request: web.Request, v: Visitor) -> web.StreamResponse:
+    """Server-sent events: ``board`` with the redrawn live section whenever it changes."""
+    incident = await incident_or_404(request.app[APP], request)
+    only = _only(request)
+    stream = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await stream.prepare(request)
+    with contextlib.suppress(ConnectionResetError):  # the browser went away
+        await _stream_board(request, v, stream, incident.id, only)
+    return stream
+
+
+async def _stream_board(
+    request: web.Request,
+    v: Visitor,
+    stream: web.StreamResponse,
+    incident_id: int,
+    only: str | None,
+) -> None:
+    app = request.app[APP]
+    store, hub, pages = request.app[CONSOLE_STORE], request.app[HUB], request.app[PAGES]
+    last, quiet_s = "", 0.0
+    while not hub.closed:
+        html = pages.render(
+            v.language, "_live.html", me=v, live=await live(app, store, incident_id, only)
+        )
+        if html != last:
+            await stream.write(f"event: board\ndata: {json.dumps({'html': html})}\n\n".encode())
+            last, quiet_s = html, 0.0
+        elif quiet_s >= KEEPALIVE_S:
+            await stream.write(b": keepalive\n\n")
+            quiet_s = 0.0
+        await hub.wait(app.settings.console.board_poll_s)
+        quiet_s += app.settings.console.board_poll_s
+
+
+# --- the timeline ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime
+    kind: str  # opened, upgrade, sent, confirmed, escalated, lifted, action
+    text: str
+    path: str = ""  # how a confirmation came
+
+
+async def timeline(app: App, store: ConsoleStore, incident: Incident) -> list[Event]:
+    """Opened, actions (manual upgrade, reminders, phone confirmations), messages sent
+    (per channel and minute), confirmations, ladder steps, lifted; oldest first."""
+    events = [Event(incident.opened_at, "opened", f"{incident.level.roman} {incident.headline}")]
+    for a in await store.audit_log(500, target=f"incident:{incident.id}"):
+        events.append(Event(a.at, a.action, f"{a.actor}: {a.detail}"))
+    events += _sent(await store.messages_of(incident.id))
+    requests = {r.id: r for r in await app.store.requests_of(incident.id)}
+    for ack in await store.acks_of(incident.id):
+        req = requests.get(ack.request_id)
+        who = app.people[req.responder_key].name if req and req.responder_key in app.people else "?"
+        events.append(Event(ack.received_at, "late" if ack.late else "confirmed", who, ack.path))
+    for key, kind, at in await store.escalations_of(incident.id):
+        events.append(Event(at, f"escalated_{kind}", _step_subject(key, requests, app)))
+    lifted = await store.lifted_at(incident.id)
+    if lifted is not None:
+        events.append(Event(lifted, "lifted", ""))
+    return sorted(events, key=lambda e: (e.at, e.kind == "lifted"))
+
+
+def _step_subject(key: str, requests: dict[int, Any], app: App) -> str:
+    """Whose ladder step a key names (keys read ``kind:request_id[:n]``); else the key."""
+    parts = key.split(":")
+    req = requests.get(int(parts[1])) if len(parts) > 1 and parts[1].isdigit() else None
+    if req is None or req.responder_key not in app.people:
+        return key
+    return app.people[req.responder_key].name
+
+
+def _sent(messages: list[Any]) -> list[Event]:
+    counted: dict[tuple[str, str], list[datetime]] = {}
+    for m in messages:
+        if m.sent_at is not None:
+            counted.setdefault((m.channel, m.sent_at.strftime("%Y%m%d%H%M")), []).append(m.sent_at)
+    return [
+        Event(min(times), "sent", f"{channel} × {len(times)}")
+        for (channel, _), times in counted.items()
+    ]
+
+
+# --- after-action export -----------------------------------------------------------------------
+
+
+@guard("viewer")
+async def export_csv(request: web.Request, v: Visitor) -> web.StreamResponse:
+    """One row per person asked: who, tier, region, state, how and when they answered."""
+    app = request.app[APP]
+    store = request.app[CONSOLE_STORE]
+    incident = await incident_or_404(app, request)
+    view = await board_of(app, store, incident)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "incident",
+            "level",
+            "hazard",
+            "drill",
+            "responder_key",
+            "name",
+            "tier",
+            "region_code",
+            "region",
+            "state",
+            "channel",
+            "time",
+            "deadline",
+            "escalated",
+        ]
+    )
+    for r in view.rows:
+        writer.writerow(
+            [
+                incident.id,
+                incident.level.roman,
+                incident.hazard,
+                incident.drill,
+                r.responder_key,
+                _cell(r.name),
+                r.tier.value,
+                r.region_code,
+                _cell(r.region_name),
+                r.state,
+                r.channel,
+                r.time.isoformat(),
+                r.deadline.isoformat(),
+                r.escalated,
+            ]
+        )
+    await store.audit(v.name, "export_csv", app.clock(), target=f"incident:{incident.id}")
+    name = f"incident-{incident.id}{'-drill' if incident.drill else ''}.csv"
+    return web.Response(
+        body=("\ufeff" + out.getvalue()).encode(),  # BOM: spreadsheet programs read UTF-8
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _cell(text: str) -> str:
+    """Keep a spreadsheet from running a name as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+@guard("viewer")
+async def export_all_csv(request: web.Request, v: Visitor) -> web.StreamResponse:
+    """After-action and drill report: one row per incident with its 叫应 outcome;
+    ``?drill=1`` keeps only drills."""
+    app = request.app[APP]
+    store = request.app[CONSOLE_STORE]
+    drills_only = request.query.get("drill") == "1"
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "incident",
+            "level",
+            "hazard",
+            "region_code",
+            "drill",
+            "source",
+            "opened_at",
+            "lifted_at",
+            "asked",
+            "confirmed",
+            "late",
+            "pending",
+            "silent",
+            "unreachable",
+            "median_confirm_s",
+        ]
+    )
+    for incident, lifted in await store.incidents(limit=10_000):
+        if drills_only and not incident.drill:
+            continue
+        view = await board_of(app, store, incident)
+        counts = view.total.counts
+        requests = await app.store.requests_of(incident.id)
+        delays = sorted(
+            (r.confirmed_at - r.sent_at).total_seconds() for r in requests if r.confirmed_at
+        )
+        median = delays[len(delays) // 2] if delays else ""
+        writer.writerow(
+            [
+                incident.id,
+                incident.level.roman,
+                _cell(incident.hazard),
+                incident.region_code,
+                incident.drill,
+                _cell(incident.source),
+                incident.opened_at.isoformat(),
+                lifted.isoformat() if lifted else "",
+                view.total.total,
+                *(counts.get(s, 0) for s in boardview.STATES),
+                median,
+            ]
+        )
+    await store.audit(v.name, "export_report_csv", app.clock(), detail=f"drill_only={drills_only}")
+    name = "drill-report.csv" if drills_only else "after-action-report.csv"
+    return web.Response(
+        body=("\ufeff" + out.getvalue()).encode(),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

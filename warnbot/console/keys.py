@@ -1,0 +1,13 @@
+"""Typed application keys of the console and the JSON API."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from warnbot.console.live import Hub
+from warnbot.console.views import Pages
+from warnbot.store.accounts import ConsoleStore
+
+CONSOLE_STORE = web.AppKey("console_store", ConsoleStore)
+PAGES = web.AppKey("console_pages", Pages)
+HUB = web.AppKey("console_hub", Hub)

@@ -1,0 +1,340 @@
+"""The console's part of the store: accounts, sessions, API tokens, the audit log,
+and the reads the console's pages need (an incident's acks, messages and ladder steps).
+
+``ConsoleStore`` wraps the same engine as ``Store`` (``ConsoleStore(store.engine)``),
+so it adds no second connection pool. Session and API tokens are stored as
+SHA-256 digests only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from warnbot.model import Incident
+from warnbot.store.sql import Base
+from warnbot.store.store import _incident
+from warnbot.store.tables import (
+    acks,
+    address_failures,
+    api_tokens,
+    console_accounts,
+    console_audit,
+    console_sessions,
+    escalations,
+    incidents,
+    outbox,
+    requests,
+)
+
+
+@dataclass(frozen=True)
+class Account:
+    """A console user; ``role`` is viewer, duty_officer or admin."""
+
+    id: int
+    name: str
+    role: str
+    password_hash: str
+    failures: int = 0
+    locked_until: datetime | None = None
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class AckRow:
+    request_id: int
+    path: str
+    text: str
+    late: bool
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    """One outbox row as the console shows it (no address: phone numbers stay masked)."""
+
+    key: str
+    channel: str
+    status: str
+    responder_key: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    provider_status: str | None
+
+
+class AccountExists(ValueError):
+    """An account of that name is already there."""
+
+
+class ConsoleStore(Base):
+    """Reads and writes of the console; see the module docstring."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    # accounts -----------------------------------------------------------------
+
+    async def add_account(self, name: str, role: str, password_hash: str, now: datetime) -> int:
+        values = {"name": name, "role": role, "password_hash": password_hash, "created_at": now}
+        try:
+            async with self.engine.begin() as conn:
+                stmt = console_accounts.insert().values(values).returning(console_accounts.c.id)
+                return int((await conn.execute(stmt)).scalar_one())
+        except IntegrityError:
+            raise AccountExists(name) from None
+
+    async def account(self, name: str) -> Account | None:
+        query = sa.select(console_accounts).where(console_accounts.c.name == name)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().one_or_none()
+        return _account(row) if row else None
+
+    async def sign_in_failed(
+        self, account_id: int, now: datetime, max_failures: int, lock_s: float
+    ) -> datetime | None:
+        """Count a failed sign-in; the ``max_failures``-th locks the account for ``lock_s``.
+        Returns when the lock ends, or None when not locked."""
+        where = console_accounts.c.id == account_id
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                console_accounts.update()
+                .where(where)
+                .values(failures=console_accounts.c.failures + 1)
+            )
+            failures = (
+                await conn.execute(sa.select(console_accounts.c.failures).where(where))
+            ).scalar_one()
+            if failures < max_failures:
+                return None
+            until = now + timedelta(seconds=lock_s)
+            await conn.execute(
+                console_accounts.update().where(where).values(failures=0, locked_until=until)
+            )
+            return until
+
+    async def sign_in_ok(self, account_id: int) -> None:
+        await self._update(
+            console_accounts,
+            console_accounts.c.id == account_id,
+            failures=0,
+            locked_until=None,
+        )
+
+    # sessions -----------------------------------------------------------------
+
+    async def add_session(
+        self, token_sha256: str, account_id: int, csrf: str, now: datetime, ttl_s: float
+    ) -> None:
+        values = {
+            "token_sha256": token_sha256,
+            "account_id": account_id,
+            "csrf": csrf,
+            "created_at": now,
+            "expires_at": now + timedelta(seconds=ttl_s),
+        }
+        async with self.engine.begin() as conn:
+            await conn.execute(console_sessions.insert().values(values))
+            await conn.execute(console_sessions.delete().where(console_sessions.c.expires_at < now))
+
+    async def session(self, token_sha256: str, now: datetime) -> tuple[Account, str] | None:
+        """The account and CSRF token of a live session."""
+        query = (
+            sa.select(console_accounts, console_sessions.c.csrf)
+            .join(console_sessions, console_sessions.c.account_id == console_accounts.c.id)
+            .where(
+                console_sessions.c.token_sha256 == token_sha256,
+                console_sessions.c.expires_at > now,
+                console_accounts.c.active,
+            )
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().one_or_none()
+        return (_account(row), str(row["csrf"])) if row else None
+
+    async def drop_session(self, token_sha256: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                console_sessions.delete().where(console_sessions.c.token_sha256 == token_sha256)
+            )
+
+    # API tokens ---------------------------------------------------------------
+
+    async def add_api_token(
+        self, token_sha256: str, account_id: int, label: str, now: datetime
+    ) -> None:
+        values = {
+            "token_sha256": token_sha256,
+            "account_id": account_id,
+            "label": label,
+            "created_at": now,
+        }
+        async with self.engine.begin() as conn:
+            await conn.execute(api_tokens.insert().values(values))
+
+    async def token_account(self, token_sha256: str, now: datetime) -> Account | None:
+        """The active account a bearer token belongs to; notes the token's use."""
+        query = (
+            sa.select(console_accounts)
+            .join(api_tokens, api_tokens.c.account_id == console_accounts.c.id)
+            .where(api_tokens.c.token_sha256 == token_sha256, console_accounts.c.active)
+        )
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(query)).mappings().one_or_none()
+            if row is None:
+                return None
+            await conn.execute(
+                api_tokens.update()
+                .where(api_tokens.c.token_sha256 == token_sha256)
+                .values(last_used_at=now)
+            )
+        return _account(row)
+
+    # audit --------------------------------------------------------------------
+
+    async def audit(
+        self, actor: str, action: str, now: datetime, target: str = "", detail: str = ""
+    ) -> None:
+        values = {
+            "at": now,
+            "actor": actor[:100],
+            "action": action[:64],
+            "target": target[:200],
+            "detail": detail[:4000],
+        }
+        async with self.engine.begin() as conn:
+            await conn.execute(console_audit.insert().values(values))
+
+    async def audit_log(self, limit: int = 200, target: str | None = None) -> list[AuditEntry]:
+        """Newest first; ``target`` narrows to one thing (``incident:7``)."""
+        query = sa.select(console_audit).order_by(console_audit.c.id.desc()).limit(limit)
+        if target is not None:
+            query = query.where(console_audit.c.target == target)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [
+            AuditEntry(r["at"], r["actor"], r["action"], r["target"], r["detail"]) for r in rows
+        ]
+
+    # the console's reads ------------------------------------------------------
+
+    async def incidents(self, limit: int = 100) -> list[tuple[Incident, datetime | None]]:
+        """Incidents newest first, open ones before lifted, with when each was lifted."""
+        query = (
+            sa.select(incidents)
+            .order_by((incidents.c.status == "open").desc(), incidents.c.id.desc())
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [(_incident(r), r["lifted_at"]) for r in rows]
+
+    async def lifted_at(self, incident_id: int) -> datetime | None:
+        query = sa.select(incidents.c.lifted_at).where(incidents.c.id == incident_id)
+        async with self.engine.connect() as conn:
+            value: datetime | None = (await conn.execute(query)).scalar_one_or_none()
+            return value
+
+    async def acks_of(self, incident_id: int) -> list[AckRow]:
+        query = (
+            sa.select(acks)
+            .join(requests, requests.c.id == acks.c.request_id)
+            .where(requests.c.incident_id == incident_id)
+            .order_by(acks.c.received_at)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [
+            AckRow(r["request_id"], r["path"], r["text"], r["late"], r["received_at"]) for r in rows
+        ]
+
+    async def messages_of(self, incident_id: int) -> list[MessageRow]:
+        query = sa.select(outbox).where(outbox.c.incident_id == incident_id).order_by(outbox.c.id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [
+            MessageRow(
+                r["key"],
+                r["channel"],
+                r["status"],
+                r["responder_key"],
+                r["created_at"],
+                r["sent_at"],
+                r["provider_status"],
+            )
+            for r in rows
+        ]
+
+    async def escalations_of(self, incident_id: int) -> list[tuple[str, str, datetime]]:
+        """(key, kind, fired_at) of the ladder steps fired for an incident, oldest first."""
+        query = (
+            sa.select(escalations.c.key, escalations.c.kind, escalations.c.fired_at)
+            .where(escalations.c.incident_id == incident_id)
+            .order_by(escalations.c.fired_at)
+        )
+        async with self.engine.connect() as conn:
+            return [(k, kind, at) for k, kind, at in (await conn.execute(query)).all()]
+
+    async def failed_addresses_of(self, keys: Iterable[str]) -> dict[str, set[str]]:
+        """Each person's addresses that failed for good, for many persons at once."""
+        wanted = list(set(keys))
+        query = sa.select(address_failures.c.responder_key, address_failures.c.address).where(
+            address_failures.c.responder_key.in_(wanted)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        found: dict[str, set[str]] = {}
+        for key, address in rows:
+            found.setdefault(key, set()).add(address)
+        return found
+
+    # metrics ------------------------------------------------------------------
+
+    async def message_counts(self) -> list[tuple[str, str, int]]:
+        """(channel, outcome, count): outcome is the provider's last word, else the status."""
+        outcome = sa.func.coalesce(outbox.c.provider_status, outbox.c.status)
+        query = sa.select(outbox.c.channel, outcome, sa.func.count()).group_by(
+            outbox.c.channel, outcome
+        )
+        async with self.engine.connect() as conn:
+            return [(c, o, int(n)) for c, o, n in (await conn.execute(query)).all()]
+
+    async def ack_counts(self) -> list[tuple[str, int]]:
+        query = sa.select(acks.c.path, sa.func.count()).group_by(acks.c.path)
+        async with self.engine.connect() as conn:
+            return [(p, int(n)) for p, n in (await conn.execute(query)).all()]
+
+    async def confirm_delays(self) -> list[tuple[str, float]]:
+        """(tier, seconds from asking to the answer) of every confirmed request."""
+        query = sa.select(requests.c.tier, requests.c.sent_at, requests.c.confirmed_at).where(
+            requests.c.confirmed_at.is_not(None)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(t, (c - s).total_seconds()) for t, s, c in rows]
+
+
+def _account(r: Any) -> Account:
+    return Account(
+        id=r["id"],
+        name=r["name"],
+        role=r["role"],
+        password_hash=r["password_hash"],
+        failures=r["failures"],
+        locked_until=r["locked_until"],
+        active=r["active"],
+    )
