@@ -7,7 +7,7 @@ from collections import Counter
 
 from aiohttp import web
 
-from warnbot import rosters
+from warnbot.rosters import load as load_roster
 from warnbot.console import boardview
 from warnbot.console.keys import CONSOLE_STORE, PAGES
 from warnbot.console.session import Visitor, guard
@@ -51,7 +51,7 @@ async def rosters(request: web.Request, v: Visitor) -> web.StreamResponse:
     problems: list[str] = []
     if app.settings.roster is not None:
         try:
-            rosters.load(app.settings.roster, app.settings.phone_region)
+            load_roster(app.settings.roster, app.settings.phone_region)
         except ConfigError as e:
             problems = e.problems
     return request.app[PAGES].response(
