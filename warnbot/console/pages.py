@@ -7,13 +7,13 @@ from collections import Counter
 
 from aiohttp import web
 
-from warnbot.rosters import load as load_roster
 from warnbot.console import boardview
 from warnbot.console.keys import CONSOLE_STORE, PAGES
 from warnbot.console.session import Visitor, guard
 from warnbot.errors import ConfigError
 from warnbot.model import Tier
 from warnbot.plan import duty_officers
+from warnbot.rosters import load as load_roster
 from warnbot.web.keys import APP
 
 
