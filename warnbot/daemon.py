@@ -32,7 +32,8 @@ def web_app(app: App) -> web.Application:
 
 async def _lifecycle(application: web.Application) -> AsyncIterator[None]:
     app, state = application[APP], application[ready.STATE]
-    await app.start()
+    async with lease.starting(app.settings.database_url):
+        await app.start()
     async with aiohttp.ClientSession() as session:
         jobs = schedule.Schedule(app, session, leader=False)
         subscriptions: list[asyncio.Task[None]] = []

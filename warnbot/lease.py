@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import fcntl
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
@@ -40,6 +40,7 @@ from warnbot import log
 _log = log.get(__name__)
 # pg advisory lock key: the first 8 bytes of sha256("warnbot:scheduler"), as a signed int64
 LOCK_KEY = int.from_bytes(bytes.fromhex("5c1ef2b8a4d07e31"), "big", signed=True)
+STARTUP_KEY = LOCK_KEY + 1  # held while a process migrates and loads the roster
 
 
 class Lease(Protocol):
@@ -168,6 +169,29 @@ def for_database(url: str, lease_s: float = 15.0) -> Lease:
     if not parsed.database or parsed.database == ":memory:":
         return SoleLease()
     return FileLease(Path(parsed.database).with_suffix(".lease"))
+
+
+@contextlib.asynccontextmanager
+async def starting(url: str, timeout_s: float = 120.0) -> AsyncIterator[None]:
+    """One process at a time through start-up (migrations, roster sync): processes
+    started together on one database would otherwise race to create the same rows."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        yield  # SQLite serialises writers itself
+        return
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            lock = sa.text("SELECT pg_advisory_lock(:key)").bindparams(key=STARTUP_KEY)
+            await asyncio.wait_for(conn.execute(lock), timeout_s)
+            try:
+                yield
+            finally:
+                unlock = sa.text("SELECT pg_advisory_unlock(:key)").bindparams(key=STARTUP_KEY)
+                await conn.execute(unlock)
+    finally:
+        await engine.dispose()
 
 
 @dataclass
