@@ -72,6 +72,13 @@ async def _requests(store: Store, count: int, timeout_s: float = 30) -> list[dic
     raise AssertionError(f"only {len(rows)} requests")
 
 
+async def _until_accepted(fake: CountingTwilio, n: int, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while fake.accepted < n:
+        assert time.monotonic() < deadline, f"the fake took only {fake.accepted}"
+        await asyncio.sleep(0.02)
+
+
 async def _answer(alive: list[Daemon], phones: list[str]) -> set[str]:
     """Each phone answers 收到 through a live daemon, retried on another when one
     does not answer (as Twilio retries); the phones whose answer got a 200."""
@@ -130,8 +137,7 @@ async def test_processes_sharing_postgresql_send_everything_once_when_one_is_kil
         phones = sorted({r["phones"][0] for r in asked})  # type: ignore[index]
         await daemons.blast(pg_store, 3000, datetime.now(UTC))
         answered = await _answer(procs, phones[:3])
-        while fake.accepted < 1000:
-            await asyncio.sleep(0.02)
+        await _until_accepted(fake, 1000)
         victim.kill()
         survivors = [d for d in procs if d is not victim]
         answered |= await _answer(survivors, phones[3:6])
@@ -154,8 +160,7 @@ async def test_killing_the_lease_holder_hands_the_scheduler_over_within_the_leas
         (leader,) = await daemons.leaders(procs)
         await _requests(pg_store, 11)  # asked; the ack window (4 s) has not passed yet
         await daemons.blast(pg_store, 3000, datetime.now(UTC))
-        while fake.accepted < 500:
-            await asyncio.sleep(0.02)
+        await _until_accepted(fake, 500)
         leader.kill()
         killed_at = time.monotonic()
         survivors = [d for d in procs if d is not leader]
