@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import sqlalchemy.exc
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from warnbot import log
@@ -104,6 +105,9 @@ class Schedule:
                 self.running.add(task)
             try:
                 await job()
+            except (OSError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as e:
+                # the store is unreachable: one line per run, not a traceback ten times a second
+                _log.warning("job_failed", job=job_id, error=f"{type(e).__name__}: {e}"[:300])
             except Exception:
                 _log.exception("job_failed", job=job_id)
             finally:
