@@ -84,7 +84,9 @@ async def warnbot_fanout(url: str, n: int) -> dict[str, float | int]:
         incident = await app.open(t, None, "bench")
         responders = len(await app.store.requests_of(incident.id))
         template = app.renderer.env.from_string(PUBLIC)  # rendered once: one text for all
-        body = template.render(office="示例县防汛办", headline=incident.headline, hours=6, region="示例县")
+        body = template.render(
+            office="示例县防汛办", headline=incident.headline, hours=6, region="示例县"
+        )
         async with app.store.engine.begin() as conn:
             for chunk in audience(n - responders, body, incident.id, tag):
                 await enqueue(conn, chunk, app.clock())

@@ -70,3 +70,28 @@ async def test_sigkill_mid_blast_then_restart_delivers_every_message_exactly_onc
     assert len(blasted) == BLAST  # nothing lost
     assert max(blasted.values()) == 1  # nothing doubled: in-doubt rows were reconciled
     assert set(counts) == {"sent"} and counts["sent"] == len(sent)
+
+
+async def test_a_large_batch_enters_the_outbox_exactly_as_a_small_one_does(store: Store) -> None:
+    from warnbot.model import Message
+    from warnbot.store.sql import BULK_ROWS
+
+    now = datetime(2026, 8, 15, 6, 15, tzinfo=UTC)
+    many = [
+        Message(f"m:{i}", "twilio", f"+86139{i:08d}", "提示", 7, f"R{i}", ("甲", "乙"), "tok", 1)
+        for i in range(BULK_ROWS)
+    ]
+    await store.enqueue([*many[:1], Message("one", "twilio", "+8613900000000", "提示")], now)
+    await store.enqueue(many, now)  # the first is already there: left as it is
+    rows = await store.claim(BULK_ROWS + 10, now, 60)
+    assert len(rows) == BULK_ROWS + 1
+    by_key = {r.key: r for r in rows}
+    got = by_key["m:7"]
+    assert (got.address, got.body, got.incident_id, got.responder_key) == (
+        "+8613900000007",
+        "提示",
+        7,
+        "R7",
+    )
+    assert got.mentions == ["甲", "乙"] and got.ack_token == "tok" and got.created_at == now
+    assert by_key["one"].mentions is None

@@ -206,7 +206,12 @@ async def test_a_hanging_a_garbage_and_a_50_mb_feed_are_marked_unhealthy_and_rep
     db = tmp_path / "feeds.db"
     url = f"sqlite+aiosqlite:///{db}"
     d = daemons.start(
-        url, fake.base_url, tmp_path, "feeds", WARNBOT_FEEDS=json.dumps(feeds), WARNBOT_FEED_WATCH_S="1"
+        url,
+        fake.base_url,
+        tmp_path,
+        "feeds",
+        WARNBOT_FEEDS=json.dumps(feeds),
+        WARNBOT_FEED_WATCH_S="1",
     )
     store = Store.connect(url)
     try:
