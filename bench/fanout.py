@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
-import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

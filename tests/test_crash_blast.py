@@ -95,3 +95,16 @@ async def test_a_large_batch_enters_the_outbox_exactly_as_a_small_one_does(store
     )
     assert got.mentions == ["甲", "乙"] and got.ack_token == "tok" and got.created_at == now
     assert by_key["one"].mentions is None
+
+
+async def test_a_large_batch_is_part_of_the_callers_transaction(store: Store) -> None:
+    from warnbot.model import Message
+    from warnbot.store.sql import BULK_ROWS, enqueue
+
+    now = datetime(2026, 8, 15, 6, 15, tzinfo=UTC)
+    many = [Message(f"t:{i}", "twilio", f"+86139{i:08d}", "提示") for i in range(BULK_ROWS)]
+    with pytest.raises(RuntimeError):
+        async with store.engine.begin() as conn:
+            await enqueue(conn, many, now)
+            raise RuntimeError("the deciding transaction fails")
+    assert await store.outbox_counts() == {}

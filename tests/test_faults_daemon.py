@@ -17,7 +17,7 @@ from aiohttp import web
 
 from tests import daemons
 from tests.conftest import DEMO
-from tests.daemons import CountingTwilio, Daemon
+from tests.daemons import CountingTwilio
 from warnbot.store import Store
 from warnbot.store.tables import requests, responders
 

@@ -11,6 +11,7 @@ own ``executemany`` as plain tuples. Same rows, same conflict rule as
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -22,8 +23,28 @@ from warnbot.store.tables import outbox
 
 # one value per batch; converted once through the column's own type
 _SHARED = ("status", "attempts", "next_attempt_at", "created_at")
-_PER_ROW = ("key", "channel", "address", "body", "incident_id", "responder_key")
-_PER_ROW += ("mentions", "ack_token", "priority")
+_PER_ROW = (
+    "key",
+    "channel",
+    "address",
+    "body",
+    "incident_id",
+    "responder_key",
+    "mentions",
+    "ack_token",
+    "priority",
+)
+# PostgreSQL: one statement per batch, the rows as arrays (executemany is a round of
+# the protocol per row, ~3× slower here)
+_PG_TYPES = ("varchar", "varchar", "varchar", "text", "int", "varchar", "text", "varchar", "int")
+_PG = (
+    "INSERT INTO outbox (key, channel, address, body, incident_id, responder_key, mentions,"
+    " ack_token, priority, status, attempts, next_attempt_at, created_at)"
+    " SELECT k, c, a, b, i, r, m::json, t, p::smallint, 'queued', 0, $10, $10"
+    " FROM unnest("
+    + ", ".join(f"${n + 1}::{t}[]" for n, t in enumerate(_PG_TYPES))
+    + ") AS u(k, c, a, b, i, r, m, t, p) ON CONFLICT DO NOTHING"
+)
 
 
 async def enqueue_many(conn: AsyncConnection, messages: Sequence[Message], now: datetime) -> None:
@@ -31,6 +52,9 @@ async def enqueue_many(conn: AsyncConnection, messages: Sequence[Message], now: 
     already there is left as it is."""
     from warnbot.store.sql import insert_ignore
 
+    if conn.dialect.name == "postgresql":
+        await _pg_unnest(conn, messages, now)
+        return
     dialect = conn.dialect
     columns = _PER_ROW + _SHARED
     compiled = insert_ignore(conn, outbox).compile(dialect=dialect, column_keys=list(columns))
@@ -62,3 +86,22 @@ async def enqueue_many(conn: AsyncConnection, messages: Sequence[Message], now: 
 def _bind(column: str, value: Any, dialect: Any) -> Any:
     processor = outbox.c[column].type._cached_bind_processor(dialect)
     return processor(value) if processor else value
+
+
+async def _pg_unnest(conn: AsyncConnection, messages: Sequence[Message], now: datetime) -> None:
+    columns: list[list[Any]] = [
+        [m.key for m in messages],
+        [m.channel for m in messages],
+        [m.to for m in messages],
+        [m.body for m in messages],
+        [m.incident_id for m in messages],
+        [m.responder_key for m in messages],
+        [
+            json.dumps(list(m.mentions), ensure_ascii=False) if m.mentions else None
+            for m in messages
+        ],
+        [m.ack_token for m in messages],
+        [m.priority for m in messages],
+    ]
+    # through SQLAlchemy's adapter, so it runs inside the caller's transaction
+    await conn.exec_driver_sql(_PG, (*columns, now))

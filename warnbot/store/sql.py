@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from warnbot.model import Message
 from warnbot.store.tables import outbox
 
-
 BULK_ROWS = 500
 
 
