@@ -19,11 +19,11 @@ Last line: {"messages", "warnbot_msgs_per_s", "apprise_raw_msgs_per_s",
 from __future__ import annotations
 
 import argparse
-import contextlib
-import multiprocessing
 import asyncio
+import contextlib
 import json
 import logging
+import multiprocessing
 import sys
 import tempfile
 import time
@@ -35,16 +35,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import apprise  # noqa: E402
-from apprise.plugins.twilio import NotifyTwilio  # noqa: E402
+import apprise
+from apprise.plugins.twilio import NotifyTwilio
 
-from warnbot import log  # noqa: E402
-from warnbot.channels.twilio_sms import TwilioSms  # noqa: E402
-from warnbot.dispatch import Dispatcher  # noqa: E402
-from warnbot.fakes.twilio import FakeTwilio  # noqa: E402
-from warnbot.model import Message  # noqa: E402
-from warnbot.settings import TwilioSettings  # noqa: E402
-from warnbot.store import Store  # noqa: E402
+from warnbot import log
+from warnbot.channels.twilio_sms import TwilioSms
+from warnbot.dispatch import Dispatcher
+from warnbot.fakes.twilio import FakeTwilio
+from warnbot.model import Message
+from warnbot.settings import TwilioSettings
+from warnbot.store import Store
 
 FROM = "+15005550006"
 SHIPPED_WAIT_S = NotifyTwilio.request_rate_per_sec  # 0.2 s between requests, as shipped
