@@ -28,7 +28,9 @@ MAX_BODY_BYTES = 2 * 1024 * 1024  # webhooks are small, pushed CAP can be larger
 
 def make_app(app: App) -> web.Application:
     """The HTTP application serving ``app``."""
-    web_app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[ready.store_down])
+    web_app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[ready.scrubbed_errors, ready.store_down]
+    )
     web_app[APP] = app
     web_app.add_routes(
         [
