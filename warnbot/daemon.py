@@ -1,6 +1,10 @@
 """``warnbot run``: the web server with the scheduler and the app's lifecycle
 attached as an aiohttp cleanup context, so SIGTERM stops everything in order:
-the scheduler first, then the web server, then channels and the store."""
+the scheduler first, then the web server, then channels and the store.
+
+Every process drains the outbox; the one holding the scheduler lease
+(:mod:`warnbot.lease`) also runs the pollers, MQTT subscriptions, the
+escalation clock, expiry and the feed watch."""
 
 from __future__ import annotations
 
@@ -10,10 +14,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from warnbot import log, schedule
+from warnbot import lease, log, schedule
 from warnbot.app import App
 from warnbot.ingest import mqtt
-from warnbot.web import APP, make_app
+from warnbot.web import APP, make_app, ready
 
 _log = log.get(__name__)
 
@@ -21,26 +25,50 @@ _log = log.get(__name__)
 def web_app(app: App) -> web.Application:
     """The HTTP app that also starts and stops ``app`` and its scheduled jobs."""
     application = make_app(app)
+    application[ready.STATE] = ready.SchedulerState()
     application.cleanup_ctx.append(_lifecycle)
     return application
 
 
 async def _lifecycle(application: web.Application) -> AsyncIterator[None]:
-    app = application[APP]
-    await app.start()
+    app, state = application[APP], application[ready.STATE]
+    async with lease.starting(app.settings.database_url):
+        await app.start()
     async with aiohttp.ClientSession() as session:
-        jobs = schedule.Schedule(app, session)
+        jobs = schedule.Schedule(app, session, leader=False)
+        subscriptions: list[asyncio.Task[None]] = []
+
+        async def gain() -> None:
+            jobs.lead()
+            subscriptions.extend(
+                asyncio.create_task(mqtt.subscribe(app, f))
+                for f in app.settings.feeds
+                if f.transport == "mqtt"
+            )
+            state.leader = state.scheduler_running = True
+
+        async def loss() -> None:
+            state.leader = state.scheduler_running = False
+            for task in subscriptions:
+                task.cancel()
+            await asyncio.gather(*subscriptions, return_exceptions=True)
+            subscriptions.clear()
+            await jobs.follow()
+
+        settings = app.settings
+        holder = lease.Holder(
+            lease.for_database(settings.database_url, settings.lease_s),
+            gain,
+            loss,
+            interval_s=settings.lease_s / 3,
+        )
         jobs.start()
-        subscriptions = [
-            asyncio.create_task(mqtt.subscribe(app, f))
-            for f in app.settings.feeds
-            if f.transport == "mqtt"
-        ]
-        _log.info("started", feeds=len(app.settings.feeds), people=len(app.people))
+        await holder.step()  # the first process up leads before it says it started
+        holder.start()
+        state.started = True
+        _log.info("started", feeds=len(settings.feeds), people=len(app.people), leader=holder.held)
         yield
-        for task in subscriptions:
-            task.cancel()
-        await asyncio.gather(*subscriptions, return_exceptions=True)
+        await holder.stop()
         await jobs.stop()
     await app.stop()
     _log.info("stopped")

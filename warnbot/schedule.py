@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import sqlalchemy.exc
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from warnbot import log
@@ -25,23 +26,49 @@ _log = log.get(__name__)
 
 
 class Schedule:
-    """The scheduler with every job of ``app``, and the job runs in flight."""
+    """The scheduler with every job of ``app``, and the job runs in flight.
 
-    def __init__(self, app: App, session: aiohttp.ClientSession) -> None:
+    The outbox is drained by every process; the other jobs (pollers, the
+    escalation clock, expiry, the feed watch) run only while this process holds
+    the scheduler lease: ``lead`` adds them, ``follow`` removes them. Without
+    ``leader=False`` the schedule leads from the start (one process, no lease).
+    """
+
+    def __init__(self, app: App, session: aiohttp.ClientSession, *, leader: bool = True) -> None:
+        self.app, self.session = app, session
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.running: set[asyncio.Task[Any]] = set()
-        now = datetime.now(UTC)
-        for feed in app.settings.feeds:
-            if feed.transport == "poll":
-                job = poller.Poller(app, feed, session)
-                self._every(f"feed:{feed.name}", feed.interval_s, now, job, feed.jitter)
-        self._every("outbox", app.settings.outbox_tick_s, now, functools.partial(drain, app))
-        self._every("escalation", app.settings.escalation_tick_s, now, app.tick)
-        self._every("expiry", app.settings.escalation_tick_s, now, app.lift_lapsed)
-        self._every("feed-watch", app.settings.feed_watch_s, now, app.report_silent_feeds)
+        self.leading = False
+        self._every(
+            "outbox", app.settings.outbox_tick_s, datetime.now(UTC), functools.partial(drain, app)
+        )
+        if leader:  # a single process (the demo, tests) leads from the start
+            self.lead()
 
     def start(self) -> None:
         self.scheduler.start()
+
+    def lead(self) -> None:
+        """Add the jobs only the lease holder runs, due at once."""
+        app, now = self.app, datetime.now(UTC)
+        for feed in app.settings.feeds:
+            if feed.transport == "poll":
+                job = poller.Poller(app, feed, self.session)
+                self._every(f"feed:{feed.name}", feed.interval_s, now, job, feed.jitter)
+        self._every("escalation", app.settings.escalation_tick_s, now, app.tick)
+        self._every("expiry", app.settings.escalation_tick_s, now, app.lift_lapsed)
+        self._every("feed-watch", app.settings.feed_watch_s, now, app.report_silent_feeds)
+        self.leading = True
+
+    async def follow(self, timeout_s: float = 10.0) -> None:
+        """Remove the lease holder's jobs and wait for their runs in flight."""
+        self.leading = False
+        for job in self.scheduler.get_jobs():
+            if job.id != "outbox":
+                job.remove()
+        leader_runs = {t for t in self.running if t.get_name() != "outbox"}
+        if leader_runs:
+            await asyncio.wait(leader_runs, timeout=timeout_s)
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """No new runs; wait up to ``timeout_s`` for the current ones."""
@@ -74,9 +101,13 @@ class Schedule:
         async def run() -> None:
             task = asyncio.current_task()
             if task is not None:
+                task.set_name(job_id)
                 self.running.add(task)
             try:
                 await job()
+            except (OSError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as e:
+                # the store is unreachable: one line per run, not a traceback ten times a second
+                _log.warning("job_failed", job=job_id, error=f"{type(e).__name__}: {e}"[:300])
             except Exception:
                 _log.exception("job_failed", job=job_id)
             finally:

@@ -272,6 +272,8 @@ class Settings(BaseSettings):
     escalation_tick_s: float = Field(default=15.0, gt=0)
     outbox_tick_s: float = Field(default=1.0, gt=0)
     feed_watch_s: float = Field(default=30.0, gt=0)
+    # the scheduler lease: a dead holder is replaced within this many seconds
+    lease_s: float = Field(default=15.0, ge=1)
     # A gauge's latest reading still counts this long after it was taken (gauges
     # report every 5–60 min); older readings are no evidence of the present.
     reading_max_age_s: float = Field(default=6 * 3600.0, gt=0)

@@ -79,11 +79,18 @@ def make_client(settings: TwilioSettings) -> tuple[AsyncTwilioHttpClient, Client
 
 class TimedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
     """The SDK's aiohttp client with one session whose timeout covers every request
-    (cheaper than a timeout context around each call)."""
+    (cheaper than a timeout context around each call). The session is made at the
+    first request: `warnbot run` builds its channels before the event loop runs."""
 
     def __init__(self, timeout_s: float) -> None:
         super().__init__(pool_connections=False)
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s))
+        self.session: aiohttp.ClientSession | None = None
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    async def request(self, *args: Any, **kwargs: Any) -> Any:
+        if self.session is None:
+            self.session = aiohttp.ClientSession(timeout=self.timeout)
+        return await super().request(*args, **kwargs)
 
 
 @contextlib.asynccontextmanager

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from warnbot.model import Message
 from warnbot.store.tables import outbox
 
+BULK_ROWS = 500
+
 
 def insert_ignore(conn: AsyncConnection, table: sa.Table) -> Any:
     """INSERT … ON CONFLICT DO NOTHING for the engine at hand."""
@@ -33,6 +35,11 @@ class Base:
 async def enqueue(conn: AsyncConnection, messages: Sequence[Message], now: datetime) -> None:
     """Put messages in the outbox inside the caller's transaction; a key already
     there is left as it is, so deciding to send twice sends once."""
+    if len(messages) >= BULK_ROWS:  # a blast: see warnbot.store.bulk
+        from warnbot.store.bulk import enqueue_many
+
+        await enqueue_many(conn, messages, now)
+        return
     rows = [
         {
             "key": m.key,

@@ -15,6 +15,7 @@ from warnbot.web import (
     health,
     incidents,
     push,
+    ready,
     telegram_hooks,
     transfer_list,
     twilio_hooks,
@@ -28,7 +29,9 @@ MAX_BODY_BYTES = 2 * 1024 * 1024  # webhooks are small, pushed CAP can be larger
 
 def make_app(app: App) -> web.Application:
     """The HTTP application serving ``app``."""
-    web_app = web.Application(client_max_size=MAX_BODY_BYTES)
+    web_app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[ready.scrubbed_errors, ready.store_down]
+    )
     web_app[APP] = app
     from warnbot import api, console, metrics  # imported here: they import warnbot.web.keys
 
@@ -37,6 +40,7 @@ def make_app(app: App) -> web.Application:
     web_app.add_routes(
         [
             web.get("/healthz", health.healthz),
+            web.get("/readyz", ready.readyz),
             web.post("/hooks/twilio/sms", twilio_hooks.inbound_sms),
             web.post("/hooks/twilio/status", twilio_hooks.status),
             web.post("/hooks/twilio/voice/{token}", twilio_hooks.keypad),

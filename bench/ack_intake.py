@@ -1,0 +1,149 @@
+"""Ack intake: signed Twilio SMS webhooks per second into a real ``warnbot run``.
+
+The daemon (demo configuration, SQLite) runs as its own process; a load
+generator here (an aiohttp client pool, ``--connections`` at once) posts
+Twilio-signed inbound SMS from the roster's phones for ``--seconds``: each is
+a signature check, a person lookup, an answer recorded (or found a repeat) and
+a TwiML reply. Baseline, same server, same run: ``GET /healthz``.
+
+    python bench/ack_intake.py [--seconds 10] [--connections 32]
+
+Last line: {"webhooks_per_s", "healthz_per_s", "ratio", "p50_ms", "p99_ms", ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from twilio.request_validator import RequestValidator
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "bench-auth-token-not-a-secret"
+PHONES = [
+    line.split(",")[4]
+    for line in (ROOT / "config" / "demo" / "roster.csv").read_text("utf-8").splitlines()[1:]
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_daemon(tmp: str, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "WARNBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/ack.db",
+        "WARNBOT_WEB__PORT": str(port),
+        "WARNBOT_WEB__PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "WARNBOT_TWILIO__AUTH_TOKEN": TOKEN,
+        "WARNBOT_TWILIO__API_BASE_URL": "http://127.0.0.1:9",  # nothing is sent here
+        "WARNBOT_LOG_FORMAT": "json",
+    }
+    command = [sys.executable, "-m", "warnbot", "--config", "config/demo/warnbot.toml", "run"]
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+async def wait_up(base: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            try:
+                async with session.get(f"{base}/readyz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit("the daemon did not become ready")
+
+
+Request = Callable[[aiohttp.ClientSession], Any]
+
+
+async def load(request: Request, seconds: float, connections: int) -> tuple[int, list[float]]:
+    """Requests answered 2xx in ``seconds`` and each one's latency (s)."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=connections)
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            async with request(session) as r:
+                await r.read()
+                assert r.status < 300, r.status
+            latencies.append(time.perf_counter() - started)
+
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(worker(session) for _ in range(connections)))
+    return len(latencies), latencies
+
+
+def webhook(base: str) -> Request:
+    url = f"{base}/hooks/twilio/sms"
+    validator = RequestValidator(TOKEN)
+    forms = []
+    for i in range(500):  # signed in advance: the generator must not be what is measured
+        form = {"From": random.choice(PHONES), "Body": "收到", "MessageSid": f"SM{i:032x}"}
+        forms.append((form, {"X-Twilio-Signature": validator.compute_signature(url, form)}))
+    turn = iter(range(10**9))
+
+    def post(session: aiohttp.ClientSession) -> Any:
+        form, headers = forms[next(turn) % len(forms)]
+        return session.post(url, data=form, headers=headers)
+
+    return post
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        daemon = start_daemon(tmp, port)
+        try:
+            await wait_up(base)
+            health: Request = lambda s: s.get(f"{base}/healthz")  # noqa: E731
+            await load(health, 1, args.connections)  # warm up
+            h_n, _ = await load(health, args.seconds, args.connections)
+            w_n, lat = await load(webhook(base), args.seconds, args.connections)
+        finally:
+            daemon.terminate()
+            daemon.wait(30)
+    lat.sort()
+    figures = {
+        "webhooks_per_s": round(w_n / args.seconds, 1),
+        "healthz_per_s": round(h_n / args.seconds, 1),
+        "ratio": round(w_n / h_n, 3),
+        "p50_ms": round(statistics.median(lat) * 1000, 1),
+        "p99_ms": round(lat[int(len(lat) * 0.99)] * 1000, 1),
+        "connections": args.connections,
+        "seconds": args.seconds,
+        "db": "sqlite",
+    }
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
