@@ -16,7 +16,7 @@ from jinja2.sandbox import SecurityError
 
 from tests.conftest import DEMO, ROOT, T0
 from tests.factories import incident
-from warnbot import links, rosters
+from warnbot import links, receipts, rosters
 from warnbot.feedwatch import Silence
 from warnbot.model import Incident, Level
 from warnbot.render import Renderer
@@ -28,6 +28,7 @@ INCIDENT = replace(
     id=12,
     headline="示例县气象台发布暴雨橙色预警信号",
 )
+REPORT = receipts.parse_report("1 已转移12户30人")
 LINK = f"https://warnbot.example.org/a/{links.sign(1296, 'not-a-real-secret')}"
 
 
@@ -60,6 +61,8 @@ def contexts(inc: Incident = INCIDENT) -> dict[str, dict[str, Any]]:
             ]
         },
         "unknown": {"open": [{"code": "1", "headline": "暴雨橙色预警"}]},
+        "report": {"report": REPORT, "summary": receipts.summary(REPORT)},
+        "tip": {"incident": inc},
         "feed_silent": {
             "incident": None,
             "person": PEOPLE["D01"],

@@ -14,7 +14,6 @@ from tests.conftest import DEMO, T0
 from tests.factories import POLICY, delivery, incident, person
 from warnbot import links, sms, transfers
 from warnbot.app import App
-from warnbot.drillcli import ReportingStore
 from warnbot.errors import ConfigError
 from warnbot.ingest import cap
 from warnbot.model import LevelPolicy, Message, Request
@@ -263,7 +262,7 @@ async def test_the_signed_link_page_shows_the_persons_list_and_what_is_moved(
     await app.ingest("demo", cap.parse(FEED))
     req = next(r for r in await app.store.requests_of(1) if r.responder_key == "X01")
     other = next(r for r in await app.store.requests_of(1) if r.responder_key != "X01")
-    reports = ReportingStore(app.store.engine)
+    reports = Store(app.store.engine)
     await reports.sync_transfer_lists(
         [
             TransferEntry("X01", "1", "王<b>某某", 3, "沿村道向东", "村委会", "+8613800138101"),

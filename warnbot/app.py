@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from warnbot import acks, dispatch, feedwatch, links, log, rosters
+from warnbot import acks, dispatch, drills, feedwatch, links, log, receipts, rosters
 from warnbot.channels import CHANNELS, Channel
 from warnbot.errors import ConfigError, SendError
 from warnbot.escalate import escalate
@@ -36,6 +36,8 @@ from warnbot.plan import duty_officers, group_notices, plan
 from warnbot.publish import publish_cap
 from warnbot.regions import RegionTree, load_tree
 from warnbot.render import Renderer
+from warnbot.rosters.audience import tip_messages
+from warnbot.rosters.rota import DutyRota, duty_officers_at, load_rota
 from warnbot.settings import Settings
 from warnbot.store import OutboxRow, Store
 
@@ -68,6 +70,7 @@ class App:
     started_at: datetime = field(default_factory=utcnow)
     regions: RegionTree | None = None
     send_windows: dict[str, dispatch.StartWindow] = field(default_factory=dict)
+    rota: DutyRota = field(default_factory=DutyRota)
 
     async def start(self) -> None:
         """Migrate the schema, load the roster, fetch the link key."""
@@ -80,6 +83,13 @@ class App:
         await self.reload_people()
         if self.settings.regions:
             self.regions = load_tree(self.settings.regions)
+        if self.settings.rota:
+            self.rota = load_rota(
+                self.settings.rota,
+                self.people.values(),
+                self.settings.timezone,
+                self.settings.phone_region,
+            )
         secret = self.settings.web.link_secret
         self.link_secret = (
             secret.get_secret_value()
@@ -164,7 +174,44 @@ class App:
         incident = await self.store.open_incident(draft, warning_key)
         self.observe("opened", incident=incident, reason=t.reason)
         await self.notify(incident)
+        await self.send_tips(incident)
         return incident
+
+    async def send_tips(self, incident: Incident) -> int:
+        """Tell the public audience of the incident's region (提示短信, lane 1, after
+        every responsible person); never for a drill. Returns the tips offered."""
+        name = self.settings.tips_audience
+        if not name or not drills.reaches_public(incident):
+            return 0
+        body = self.renderer.render("sms", "tip", self.settings.language, incident=incident)
+        channel = self.settings.sms_channel
+        count = await self.store.enqueue_tips(
+            name,
+            [incident.region_code],
+            lambda numbers: tip_messages(incident, numbers, body, channel),
+            self.clock(),
+        )
+        self.observe("tips", incident=incident, count=count)
+        return count
+
+    async def fire_due_drills(self, worker: str) -> list[Incident]:
+        """Open the unannounced drills (双盲) whose hidden moment has come; each plan is
+        claimed by one process, and a re-claim after a crash skips what already opened."""
+        opened: list[Incident] = []
+        open_keys = {i.key for i, _ in await self.store.open_incidents()}
+        for plan_ in await self.store.claim_due_drills(self.clock(), worker):
+            policy = self.settings.level_policy(plan_.level)
+            ids = []
+            for draft in drills.drafts(plan_, policy, self.clock()):
+                if draft.key in open_keys:
+                    continue
+                incident = await self.store.open_incident(draft, None)
+                self.observe("opened", incident=incident, reason="演练 drill")
+                await self.notify(incident)
+                opened.append(incident)
+                ids.append(incident.id)
+            await self.store.drill_fired(plan_.id, ids)
+        return opened
 
     async def notify(
         self, incident: Incident, reached: frozenset[str] = frozenset()
@@ -256,13 +303,16 @@ class App:
                 f"group:{incident.id}:{n.channel}:{n.group}:{n.tier.value}:{incident.level.value}",
                 n.channel,
                 n.group,
-                self.renderer.render(
-                    "chat",
-                    "group",
-                    self.settings.language,
-                    incident=incident,
-                    tier=n.tier,
-                    people=n.people,
+                drills.mark(
+                    self.renderer.render(
+                        "chat",
+                        "group",
+                        self.settings.language,
+                        incident=incident,
+                        tier=n.tier,
+                        people=n.people,
+                    ),
+                    incident.drill,
                 ),
                 incident.id,
                 mentions=tuple(p.phones[0] for p in n.people),
@@ -276,7 +326,41 @@ class App:
         """Record an SMS answer; returns the text to answer the sender with."""
         outcome = await acks.intake_sms(self.store, phone, text, self.clock())
         person = self.people.get(outcome.result.request.responder_key) if outcome.result else None
-        return await self._after_ack(outcome, person, phone)
+        answer = await self._after_ack(outcome, person, phone)
+        report = receipts.parse_report(text)
+        if outcome.kind in ("unknown", "which") and not report.parsed:
+            return answer
+        filed = await self._file_report(phone, report, outcome)
+        if filed is None or outcome.result is not None:
+            return answer
+        return self.renderer.render(
+            "sms", "report", filed.language, report=report, summary=receipts.summary(report)
+        )
+
+    async def _file_report(
+        self, phone: str, report: receipts.Report, outcome: acks.Outcome
+    ) -> Responder | None:
+        """Keep what an SMS reports back (回执: "已转移12户30人", "已转移 3号") with the
+        request it answers — or, for a report sent on its own, the sender's latest
+        request — and sum it into the incident; the person, or None when nothing is
+        filed (a bare confirmation, or a sender with no request)."""
+        if outcome.result is not None:
+            request: Request | None = outcome.result.request
+            reply = acks.parse_reply(report.text)
+            if not (report.parsed or (reply is not None and reply.report)):
+                return None
+        else:
+            key = await self.store.responder_for_phone(phone)
+            answered = await self.store.answered_for(key) if key else []
+            request = max(answered, key=lambda r: r.sent_at, default=None)
+        person = self.people.get(request.responder_key) if request else None
+        if request is None or person is None:
+            return None
+        await self.store.file_report(
+            request.incident_id, request.id, person, report, "sms", self.clock()
+        )
+        self.observe("report", request=request, report=report, person=person)
+        return person
 
     async def link_ack(self, request_id: int, path: AckPath = AckPath.LINK) -> acks.Outcome:
         """Record a confirmation by a request id already proven by a signed token."""
@@ -385,8 +469,11 @@ class App:
             if "voice" not in self.channels:
                 _log.warning("no_voice_channel", step=s.key)
                 return None
-            text = self.renderer.render(
-                "voice", "request", person.language, incident=incident, person=person
+            text = drills.mark(
+                self.renderer.render(
+                    "voice", "request", person.language, incident=incident, person=person
+                ),
+                incident.drill,
             )
             key = f"{s.key}:voice"
             return Message(
@@ -413,9 +500,16 @@ class App:
         )
 
     def duty_officers(self, incident: Incident | None) -> list[Responder]:
-        """Who hears of silence for ``incident``: the roster's duty officers (the seam
-        where a duty rota names the officer on shift for the incident's region)."""
-        return duty_officers(self.people.values())
+        """Who hears of silence for ``incident``: the officer on shift for its region
+        in the duty rota (walking up the region tree), else the roster's duty officers."""
+        region = incident.region_code if incident else self._top_region()
+        on_shift = duty_officers_at(self.rota, region, self.clock(), self.people) if region else []
+        return on_shift or duty_officers(self.people.values())
+
+    def _top_region(self) -> str:
+        """The office's own region, for alerts of no incident (a silent feed)."""
+        roots = self.regions.roots() if self.regions is not None else []
+        return roots[0].code if roots else ""
 
     def _silent_report(
         self, group: list[Step], target: str | None, incident: Incident | None, kind: str
@@ -486,7 +580,7 @@ class App:
                 None,
                 p.key,
             )
-            for p in duty_officers(self.people.values())
+            for p in self.duty_officers(None)
         ]
 
     # the outbox ----------------------------------------------------------------
@@ -544,7 +638,7 @@ class App:
         return f"{self.public_url}/a/{self.token(request_id)}"
 
     def _sms(self, person: Responder, name: str, incident: Incident | None, **context: Any) -> str:
-        return self.renderer.render(
+        text = self.renderer.render(
             "sms",
             name,
             person.language,
@@ -553,6 +647,7 @@ class App:
             channel=self.settings.sms_channel,
             **context,
         )
+        return drills.mark(text, incident is not None and incident.drill)
 
 
 def channel_names(settings: Settings) -> list[str]:

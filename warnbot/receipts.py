@@ -279,3 +279,24 @@ def totals_line(t: Totals) -> str:
         f"出动 {t.teams_out} 支队伍 {t.staff_out} 人 out, "
         f"巡查 {t.patrols} 处 patrols, 到岗 {t.on_post} 人 on post"
     )
+
+
+_SHORT = {
+    "households_moved": "转移{}户",
+    "people_moved": "转移{}人",
+    "teams_out": "出动{}支队伍",
+    "staff_out": "出动{}人",
+    "patrols": "巡查{}处",
+}
+
+
+def summary(report: Report) -> str:
+    """What was read from one report, short enough to echo back in an SMS."""
+    parts = [_SHORT[name].format(value) for name, value in report.counts().items()]
+    if report.arrived:
+        parts.append("到岗")
+    if report.all_moved:
+        parts.append("全部转移")
+    elif report.entries:
+        parts.append("已转移 " + "、".join(f"{e}号" for e in report.entries))
+    return "，".join(parts)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -57,6 +59,9 @@ class Schedule:
                 self._every(f"feed:{feed.name}", feed.interval_s, now, job, feed.jitter)
         self._every("escalation", app.settings.escalation_tick_s, now, app.tick)
         self._every("expiry", app.settings.escalation_tick_s, now, app.lift_lapsed)
+        worker = f"{socket.gethostname()}:{os.getpid()}"
+        drills_due = functools.partial(app.fire_due_drills, worker)
+        self._every("drills", app.settings.escalation_tick_s, now, drills_due)
         self._every("feed-watch", app.settings.feed_watch_s, now, app.report_silent_feeds)
         self.leading = True
 

@@ -265,6 +265,9 @@ class Settings(BaseSettings):
     rota: Path | None = None  # the duty rota 值班表: CSV/XLSX, or iCalendar (.ics)
     timezone: str = "Asia/Shanghai"  # the zone of times written in rota files
     regions: Path | None = None  # the region tree (TOML or YAML): codes, names, outlines
+    # The public audience (提示短信, `warnbot audience import --name`) told when a real
+    # incident opens; never asked to confirm, never reached by a drill.
+    tips_audience: str | None = None
     # "aliyun" for mainland numbers (replies come back by its SmsUp push), "twilio",
     # or "console" to print instead of sending.
     sms_channel: Literal["twilio", "aliyun", "console"] = "console"
