@@ -5,6 +5,7 @@ unannounced drills fired once, and escalations routed to the officer on shift.""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 
@@ -121,3 +122,33 @@ async def test_escalations_go_to_the_officer_on_shift_for_the_incidents_region(
     clock.advance(8 * 3600)  # 22:15 in Shanghai: the county's night shift
     assert [p.key for p in app.duty_officers(incident)] == ["X01"]
     assert [p.key for p in app.duty_officers(None)] == ["D01"]  # the city's officer
+
+
+async def test_a_level_that_calls_for_transfer_sends_each_list_and_tracks_it_to_moved(
+    app: App, fake_twilio: FakeTwilio, clock: Clock, aiohttp_client, tmp_path: Path
+) -> None:
+    lists = tmp_path / "transfers.csv"
+    lists.write_text(
+        "责任人编号,序号,户主,人数,转移路线,安置点\n"
+        "V01,1,王某某,3,沿村道向东500米,村委会\n"
+        "V01,2,李某某（独居老人）,1,沿河堤北行,村小学\n",
+        encoding="utf-8",
+    )
+    app.settings = app.settings.model_copy(
+        update={"transfer_levels": ["Ⅱ"], "transfer_lists": lists}
+    )
+    await app.start()  # loads the lists
+    client = await aiohttp_client(make_app(app))
+    incident = await _open(app)
+    assert incident.policy.transfer  # frozen onto the incident with its tiers
+    await app.pump()
+    body = next(m.body or "" for m in fake_twilio.messages if m.to == _phone(app, "V01"))
+    assert "转移清单2户4人" in body and "1号王某某(3人)，沿村道向东500米→村委会" in body
+    assert all(
+        "转移清单" not in (m.body or "") for m in fake_twilio.messages if m.to != _phone(app, "V01")
+    )
+
+    clock.advance(1)
+    await _reply(client, _phone(app, "V01"), "1 已转移 1号")
+    (board,) = [p for p in await app.store.transfer_board(incident.id) if p.states]
+    assert (board.responder_key, board.moved, len(board.states)) == ("V01", 1, 2)

@@ -12,7 +12,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warnbot import acks, roster
+from warnbot import acks, rosters
 from warnbot.errors import ConfigError, ParseError
 from warnbot.ingest import cap, usgs
 
@@ -41,7 +41,7 @@ def test_any_roster_spreadsheet_loads_or_names_its_bad_rows(rows: list[list[str]
         path = Path(tmp) / "roster.csv"
         path.write_text(text, encoding="utf-8")
         try:
-            people = roster.load(path)
+            people = rosters.load(path)
         except ConfigError as e:
             assert e.problems and all(p.startswith(str(path)) for p in e.problems)
         else:

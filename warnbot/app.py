@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from warnbot import acks, dispatch, drills, feedwatch, links, log, receipts, rosters
+from warnbot import acks, dispatch, drills, feedwatch, links, log, receipts, rosters, transfers
 from warnbot.channels import CHANNELS, Channel
 from warnbot.errors import ConfigError, SendError
 from warnbot.escalate import escalate
@@ -83,6 +83,11 @@ class App:
         await self.reload_people()
         if self.settings.regions:
             self.regions = load_tree(self.settings.regions)
+        if self.settings.transfer_lists:
+            entries = transfers.load(
+                self.settings.transfer_lists, self.people.keys(), self.settings.phone_region
+            )
+            await self.store.sync_transfer_lists(entries)
         if self.settings.rota:
             self.rota = load_rota(
                 self.settings.rota,
@@ -220,6 +225,7 @@ class App:
         Persons in ``reached`` were asked at the level before: their ask says 升级."""
         deliveries = plan(incident, self.people.values(), self.settings.sms_channel, self.clock())
         by_key = {d.responder.key: d for d in deliveries}
+        lists = await self._transfer_lists(incident, by_key)
 
         def compose(req: Request) -> list[Message]:
             d = by_key[req.responder_key]
@@ -233,6 +239,15 @@ class App:
                 link=self.link(req.id),
                 muster_min=muster_min,
             )
+            if req.responder_key in lists:
+                block = transfers.render_block(
+                    self.renderer,
+                    lists[req.responder_key],
+                    d.responder.language,
+                    f"{self.link(req.id)}/list",
+                    d.channel,
+                )
+                body = transfers.choose_block(body, block)
             key = f"request:{req.id}:{d.channel}"
             return [
                 Message(
@@ -255,6 +270,17 @@ class App:
         )
         self.observe("requested", incident=incident, requests=created, people=self.people)
         return created
+
+    async def _transfer_lists(
+        self, incident: Incident, asked: Mapping[str, Delivery]
+    ) -> dict[str, list[transfers.TransferEntry]]:
+        """Each asked person's 转移清单, when the incident's level calls for transfer."""
+        if not transfers.calls_for_transfer(incident.policy):
+            return {}
+        lists: dict[str, list[transfers.TransferEntry]] = defaultdict(list)
+        for entry in await self.store.transfer_list(asked):
+            lists[entry.responder_key].append(entry)
+        return lists
 
     async def reask(self, incident: Incident) -> list[Request]:
         """After an upgrade: the old level's ladder stops, and everyone is asked again

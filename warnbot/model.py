@@ -221,6 +221,7 @@ class LevelPolicy:
     """Which tiers a level reaches and each tier's timing; frozen onto the incident."""
 
     tiers: dict[Tier, TierPolicy] = field(default_factory=dict)
+    transfer: bool = False  # the level calls for transfer: asks carry 转移清单
 
 
 @dataclass(frozen=True)

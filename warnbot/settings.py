@@ -295,6 +295,10 @@ class Settings(BaseSettings):
     downstream: list[DownstreamSettings] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
     policy: dict[str, dict[Tier, TierPolicySettings]] = Field(default_factory=dict)
+    # Levels that call for transfer (转移): each ask carries the person's 转移清单 from
+    # ``transfer_lists`` (CSV/YAML: 责任人编号, 户主, 人数, 路线, 安置点 …).
+    transfer_levels: list[str] = Field(default_factory=list)
+    transfer_lists: Path | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -308,9 +312,9 @@ class Settings(BaseSettings):
         # The TOML arrives as init kwargs; the environment must win over it.
         return env_settings, dotenv_settings, init_settings
 
-    @field_validator("policy")
+    @field_validator("policy", "transfer_levels")
     @classmethod
-    def _levels_are_known(cls, v: dict[str, Any]) -> dict[str, Any]:
+    def _levels_are_known(cls, v: Any) -> Any:
         for name in v:
             Level.parse(name)
         return v
@@ -319,8 +323,12 @@ class Settings(BaseSettings):
         """The policy to freeze onto a new incident of ``level``."""
         for name, tiers in self.policy.items():
             if Level.parse(name) == level:
-                return LevelPolicy({t: TierPolicy(**p.model_dump()) for t, p in tiers.items()})
-        return LevelPolicy({})
+                tier_policies = {t: TierPolicy(**p.model_dump()) for t, p in tiers.items()}
+                return LevelPolicy(tier_policies, transfer=self._transfers(level))
+        return LevelPolicy({}, transfer=self._transfers(level))
+
+    def _transfers(self, level: Level) -> bool:
+        return any(Level.parse(name) == level for name in self.transfer_levels)
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
@@ -378,7 +386,7 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 def _resolve_paths(settings: Settings, base: Path) -> Settings:
     """Relative paths in a config file are relative to that file, not to the cwd."""
     updates: dict[str, Any] = {}
-    for name in ("roster", "templates_dir", "regions", "rota"):
+    for name in ("roster", "templates_dir", "regions", "rota", "transfer_lists"):
         value = getattr(settings, name)
         if value is not None and not value.is_absolute():
             updates[name] = base / value

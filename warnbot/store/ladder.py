@@ -306,7 +306,8 @@ def request_of(r: Any) -> Request:
 
 
 def policy_json(policy: LevelPolicy) -> dict[str, Any]:
-    return {t.value: tier_policy_json(p) for t, p in policy.tiers.items()}
+    data: dict[str, Any] = {t.value: tier_policy_json(p) for t, p in policy.tiers.items()}
+    return data | {_TRANSFER: True} if policy.transfer else data
 
 
 def tier_policy_json(policy: TierPolicy) -> dict[str, Any]:
@@ -323,4 +324,8 @@ def tier_policy(data: dict[str, Any] | None) -> TierPolicy | None:
 
 def policy_of(data: dict[str, Any]) -> LevelPolicy:
     """A stored policy; keys a newer warnbot added are defaulted for older rows."""
-    return LevelPolicy({Tier(t): p for t, d in data.items() if (p := tier_policy(d))})
+    tiers = {Tier(t): p for t, d in data.items() if t != _TRANSFER and (p := tier_policy(d))}
+    return LevelPolicy(tiers, transfer=data.get(_TRANSFER) is True)
+
+
+_TRANSFER = "transfer"  # beside the tiers in a stored policy: the level calls for transfer
