@@ -67,7 +67,6 @@ class App:
     people: dict[str, Responder] = field(default_factory=dict)
     started_at: datetime = field(default_factory=utcnow)
     regions: RegionTree | None = None
-    send_windows: dict[str, dispatch.StartWindow] = field(default_factory=dict)
 
     async def start(self) -> None:
         """Migrate the schema, load the roster, fetch the link key."""
@@ -401,7 +400,6 @@ class App:
             lambda: self.clock(),
             self.settings.rate_limits,
             self._failover,
-            windows=self.send_windows,  # this process's send starts, kept across pumps
         )
 
     async def pump(self) -> int:

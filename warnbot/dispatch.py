@@ -14,10 +14,8 @@ try their next address).
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +32,11 @@ from warnbot.store import OutboxRow, Store
 _log = log.get(__name__)
 MAX_ATTEMPTS = 8
 LEASE_S = 60.0
+LEAD_S = 0.2  # from booking an idle channel's first slot to sending: round trips, compiles
+# Of a limit's guard, the share a sender may wake late and still send in its slot; the
+# rest is for the wire (the request's own jitter between process and provider).
+LATE_SHARE = 2 / 3
+CHUNK_S = 5.0  # slots booked in one round trip: a batch's sends over the next seconds
 
 
 @runtime_checkable
@@ -41,33 +44,6 @@ class Reconciling(Protocol):
     """A channel that can tell whether the provider already took a message."""
 
     async def reconcile(self, message: Message, since: datetime) -> Receipt | None: ...
-
-
-@dataclass
-class StartWindow:
-    """The sends this process started in the last second, for one channel.
-
-    Shared slots space sends exactly, but a sender that wakes late (a busy event
-    loop) followed by one on time would put more than the rate into one second.
-    So a send also waits until the process's own starts of the past second leave
-    room for it: within a process no one-second window exceeds the rate.
-    """
-
-    starts: deque[tuple[float, float]] = field(default_factory=deque)  # (monotonic, cost)
-
-    async def admit(self, cost: float, rate_per_s: float) -> None:
-        if rate_per_s < 1:
-            return  # slots over a second apart: no second can hold two
-        room = math.floor(rate_per_s)
-        cost = min(cost, room)
-        while True:
-            now = time.monotonic()
-            while self.starts and self.starts[0][0] <= now - 1.0:
-                self.starts.popleft()
-            if sum(c for _, c in self.starts) + cost <= room:
-                self.starts.append((now, cost))
-                return
-            await asyncio.sleep(self.starts[0][0] + 1.0 - now)
 
 
 @dataclass
@@ -79,11 +55,8 @@ class Dispatcher:
     clock: Callable[[], datetime]
     limits: Mapping[str, RateLimit] = field(default_factory=dict)
     on_permanent: Callable[[OutboxRow, SendError], Awaitable[None]] | None = None
-    concurrency: int = 20
     # shared by every pump of this dispatcher: overlapping pumps never exceed it together
-    # the actual send starts of this process per channel (see StartWindow); the app
-    # keeps one dict for the life of the process, so it outlives each Dispatcher
-    windows: dict[str, StartWindow] = field(default_factory=dict)
+    concurrency: int = 20
     _gate: asyncio.Semaphore = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -94,17 +67,17 @@ class Dispatcher:
         are recorded together at the end (a crash before that leaves them in doubt,
         which reconciliation settles)."""
         rows = await self.store.claim(batch, self.clock(), LEASE_S)
-        queue = iter(rows)
+        slots = await self._book(rows)
+        queue = iter(sorted((r for r in rows if r.id in slots), key=lambda r: slots[r.id]))
         sent: list[tuple[int, Receipt]] = []
 
         async def worker() -> None:  # a few workers, not a task per row: CPU is the limit
             for row in queue:
-                async with self._gate:
-                    receipt = await self.send(row)
+                receipt = await self.send(row, slots[row.id])
                 if receipt is not None:
                     sent.append((row.id, receipt))
 
-        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(rows)))))
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(slots)))))
         await self.store.mark_sent_many(sent, self.clock())
         return len(rows)
 
@@ -120,15 +93,35 @@ class Dispatcher:
 
         return sum(await asyncio.gather(*(loop() for _ in range(loops))))
 
-    async def send(self, row: OutboxRow) -> Receipt | None:
-        """Send one claimed row; the receipt when the provider took it (the caller
-        records it), None when it failed or went back to the queue (recorded here)."""
+    async def send(self, row: OutboxRow, slot: float = 0.0) -> Receipt | None:
+        """Send one claimed row at its booked ``slot`` (``time.time()``; 0 for none);
+        the receipt when the provider took it (the caller records it), None when it
+        failed or went back to the queue (recorded here). Only provider calls hold the
+        concurrency gate: a sender waiting for its slot does not keep others from theirs."""
         channel = self.channels.get(row.channel)
-        if row.in_doubt and (receipt := await self._reconciled(channel, row)):
-            _log.info("reconciled", **_ids(row), provider_id=receipt.provider_id)
-            return receipt
-        if not await self._tokens(row):
-            return None
+        if row.in_doubt:
+            async with self._gate:
+                receipt = await self._reconciled(channel, row)
+            if receipt is not None:
+                _log.info("reconciled", **_ids(row), provider_id=receipt.provider_id)
+                return receipt
+        limit = self.limits.get(row.channel)
+        while True:
+            if (delay_s := slot - time.time()) > 0:
+                await asyncio.sleep(delay_s)
+            async with self._gate:
+                if limit is None or time.time() - slot <= limit.guard_s * LATE_SHARE:
+                    return await self._deliver(channel, row)
+            # Woken too late (a busy event loop): sending now would crowd the slots
+            # after this one, so book a new one.
+            _log.info("slot_missed", **_ids(row), late_ms=round((time.time() - slot) * 1e3))
+            booked = await _book_group(self.store, row.channel, limit, [row])
+            if row.id not in booked:
+                await self.store.release(row.id, self.clock() + timedelta(seconds=LEASE_S / 4))
+                return None
+            slot = booked[row.id]
+
+    async def _deliver(self, channel: Channel | None, row: OutboxRow) -> Receipt | None:
         try:
             receipt = await _deliver(channel, row)
         except SendError as e:
@@ -147,30 +140,21 @@ class Dispatcher:
             _log.warning("reconcile_failed", message_id=row.id, error=e.reason)
             return None
 
-    async def _tokens(self, row: OutboxRow) -> bool:
-        """Wait for the row's slot under the channel's rate limit; False when the slot
-        would outlast the claim, in which case the row goes back to the queue."""
-        limit = self.limits.get(row.channel)
-        if limit is None:
-            return True
-        interval_s = 1.0 / limit.rate_per_s
-        cost = float(segments(row.body)) if limit.per_segment else 1.0
-        now = self.clock()
-        wait_s = await self.store.reserve(
-            f"channel:{row.channel}",
-            interval_s,
-            cost,
-            (limit.capacity - 1) * interval_s,
-            now.timestamp(),
-            LEASE_S / 2,
-        )
-        if wait_s is None:
-            await self.store.release(row.id, now + timedelta(seconds=LEASE_S / 4))
-            return False
-        if wait_s > 0:
-            await asyncio.sleep(wait_s)
-        await self.windows.setdefault(row.channel, StartWindow()).admit(cost, limit.rate_per_s)
-        return True
+    async def _book(self, rows: list[OutboxRow]) -> dict[int, float]:
+        """Each row's moment to send (``time.time()``; 0 for an unlimited channel),
+        booked from the channel's shared slots in a few round trips; rows whose slots
+        lie beyond the claim go back to the queue and are left out."""
+        slots: dict[int, float] = {}
+        for name, group in _by_channel(rows).items():
+            limit = self.limits.get(name)
+            if limit is None:
+                slots.update(dict.fromkeys((r.id for r in group), 0.0))
+                continue
+            booked = await _book_group(self.store, name, limit, group)
+            slots.update(booked)
+            late = [r.id for r in group if r.id not in booked]
+            await self.store.release_many(late, self.clock() + timedelta(seconds=LEASE_S / 4))
+        return slots
 
     async def _failed(self, row: OutboxRow, e: SendError) -> None:
         retry_at = _retry_at(row, e, self.clock())
@@ -188,6 +172,58 @@ def _ids(row: OutboxRow) -> dict[str, object]:
         "responder": row.responder_key,
         "channel": row.channel,
     }
+
+
+def _by_channel(rows: list[OutboxRow]) -> dict[str, list[OutboxRow]]:
+    groups: dict[str, list[OutboxRow]] = {}
+    for row in rows:
+        groups.setdefault(row.channel, []).append(row)
+    return groups
+
+
+def spacing_s(limit: RateLimit) -> float:
+    """Seconds between two slots: ``1 / rate_per_s``, plus a share of ``guard_s`` so that
+    the sends of any one second span at least a second and ``guard_s`` — room for a
+    sender that wakes a little late, or a request a little slow on the wire, without
+    a provider ever counting more than the rate in one second."""
+    if limit.rate_per_s >= 1:
+        return (1.0 + limit.guard_s) / limit.rate_per_s
+    return 1.0 / limit.rate_per_s + limit.guard_s
+
+
+def _cost(limit: RateLimit, row: OutboxRow) -> float:
+    return float(segments(row.body)) if limit.per_segment else 1.0
+
+
+async def _book_group(
+    store: Store, channel: str, limit: RateLimit, rows: list[OutboxRow]
+) -> dict[int, float]:
+    """Book consecutive slots for ``rows`` in chunks of at most ``CHUNK_S``; one round
+    trip a chunk. Rows whose chunk would start beyond the claim's horizon are left out."""
+    step_s, slots = spacing_s(limit), {}
+    offset_s = await store.clock_offset_s()
+    for chunk in _chunks(rows, lambda r: _cost(limit, r) * step_s):
+        span_s = sum(_cost(limit, r) for r in chunk) * step_s
+        start = await store.reserve(f"channel:{channel}", span_s, LEASE_S / 2, lead_s=LEAD_S)
+        if start is None:
+            break
+        at = start - offset_s  # this process's time.time() of the booked start
+        for row in chunk:
+            slots[row.id] = at
+            at += _cost(limit, row) * step_s
+    return slots
+
+
+def _chunks(rows: list[OutboxRow], span: Callable[[OutboxRow], float]) -> list[list[OutboxRow]]:
+    chunks: list[list[OutboxRow]] = [[]]
+    used = 0.0
+    for row in rows:
+        if chunks[-1] and used + span(row) > CHUNK_S:
+            chunks.append([])
+            used = 0.0
+        chunks[-1].append(row)
+        used += span(row)
+    return [c for c in chunks if c]
 
 
 def backoff_s(attempts: int, rng: Callable[[], float] = random.random) -> float:

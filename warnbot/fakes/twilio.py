@@ -277,9 +277,10 @@ class FakeTwilio:
         await self.close()
 
     async def start(self) -> None:
-        """Load the spec (once per process, off the loop), then listen on ``host``:``port``."""
-        if self.validate:
-            await asyncio.to_thread(twilio_spec.load)
+        """Load the spec (once per process, off the loop), then listen on ``host``:``port``.
+        Answers need it even unvalidated (their fields): loaded lazily, the first
+        request would stall the fake for a second and bunch the requests behind it."""
+        await asyncio.to_thread(twilio_spec.load)
         self._runner = web.AppRunner(self.app)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
