@@ -246,6 +246,9 @@ async def _deliver(channel: Channel | None, row: OutboxRow) -> Receipt:
 
 
 def _retry_at(row: OutboxRow, e: SendError, now: datetime) -> datetime | None:
+    """When to try a failed row again: after our backoff, and never before the
+    provider's ``Retry-After``; None when the error is permanent or the attempts are spent."""
     if not e.retryable or row.attempts >= MAX_ATTEMPTS:
         return None
-    return now + timedelta(seconds=backoff_s(row.attempts))
+    delay_s = max(backoff_s(row.attempts), e.retry_after_s or 0.0)
+    return now + timedelta(seconds=delay_s)

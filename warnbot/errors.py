@@ -35,13 +35,22 @@ class ParseError(FeedError):
 
 
 class SendError(WarnbotError):
-    """A send failed. ``retryable`` is True for transient faults (429, 5xx, timeouts)."""
+    """A send failed. ``retryable`` is True for transient faults (429, 5xx, timeouts);
+    ``retry_after_s`` is the provider's own word on when to try again (Retry-After)."""
 
-    def __init__(self, reason: str, *, retryable: bool, code: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retryable: bool,
+        code: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.code = code
+        self.retry_after_s = retry_after_s
 
 
 class AckError(WarnbotError):

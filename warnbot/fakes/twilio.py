@@ -17,6 +17,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import secrets
@@ -120,12 +121,16 @@ class TwilioError:
     status: int
     code: int
     message: str = ""
+    retry_after_s: int | None = None
 
     def response(self) -> web.Response:
-        """Twilio's error body, e.g. ``{"code": 21211, "message": …, "status": 400}``."""
+        """Twilio's error body, e.g. ``{"code": 21211, "message": …, "status": 400}``,
+        with a ``Retry-After`` header when one is set."""
         info = f"https://www.twilio.com/docs/errors/{self.code}"
         body = {"code": self.code, "message": self.message, "more_info": info}
-        return web.json_response(body | {"status": self.status}, status=self.status)
+        headers = {"Retry-After": str(self.retry_after_s)} if self.retry_after_s is not None else {}
+        body |= {"status": self.status}
+        return web.json_response(body, status=self.status, headers=headers)
 
 
 MessageHook = Callable[[FakeMessage], Awaitable[None]]
@@ -299,9 +304,12 @@ class FakeTwilio:
         if self._session is not None:
             await self._session.close()
 
-    def fail_next(self, code: int, status: int, count: int = 1) -> None:
-        """Make the next ``count`` valid creates (messages or calls) fail with ``code``."""
-        self._failures.extend([TwilioError(status, code)] * count)
+    def fail_next(
+        self, code: int, status: int, count: int = 1, retry_after_s: int | None = None
+    ) -> None:
+        """Make the next ``count`` valid creates (messages or calls) fail with ``code``
+        (and a ``Retry-After`` header of ``retry_after_s``)."""
+        self._failures.extend([TwilioError(status, code, retry_after_s=retry_after_s)] * count)
 
     def fail_for(self, to: str, code: int, status: int) -> None:
         """Make every create addressed to ``to`` fail with ``code``."""
@@ -360,7 +368,7 @@ class FakeTwilio:
             return None
         template = ERROR_MESSAGES.get(failure.code, "Injected failure {code}")
         message = template.format(to=to, code=failure.code)
-        return TwilioError(failure.status, failure.code, message).response()
+        return dataclasses.replace(failure, message=message).response()
 
     async def _create_message(self, request: web.Request) -> web.StreamResponse:
         form = await form_of(request)
