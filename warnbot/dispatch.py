@@ -32,6 +32,7 @@ from warnbot.store import OutboxRow, Store
 _log = log.get(__name__)
 MAX_ATTEMPTS = 8
 LEASE_S = 60.0
+SETTLE_S = 30.0
 LEAD_S = 0.2  # from booking an idle channel's first slot to sending: round trips, compiles
 # Of a limit's guard, the share a sender may wake late and still send in its slot; the
 # rest is for the wire (the request's own jitter between process and provider).
@@ -57,6 +58,11 @@ class Dispatcher:
     on_permanent: Callable[[OutboxRow, SendError], Awaitable[None]] | None = None
     # shared by every pump of this dispatcher: overlapping pumps never exceed it together
     concurrency: int = 20
+    max_attempts: int = MAX_ATTEMPTS
+    backoff_scale: float = 1.0  # tests shrink the backoff; Retry-After is always honoured
+    # a send whose answer was lost waits this long, so that a request the provider is
+    # still working on has landed before reconciliation looks for it
+    settle_s: float = SETTLE_S
     _gate: asyncio.Semaphore = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -156,10 +162,23 @@ class Dispatcher:
             await self.store.release_many(late, self.clock() + timedelta(seconds=LEASE_S / 4))
         return slots
 
+    def _retry_at(self, row: OutboxRow, e: SendError) -> datetime | None:
+        """When to try a failed row again: after our backoff, never before the provider's
+        ``Retry-After``, and for a send in doubt not before it has settled; None when the
+        error is permanent or the attempts are spent."""
+        if not e.retryable or row.attempts >= self.max_attempts:
+            return None
+        delay_s = max(
+            backoff_s(row.attempts) * self.backoff_scale,
+            e.retry_after_s or 0.0,
+            self.settle_s if e.in_doubt else 0.0,
+        )
+        return self.clock() + timedelta(seconds=delay_s)
+
     async def _failed(self, row: OutboxRow, e: SendError) -> None:
-        retry_at = _retry_at(row, e, self.clock())
+        retry_at = self._retry_at(row, e)
         _log.warning("send_failed", **_ids(row), error=e.reason, code=e.code, retry_at=retry_at)
-        await self.store.mark_failed(row.id, e.reason, retry_at)
+        await self.store.mark_failed(row.id, e.reason, retry_at, e.in_doubt)
         if retry_at is None and self.on_permanent is not None:
             await self.on_permanent(row, e)
 
@@ -243,12 +262,3 @@ async def _deliver(channel: Channel | None, row: OutboxRow) -> Receipt:
     except Exception as e:
         _log.exception("send_crashed", message_id=row.id)
         raise SendError(f"unexpected {type(e).__name__}: {e}", retryable=True) from e
-
-
-def _retry_at(row: OutboxRow, e: SendError, now: datetime) -> datetime | None:
-    """When to try a failed row again: after our backoff, and never before the
-    provider's ``Retry-After``; None when the error is permanent or the attempts are spent."""
-    if not e.retryable or row.attempts >= MAX_ATTEMPTS:
-        return None
-    delay_s = max(backoff_s(row.attempts), e.retry_after_s or 0.0)
-    return now + timedelta(seconds=delay_s)

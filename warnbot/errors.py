@@ -36,7 +36,8 @@ class ParseError(FeedError):
 
 class SendError(WarnbotError):
     """A send failed. ``retryable`` is True for transient faults (429, 5xx, timeouts);
-    ``retry_after_s`` is the provider's own word on when to try again (Retry-After)."""
+    ``retry_after_s`` is the provider's own word on when to try again (Retry-After);
+    ``in_doubt`` says the provider may have taken the message all the same."""
 
     def __init__(
         self,
@@ -45,12 +46,15 @@ class SendError(WarnbotError):
         retryable: bool,
         code: str | None = None,
         retry_after_s: float | None = None,
+        in_doubt: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.code = code
         self.retry_after_s = retry_after_s
+        # the request may have reached the provider (the answer was lost): reconcile first
+        self.in_doubt = in_doubt
 
 
 class AckError(WarnbotError):

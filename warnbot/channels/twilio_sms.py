@@ -112,7 +112,12 @@ async def errors() -> AsyncIterator[None]:
 
 
 def unreachable(e: Exception) -> SendError:
-    return SendError(f"Twilio unreachable: {type(e).__name__}", retryable=True)
+    """Transient; in doubt unless the connection was never made (a timeout or a reset
+    may come after Twilio took the message)."""
+    never_sent = isinstance(e, aiohttp.ClientConnectorError)
+    return SendError(
+        f"Twilio unreachable: {type(e).__name__}", retryable=True, in_doubt=not never_sent
+    )
 
 
 def classify(e: TwilioRestException, retry_after: str | None = None) -> SendError:

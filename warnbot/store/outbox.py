@@ -101,7 +101,7 @@ class OutboxStore(Base):
             outbox.update()
             .where(outbox.c.id.in_(ids.scalar_subquery()))
             .values(
-                in_doubt=outbox.c.status == "sending",
+                in_doubt=sa.or_(outbox.c.status == "sending", outbox.c.in_doubt),
                 status="sending",
                 claimed_until=now + timedelta(seconds=lease_s),
                 attempts=outbox.c.attempts + 1,
@@ -136,12 +136,16 @@ class OutboxStore(Base):
         async with self.engine.begin() as conn:
             await conn.execute(stmt)
 
-    async def mark_failed(self, row_id: int, error: str, retry_at: datetime | None) -> None:
-        """Record a failed send; with ``retry_at`` the row goes back in the queue."""
+    async def mark_failed(
+        self, row_id: int, error: str, retry_at: datetime | None, in_doubt: bool = False
+    ) -> None:
+        """Record a failed send; with ``retry_at`` the row goes back in the queue, and
+        ``in_doubt`` (the provider may have taken it) has it reconciled before a resend."""
         values: dict[str, object] = {
             "status": "queued" if retry_at else "failed",
             "error": error[:2000],
             "claimed_until": None,
+            "in_doubt": in_doubt,
         }
         if retry_at:
             values["next_attempt_at"] = retry_at
