@@ -14,6 +14,7 @@ try their next address).
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -116,7 +117,7 @@ class Dispatcher:
             if (delay_s := slot - time.time()) > 0:
                 await asyncio.sleep(delay_s)
             async with self._gate:
-                if limit is None or time.time() - slot <= limit.guard_s * LATE_SHARE:
+                if limit is None or time.time() - slot <= late_ok_s(limit):
                     return await self._deliver(channel, row)
             # Woken too late (a busy event loop): sending now would crowd the slots
             # after this one, so book a new one.
@@ -208,6 +209,13 @@ def spacing_s(limit: RateLimit) -> float:
     if limit.rate_per_s >= 1:
         return (1.0 + limit.guard_s) / limit.rate_per_s
     return 1.0 / limit.rate_per_s + limit.guard_s
+
+
+def late_ok_s(limit: RateLimit) -> float:
+    """How late a sender may wake and still use its slot: a share of the room the
+    spacing leaves in a second (the guard, or much more for a slow rate)."""
+    per_second = max(1, math.floor(limit.rate_per_s))
+    return max(limit.guard_s, per_second * spacing_s(limit) - 1.0) * LATE_SHARE
 
 
 def _cost(limit: RateLimit, row: OutboxRow) -> float:
