@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from warnbot.model import Message, Receipt
 from warnbot.store.sql import Base, enqueue, insert_ignore
-from warnbot.store.tables import address_failures, outbox, rate_buckets
+from warnbot.store.tables import UTCDateTime, address_failures, outbox, rate_buckets
 
 # Delivery reports arrive in any order; a later stage never goes back.
 STATUS_RANK = {
@@ -72,6 +72,18 @@ class OutboxRow:
 
 
 _CLAIMED = [f.name for f in dataclasses.fields(OutboxRow)]
+_SENT = {"status": "sent", "claimed_until": None, "error": None, "in_doubt": False}
+_SENT_ONE = (
+    outbox.update()
+    .where(outbox.c.id == sa.bindparam("row_id"))
+    .values(provider_id=sa.bindparam("pid"), **_SENT)
+)
+_SENT_PG = sa.text(
+    "UPDATE outbox SET status = 'sent', sent_at = :now, claimed_until = NULL, error = NULL,"
+    " in_doubt = false, provider_id = v.pid"
+    " FROM unnest(CAST(:ids AS integer[]), CAST(:pids AS varchar[])) AS v(id, pid)"
+    " WHERE outbox.id = v.id"
+).bindparams(sa.bindparam("now", type_=UTCDateTime))
 
 
 class OutboxStore(Base):
@@ -117,24 +129,18 @@ class OutboxStore(Base):
         await self.mark_sent_many([(row_id, receipt)], now)
 
     async def mark_sent_many(self, sent: Sequence[tuple[int, Receipt]], now: datetime) -> None:
-        """Record a batch of accepted sends in one statement and one commit."""
+        """Record a batch of accepted sends in one statement and one commit. Profiled: a
+        CASE over the batch cost more CPU to build than the sends it recorded, so
+        PostgreSQL gets two arrays to ``unnest`` and SQLite one executemany."""
         if not sent:
             return
-        ids = {row_id: r.provider_id for row_id, r in sent}
-        stmt = (
-            outbox.update()
-            .where(outbox.c.id.in_(list(ids)))
-            .values(
-                status="sent",
-                sent_at=now,
-                claimed_until=None,
-                error=None,
-                in_doubt=False,
-                provider_id=sa.case(ids, value=outbox.c.id),
-            )
-        )
         async with self.engine.begin() as conn:
-            await conn.execute(stmt)
+            if conn.dialect.name == "postgresql":
+                ids, pids = [row_id for row_id, _ in sent], [r.provider_id for _, r in sent]
+                await conn.execute(_SENT_PG, {"ids": ids, "pids": pids, "now": now})
+                return
+            params = [{"row_id": row_id, "pid": r.provider_id} for row_id, r in sent]
+            await conn.execute(_SENT_ONE.values(sent_at=now), params)
 
     async def mark_failed(
         self, row_id: int, error: str, retry_at: datetime | None, in_doubt: bool = False
