@@ -17,6 +17,7 @@ import asyncio
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -49,6 +50,47 @@ class Reconciling(Protocol):
 
 
 @dataclass
+class Run:
+    """Consecutive slots booked in one round trip, and the sends started in them.
+
+    Within a run this process sees every send, so a sender that woke late may still
+    go, as long as no second of the run's actual starts holds more than the rate
+    (the senders after it wait a little if need be). Only near the run's end, where
+    the next run — perhaps another process's — starts on time, is lateness beyond
+    the guard's share refused: that slot is given up and a new one booked.
+    """
+
+    end: float  # time.time() when the run's last slot is over
+    limit: RateLimit
+    starts: deque[tuple[float, float]] = field(default_factory=deque)  # (time, cost)
+
+    def admit(self, slot_at: float, cost: float) -> float | None:
+        """0.0: go now (the start is recorded); seconds to wait for room in the
+        window; None: too late near the run's end, the slot is lost."""
+        now = time.time()
+        late_s = now - slot_at
+        if slot_at + 1.0 > self.end - spacing_s(self.limit) and late_s > late_ok_s(self.limit):
+            return None
+        width_s = 1.0 + self.limit.guard_s * (1 - LATE_SHARE)  # the wire's share, too
+        while self.starts and self.starts[0][0] <= now - width_s:
+            self.starts.popleft()
+        room = max(1, math.floor(self.limit.rate_per_s))
+        cost = min(cost, room)
+        if sum(c for _, c in self.starts) + cost <= room:
+            self.starts.append((now, cost))
+            return 0.0
+        return self.starts[0][0] + width_s - now
+
+
+@dataclass(frozen=True)
+class Slot:
+    """When one row may be sent (``time.time()``), within its run."""
+
+    at: float
+    run: Run
+
+
+@dataclass
 class Dispatcher:
     """What a pump needs; ``on_permanent`` is called for each message that failed for good."""
 
@@ -75,7 +117,7 @@ class Dispatcher:
         which reconciliation settles)."""
         rows = await self.store.claim(batch, self.clock(), LEASE_S)
         slots = await self._book(rows)
-        queue = iter(sorted((r for r in rows if r.id in slots), key=lambda r: slots[r.id]))
+        queue = iter(sorted((r for r in rows if r.id in slots), key=lambda r: _when(slots[r.id])))
         sent: list[tuple[int, Receipt]] = []
 
         async def worker() -> None:  # a few workers, not a task per row: CPU is the limit
@@ -100,8 +142,8 @@ class Dispatcher:
 
         return sum(await asyncio.gather(*(loop() for _ in range(loops))))
 
-    async def send(self, row: OutboxRow, slot: float = 0.0) -> Receipt | None:
-        """Send one claimed row at its booked ``slot`` (``time.time()``; 0 for none);
+    async def send(self, row: OutboxRow, slot: Slot | None = None) -> Receipt | None:
+        """Send one claimed row at its booked ``slot`` (None: no rate limit);
         the receipt when the provider took it (the caller records it), None when it
         failed or went back to the queue (recorded here). Only provider calls hold the
         concurrency gate: a sender waiting for its slot does not keep others from theirs."""
@@ -113,20 +155,26 @@ class Dispatcher:
                 _log.info("reconciled", **_ids(row), provider_id=receipt.provider_id)
                 return receipt
         limit = self.limits.get(row.channel)
-        while True:
-            if (delay_s := slot - time.time()) > 0:
+        while limit is not None and slot is not None:
+            if (delay_s := slot.at - time.time()) > 0:
                 await asyncio.sleep(delay_s)
             async with self._gate:
-                if limit is None or time.time() - slot <= late_ok_s(limit):
+                wait_s = slot.run.admit(slot.at, _cost(limit, row))
+                if wait_s == 0.0:
                     return await self._deliver(channel, row)
-            # Woken too late (a busy event loop): sending now would crowd the slots
-            # after this one, so book a new one.
-            _log.info("slot_missed", **_ids(row), late_ms=round((time.time() - slot) * 1e3))
+            if wait_s is not None:  # a late sender before it: keep the second within the rate
+                await asyncio.sleep(wait_s)
+                continue
+            # Woken too late near the end of its run: the next run (maybe another
+            # process's) starts on time, so sending now would crowd it. Book anew.
+            _log.info("slot_missed", **_ids(row), late_ms=round((time.time() - slot.at) * 1e3))
             booked = await _book_group(self.store, row.channel, limit, [row])
             if row.id not in booked:
                 await self.store.release(row.id, self.clock() + timedelta(seconds=LEASE_S / 4))
                 return None
             slot = booked[row.id]
+        async with self._gate:
+            return await self._deliver(channel, row)
 
     async def _deliver(self, channel: Channel | None, row: OutboxRow) -> Receipt | None:
         try:
@@ -147,15 +195,15 @@ class Dispatcher:
             _log.warning("reconcile_failed", message_id=row.id, error=e.reason)
             return None
 
-    async def _book(self, rows: list[OutboxRow]) -> dict[int, float]:
-        """Each row's moment to send (``time.time()``; 0 for an unlimited channel),
+    async def _book(self, rows: list[OutboxRow]) -> dict[int, Slot | None]:
+        """Each row's moment to send (None for an unlimited channel),
         booked from the channel's shared slots in a few round trips; rows whose slots
         lie beyond the claim go back to the queue and are left out."""
-        slots: dict[int, float] = {}
+        slots: dict[int, Slot | None] = {}
         for name, group in _by_channel(rows).items():
             limit = self.limits.get(name)
             if limit is None:
-                slots.update(dict.fromkeys((r.id for r in group), 0.0))
+                slots.update(dict.fromkeys(r.id for r in group))
                 continue
             booked = await _book_group(self.store, name, limit, group)
             slots.update(booked)
@@ -194,6 +242,10 @@ def _ids(row: OutboxRow) -> dict[str, object]:
     }
 
 
+def _when(slot: Slot | None) -> float:
+    return slot.at if slot is not None else 0.0
+
+
 def _by_channel(rows: list[OutboxRow]) -> dict[str, list[OutboxRow]]:
     groups: dict[str, list[OutboxRow]] = {}
     for row in rows:
@@ -224,7 +276,7 @@ def _cost(limit: RateLimit, row: OutboxRow) -> float:
 
 async def _book_group(
     store: Store, channel: str, limit: RateLimit, rows: list[OutboxRow]
-) -> dict[int, float]:
+) -> dict[int, Slot]:
     """Book consecutive slots for ``rows`` in chunks of at most ``CHUNK_S``; one round
     trip a chunk. Rows whose chunk would start beyond the claim's horizon are left out."""
     step_s, slots = spacing_s(limit), {}
@@ -235,8 +287,9 @@ async def _book_group(
         if start is None:
             break
         at = start - offset_s  # this process's time.time() of the booked start
+        run = Run(at + span_s, limit)
         for row in chunk:
-            slots[row.id] = at
+            slots[row.id] = Slot(at, run)
             at += _cost(limit, row) * step_s
     return slots
 
