@@ -140,8 +140,11 @@ async def worker(url: str, base_url: str, concurrency: int) -> dict[str, float]:
     return {"claimed": sent, "started": started, "ended": ended, "cpu_s": cpu_used}
 
 
-def processes_run(url: str, base_url: str, n: int, processes: int, concurrency: int) -> float:
-    """Seconds for ``processes`` worker subprocesses to drain ``n`` queued messages."""
+def processes_run(
+    url: str, base_url: str, n: int, processes: int, concurrency: int
+) -> tuple[float, float]:
+    """Seconds for ``processes`` worker subprocesses to drain ``n`` queued messages,
+    and the CPU seconds they used together."""
     asyncio.run(_enqueue(url, n))
     env = os.environ | {"PYTHONPATH": os.pathsep.join([BENCH, *sys.path])}
     command = [sys.executable, "-m", "dispatch", "--worker", url, base_url, str(concurrency)]
@@ -159,7 +162,8 @@ def processes_run(url: str, base_url: str, n: int, processes: int, concurrency: 
     assert sum(r["claimed"] for r in results) == n, results  # each row claimed once
     counts = asyncio.run(_counts(url))
     assert counts.get("sent") == n and set(counts) <= {"sent"}, counts
-    return max(r["ended"] for r in results) - min(r["started"] for r in results)
+    seconds = max(r["ended"] for r in results) - min(r["started"] for r in results)
+    return seconds, sum(r["cpu_s"] for r in results)
 
 
 async def _enqueue(url: str, n: int) -> None:
@@ -191,9 +195,19 @@ def scale_out(args: argparse.Namespace) -> None:
     n, rounds = args.messages, []
     for _ in range(args.rounds):
         with fake_twilio() as base_url:
-            one = processes_run(args.database, base_url, n, 1, args.concurrency)
-            many = processes_run(args.database, base_url, n, args.processes, args.concurrency)
-        rounds.append({"one_s": one, "many_s": many, "scaling": one / many})
+            one, one_cpu = processes_run(args.database, base_url, n, 1, args.concurrency)
+            many, many_cpu = processes_run(
+                args.database, base_url, n, args.processes, args.concurrency
+            )
+        rounds.append(
+            {
+                "one_s": one,
+                "many_s": many,
+                "scaling": one / many,
+                "cpu_ms_per_msg_one": one_cpu * 1000 / n,
+                "cpu_ms_per_msg_many": many_cpu * 1000 / n,
+            }
+        )
         print(json.dumps(rounds[-1]), file=sys.stderr)
     one_s = statistics.median(r["one_s"] for r in rounds)
     many_s = statistics.median(r["many_s"] for r in rounds)
@@ -205,6 +219,12 @@ def scale_out(args: argparse.Namespace) -> None:
                 "one_process_msgs_per_s": round(n / one_s),
                 "n_processes_msgs_per_s": round(n / many_s),
                 "scaling": round(statistics.median(r["scaling"] for r in rounds), 2),
+                "cpu_ms_per_msg_one": round(
+                    statistics.median(r["cpu_ms_per_msg_one"] for r in rounds), 3
+                ),
+                "cpu_ms_per_msg_many": round(
+                    statistics.median(r["cpu_ms_per_msg_many"] for r in rounds), 3
+                ),
                 "rounds": len(rounds),
                 "concurrency": args.concurrency,
                 "database": "postgresql",
