@@ -22,6 +22,7 @@ import bisect
 import json
 import logging
 import multiprocessing
+import os
 import tempfile
 import time
 import uuid
@@ -90,7 +91,7 @@ async def _drain(url: str, base_url: str, rate: RateLimit) -> list[float]:
 
 
 def _worker(url: str, base_url: str, rate: RateLimit, out: Queue) -> None:  # type: ignore[type-arg]
-    log.configure("json", level=logging.WARNING)
+    log.configure("json", level=logging.INFO if os.environ.get("BENCH_LOG") else logging.WARNING)
     out.put(asyncio.run(_drain(url, base_url, rate)))
 
 
@@ -108,7 +109,7 @@ def main() -> None:
     parser.add_argument("--database", help="default: SQLite in a temporary directory")
     args = parser.parse_args()
     n = int(args.rate * args.seconds) + 1  # the first is free: n messages span the duration
-    rate = RateLimit(rate_per_s=args.rate, burst=1)
+    rate = RateLimit(rate_per_s=args.rate)
     with tempfile.TemporaryDirectory() as tmp, fake_twilio_stamps() as (base_url, stamps):
         url = args.database or f"sqlite+aiosqlite:///{tmp}/rate.db"
         asyncio.run(_enqueue(url, n))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from alibabacloud_tea_openapi.utils import Utils
 from pydantic import SecretStr
 
 from tests.conftest import DEMO
-from warnbot.app import App
+from warnbot import dispatch
+from warnbot.app import App, utcnow
 from warnbot.channels import CHANNELS
 from warnbot.channels.aliyun_sms import (
     AliyunInbound,
@@ -28,6 +30,7 @@ from warnbot.fakes.aliyun import FakeAliyunSms
 from warnbot.ingest import cap
 from warnbot.model import Message
 from warnbot.settings import Settings, load_settings
+from warnbot.store import OutboxRow, Store
 from warnbot.web import make_app
 
 KEY_ID = "LTAI5tTestAccessKeyId0000"
@@ -396,3 +399,50 @@ async def test_a_body_that_is_not_a_json_array_gets_400(app: App, client: TestCl
         resp = await client.post(f"/hooks/aliyun/sms/{PATH_SECRET}", data=body)
         assert resp.status == 400
     assert "confirmed" not in (await _statuses(app)).values()
+
+
+async def _crashed_after_claim(store: Store, messages: list[Message]) -> list[OutboxRow]:
+    """Enqueue and claim as a worker that then died: its claim lapsed a minute ago."""
+    now = utcnow()
+    await store.enqueue(messages, now - timedelta(minutes=5))
+    return await store.claim(10, now - timedelta(minutes=2), lease_s=60)
+
+
+async def test_a_message_aliyun_took_just_before_a_crash_is_reconciled_not_sent_again(
+    store: Store, fake: FakeAliyunSms, channel: AliyunSms
+) -> None:
+    other = Message("other-key", "aliyun", "+8617000000401", "更早的一条", 1, "V01")
+    await channel.send(other)  # the same number, another message: must not match
+    second = Message("msg-2", "aliyun", "+8617000000402", BODY, 1, "V02")
+    crashed = await _crashed_after_claim(store, [_message(), second])
+    await channel.send(crashed[0].message())  # sent, then the worker died before recording
+    await dispatch.Dispatcher(store, {"aliyun": channel}, utcnow).pump()
+    sent = sorted((m.out_id, m.phone_numbers[0]) for m in fake.messages)
+    assert sent == [
+        ("msg-1", "17000000401"),  # once: found by its OutId, not sent again
+        ("msg-2", "17000000402"),  # in doubt too, but Aliyun never had it: sent now
+        ("other-key", "17000000401"),
+    ]
+    assert await store.outbox_counts() == {"sent": 2}
+
+
+async def test_reconciliation_finds_the_message_by_its_out_id_among_many(
+    fake: FakeAliyunSms, channel: AliyunSms
+) -> None:
+    """More than one page of the number's messages that day: the SDK pages through."""
+    for i in range(60):
+        await channel.send(Message(f"k{i}", "aliyun", "+8617000000401", f"第{i}条", 1, "V01"))
+    found = await channel.reconcile(
+        Message("k3", "aliyun", "+8617000000401", "第3条", 1, "V01"), utcnow()
+    )
+    missing = await channel.reconcile(_message(), utcnow() - timedelta(days=1))
+    assert found is not None and found.status == "delivered"
+    assert missing is None
+    assert not fake.rejected
+
+
+async def test_a_failed_lookup_is_transient(fake: FakeAliyunSms, channel: AliyunSms) -> None:
+    closed = AliyunSms(_settings("127.0.0.1:9", timeout_s=1))
+    with pytest.raises(SendError) as caught:
+        await closed.reconcile(_message(), utcnow())
+    assert caught.value.retryable

@@ -278,10 +278,10 @@ async def test_the_drill_report_lists_only_drills_with_their_outcome(
 async def test_the_preview_estimates_the_time_to_send_at_the_configured_rate(
     app: App, client: TestClient, officer: str
 ) -> None:
-    limit = RateLimit(rate_per_s=0.5, burst=2, per_segment=True)
+    limit = RateLimit(rate_per_s=0.5, per_segment=True)
     app.settings = app.settings.model_copy(update={"rate_limits": {"twilio": limit}})
     resp = await client.post("/respond/preview", data={**MANUAL, "csrf": officer})
     html = await resp.text()
     segments = int(re.search(r"每条 (\d+) 段短信", html).group(1))  # type: ignore[union-attr]
-    expected_s = (10 * segments - 2) / 0.5  # the burst goes at once, the rest at the rate
+    expected_s = 10 * segments / limit.effective_per_s  # no burst: every segment at the rate
     assert f"预计发送需 {expected_s:.1f} 秒" in html

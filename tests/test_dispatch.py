@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from email.utils import format_datetime
 
 import pytest
 
 from tests.conftest import AUTH_TOKEN, T0, Clock, twilio_settings
 from warnbot import dispatch
+from warnbot.channels._http import retry_after_s
 from warnbot.channels.twilio_sms import TwilioSms
 from warnbot.errors import SendError
 from warnbot.fakes.twilio import FakeTwilio
@@ -136,3 +138,43 @@ def test_backoff_doubles_with_jitter_and_is_capped() -> None:
     assert dispatch.backoff_s(3, rng=lambda: 0.0) == 4
     assert dispatch.backoff_s(30, rng=lambda: 0.99) < 300 * 1.5
     assert T0 + timedelta(seconds=dispatch.backoff_s(2)) > T0
+
+
+@pytest.mark.parametrize("code,status", [(20429, 429), (20503, 503)])
+async def test_a_retry_after_from_the_provider_delays_the_retry_at_least_that_long(
+    store: Store, channel: TwilioSms, fake_twilio: FakeTwilio, clock: Clock, code: int, status: int
+) -> None:
+    await store.enqueue(_messages(1), T0)
+    fake_twilio.fail_next(code, status, retry_after_s=120)
+    await dispatch.Dispatcher(store, {"twilio": channel}, clock).pump()
+    clock.advance(119)  # our own backoff (at most 3 s) is long over
+    assert await dispatch.Dispatcher(store, {"twilio": channel}, clock).pump() == 0
+    clock.advance(2)
+    assert await dispatch.Dispatcher(store, {"twilio": channel}, clock).pump() == 1
+    assert await _status(store) == {"sent": 1} and len(fake_twilio.messages) == 1
+
+
+async def test_the_channel_reports_the_retry_after_it_was_given(
+    channel: TwilioSms, fake_twilio: FakeTwilio
+) -> None:
+    fake_twilio.fail_next(20429, 429, retry_after_s=30)
+    fake_twilio.fail_next(20500, 500)
+    with pytest.raises(SendError) as first:
+        await channel.send(_messages(1)[0])
+    with pytest.raises(SendError) as second:
+        await channel.send(_messages(1)[0])
+    assert first.value.retryable and first.value.retry_after_s == 30
+    assert second.value.retryable and second.value.retry_after_s is None
+
+
+def test_retry_after_is_read_as_seconds_or_as_an_http_date() -> None:
+    now = T0
+    assert retry_after_s("120", now) == 120
+    assert retry_after_s("Thu, 01 Jan 2099 00:00:00 GMT", now) > 0
+    assert retry_after_s(format_datetime(now + timedelta(seconds=90), usegmt=True), now) == 90
+    assert retry_after_s("soon", now) is None and retry_after_s(None, now) is None
+
+
+def test_without_a_retry_after_the_backoff_grows_and_is_jittered() -> None:
+    waits = {dispatch.backoff_s(4) for _ in range(20)}
+    assert len(waits) > 1 and all(8 <= w <= 24 for w in waits)

@@ -69,7 +69,6 @@ class App:
     people: dict[str, Responder] = field(default_factory=dict)
     started_at: datetime = field(default_factory=utcnow)
     regions: RegionTree | None = None
-    send_windows: dict[str, dispatch.StartWindow] = field(default_factory=dict)
     rota: DutyRota = field(default_factory=DutyRota)
 
     async def start(self) -> None:
@@ -618,7 +617,6 @@ class App:
             lambda: self.clock(),
             self.settings.rate_limits,
             self._failover,
-            windows=self.send_windows,  # this process's send starts, kept across pumps
         )
 
     async def pump(self) -> int:

@@ -34,6 +34,12 @@ from warnbot.store import OutboxRow, Store
 _log = log.get(__name__)
 MAX_ATTEMPTS = 8
 LEASE_S = 60.0
+SETTLE_S = 30.0
+LEAD_S = 0.2  # from booking an idle channel's first slot to sending: round trips, compiles
+# Of a limit's guard, the share a sender may wake late and still send in its slot; the
+# rest is for the wire (the request's own jitter between process and provider).
+LATE_SHARE = 2 / 3
+CHUNK_S = 5.0  # slots booked in one round trip: a batch's sends over the next seconds
 
 
 @runtime_checkable
@@ -44,30 +50,44 @@ class Reconciling(Protocol):
 
 
 @dataclass
-class StartWindow:
-    """The sends this process started in the last second, for one channel.
+class Run:
+    """Consecutive slots booked in one round trip, and the sends started in them.
 
-    Shared slots space sends exactly, but a sender that wakes late (a busy event
-    loop) followed by one on time would put more than the rate into one second.
-    So a send also waits until the process's own starts of the past second leave
-    room for it: within a process no one-second window exceeds the rate.
+    Within a run this process sees every send, so a sender that woke late may still
+    go, as long as no second of the run's actual starts holds more than the rate
+    (the senders after it wait a little if need be). Only near the run's end, where
+    the next run — perhaps another process's — starts on time, is lateness beyond
+    the guard's share refused: that slot is given up and a new one booked.
     """
 
-    starts: deque[tuple[float, float]] = field(default_factory=deque)  # (monotonic, cost)
+    end: float  # time.time() when the run's last slot is over
+    limit: RateLimit
+    starts: deque[tuple[float, float]] = field(default_factory=deque)  # (time, cost)
 
-    async def admit(self, cost: float, rate_per_s: float) -> None:
-        if rate_per_s < 1:
-            return  # slots over a second apart: no second can hold two
-        room = math.floor(rate_per_s)
+    def admit(self, slot_at: float, cost: float) -> float | None:
+        """0.0: go now (the start is recorded); seconds to wait for room in the
+        window; None: too late near the run's end, the slot is lost."""
+        now = time.time()
+        late_s = now - slot_at
+        if slot_at + 1.0 > self.end - spacing_s(self.limit) and late_s > late_ok_s(self.limit):
+            return None
+        width_s = 1.0 + self.limit.guard_s * (1 - LATE_SHARE)  # the wire's share, too
+        while self.starts and self.starts[0][0] <= now - width_s:
+            self.starts.popleft()
+        room = max(1, math.floor(self.limit.rate_per_s))
         cost = min(cost, room)
-        while True:
-            now = time.monotonic()
-            while self.starts and self.starts[0][0] <= now - 1.0:
-                self.starts.popleft()
-            if sum(c for _, c in self.starts) + cost <= room:
-                self.starts.append((now, cost))
-                return
-            await asyncio.sleep(self.starts[0][0] + 1.0 - now)
+        if sum(c for _, c in self.starts) + cost <= room:
+            self.starts.append((now, cost))
+            return 0.0
+        return self.starts[0][0] + width_s - now
+
+
+@dataclass(frozen=True)
+class Slot:
+    """When one row may be sent (``time.time()``), within its run."""
+
+    at: float
+    run: Run
 
 
 @dataclass
@@ -79,11 +99,13 @@ class Dispatcher:
     clock: Callable[[], datetime]
     limits: Mapping[str, RateLimit] = field(default_factory=dict)
     on_permanent: Callable[[OutboxRow, SendError], Awaitable[None]] | None = None
-    concurrency: int = 20
     # shared by every pump of this dispatcher: overlapping pumps never exceed it together
-    # the actual send starts of this process per channel (see StartWindow); the app
-    # keeps one dict for the life of the process, so it outlives each Dispatcher
-    windows: dict[str, StartWindow] = field(default_factory=dict)
+    concurrency: int = 20
+    max_attempts: int = MAX_ATTEMPTS
+    backoff_scale: float = 1.0  # tests shrink the backoff; Retry-After is always honoured
+    # a send whose answer was lost waits this long, so that a request the provider is
+    # still working on has landed before reconciliation looks for it
+    settle_s: float = SETTLE_S
     _gate: asyncio.Semaphore = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -94,17 +116,17 @@ class Dispatcher:
         are recorded together at the end (a crash before that leaves them in doubt,
         which reconciliation settles)."""
         rows = await self.store.claim(batch, self.clock(), LEASE_S)
-        queue = iter(rows)
+        slots = await self._book(rows)
+        queue = iter(sorted((r for r in rows if r.id in slots), key=lambda r: _when(slots[r.id])))
         sent: list[tuple[int, Receipt]] = []
 
         async def worker() -> None:  # a few workers, not a task per row: CPU is the limit
             for row in queue:
-                async with self._gate:
-                    receipt = await self.send(row)
+                receipt = await self.send(row, slots[row.id])
                 if receipt is not None:
                     sent.append((row.id, receipt))
 
-        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(rows)))))
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(slots)))))
         await self.store.mark_sent_many(sent, self.clock())
         return len(rows)
 
@@ -120,15 +142,41 @@ class Dispatcher:
 
         return sum(await asyncio.gather(*(loop() for _ in range(loops))))
 
-    async def send(self, row: OutboxRow) -> Receipt | None:
-        """Send one claimed row; the receipt when the provider took it (the caller
-        records it), None when it failed or went back to the queue (recorded here)."""
+    async def send(self, row: OutboxRow, slot: Slot | None = None) -> Receipt | None:
+        """Send one claimed row at its booked ``slot`` (None: no rate limit);
+        the receipt when the provider took it (the caller records it), None when it
+        failed or went back to the queue (recorded here). Only provider calls hold the
+        concurrency gate: a sender waiting for its slot does not keep others from theirs."""
         channel = self.channels.get(row.channel)
-        if row.in_doubt and (receipt := await self._reconciled(channel, row)):
-            _log.info("reconciled", **_ids(row), provider_id=receipt.provider_id)
-            return receipt
-        if not await self._tokens(row):
-            return None
+        if row.in_doubt:
+            async with self._gate:
+                receipt = await self._reconciled(channel, row)
+            if receipt is not None:
+                _log.info("reconciled", **_ids(row), provider_id=receipt.provider_id)
+                return receipt
+        limit = self.limits.get(row.channel)
+        while limit is not None and slot is not None:
+            if (delay_s := slot.at - time.time()) > 0:
+                await asyncio.sleep(delay_s)
+            async with self._gate:
+                wait_s = slot.run.admit(slot.at, _cost(limit, row))
+                if wait_s == 0.0:
+                    return await self._deliver(channel, row)
+            if wait_s is not None:  # a late sender before it: keep the second within the rate
+                await asyncio.sleep(wait_s)
+                continue
+            # Woken too late near the end of its run: the next run (maybe another
+            # process's) starts on time, so sending now would crowd it. Book anew.
+            _log.info("slot_missed", **_ids(row), late_ms=round((time.time() - slot.at) * 1e3))
+            booked = await _book_group(self.store, row.channel, limit, [row])
+            if row.id not in booked:
+                await self.store.release(row.id, self.clock() + timedelta(seconds=LEASE_S / 4))
+                return None
+            slot = booked[row.id]
+        async with self._gate:
+            return await self._deliver(channel, row)
+
+    async def _deliver(self, channel: Channel | None, row: OutboxRow) -> Receipt | None:
         try:
             receipt = await _deliver(channel, row)
         except SendError as e:
@@ -147,35 +195,39 @@ class Dispatcher:
             _log.warning("reconcile_failed", message_id=row.id, error=e.reason)
             return None
 
-    async def _tokens(self, row: OutboxRow) -> bool:
-        """Wait for the row's slot under the channel's rate limit; False when the slot
-        would outlast the claim, in which case the row goes back to the queue."""
-        limit = self.limits.get(row.channel)
-        if limit is None:
-            return True
-        interval_s = 1.0 / limit.rate_per_s
-        cost = float(segments(row.body)) if limit.per_segment else 1.0
-        now = self.clock()
-        wait_s = await self.store.reserve(
-            f"channel:{row.channel}",
-            interval_s,
-            cost,
-            (limit.capacity - 1) * interval_s,
-            now.timestamp(),
-            LEASE_S / 2,
+    async def _book(self, rows: list[OutboxRow]) -> dict[int, Slot | None]:
+        """Each row's moment to send (None for an unlimited channel),
+        booked from the channel's shared slots in a few round trips; rows whose slots
+        lie beyond the claim go back to the queue and are left out."""
+        slots: dict[int, Slot | None] = {}
+        for name, group in _by_channel(rows).items():
+            limit = self.limits.get(name)
+            if limit is None:
+                slots.update(dict.fromkeys(r.id for r in group))
+                continue
+            booked = await _book_group(self.store, name, limit, group)
+            slots.update(booked)
+            late = [r.id for r in group if r.id not in booked]
+            await self.store.release_many(late, self.clock() + timedelta(seconds=LEASE_S / 4))
+        return slots
+
+    def _retry_at(self, row: OutboxRow, e: SendError) -> datetime | None:
+        """When to try a failed row again: after our backoff, never before the provider's
+        ``Retry-After``, and for a send in doubt not before it has settled; None when the
+        error is permanent or the attempts are spent."""
+        if not e.retryable or row.attempts >= self.max_attempts:
+            return None
+        delay_s = max(
+            backoff_s(row.attempts) * self.backoff_scale,
+            e.retry_after_s or 0.0,
+            self.settle_s if e.in_doubt else 0.0,
         )
-        if wait_s is None:
-            await self.store.release(row.id, now + timedelta(seconds=LEASE_S / 4))
-            return False
-        if wait_s > 0:
-            await asyncio.sleep(wait_s)
-        await self.windows.setdefault(row.channel, StartWindow()).admit(cost, limit.rate_per_s)
-        return True
+        return self.clock() + timedelta(seconds=delay_s)
 
     async def _failed(self, row: OutboxRow, e: SendError) -> None:
-        retry_at = _retry_at(row, e, self.clock())
+        retry_at = self._retry_at(row, e)
         _log.warning("send_failed", **_ids(row), error=e.reason, code=e.code, retry_at=retry_at)
-        await self.store.mark_failed(row.id, e.reason, retry_at)
+        await self.store.mark_failed(row.id, e.reason, retry_at, e.in_doubt)
         if retry_at is None and self.on_permanent is not None:
             await self.on_permanent(row, e)
 
@@ -188,6 +240,70 @@ def _ids(row: OutboxRow) -> dict[str, object]:
         "responder": row.responder_key,
         "channel": row.channel,
     }
+
+
+def _when(slot: Slot | None) -> float:
+    return slot.at if slot is not None else 0.0
+
+
+def _by_channel(rows: list[OutboxRow]) -> dict[str, list[OutboxRow]]:
+    groups: dict[str, list[OutboxRow]] = {}
+    for row in rows:
+        groups.setdefault(row.channel, []).append(row)
+    return groups
+
+
+def spacing_s(limit: RateLimit) -> float:
+    """Seconds between two slots: ``1 / rate_per_s``, plus a share of ``guard_s`` so that
+    the sends of any one second span at least a second and ``guard_s`` — room for a
+    sender that wakes a little late, or a request a little slow on the wire, without
+    a provider ever counting more than the rate in one second."""
+    if limit.rate_per_s >= 1:
+        return (1.0 + limit.guard_s) / limit.rate_per_s
+    return 1.0 / limit.rate_per_s + limit.guard_s
+
+
+def late_ok_s(limit: RateLimit) -> float:
+    """How late a sender may wake and still use its slot: a share of the room the
+    spacing leaves in a second (the guard, or much more for a slow rate)."""
+    per_second = max(1, math.floor(limit.rate_per_s))
+    return max(limit.guard_s, per_second * spacing_s(limit) - 1.0) * LATE_SHARE
+
+
+def _cost(limit: RateLimit, row: OutboxRow) -> float:
+    return float(segments(row.body)) if limit.per_segment else 1.0
+
+
+async def _book_group(
+    store: Store, channel: str, limit: RateLimit, rows: list[OutboxRow]
+) -> dict[int, Slot]:
+    """Book consecutive slots for ``rows`` in chunks of at most ``CHUNK_S``; one round
+    trip a chunk. Rows whose chunk would start beyond the claim's horizon are left out."""
+    step_s, slots = spacing_s(limit), {}
+    offset_s = await store.clock_offset_s()
+    for chunk in _chunks(rows, lambda r: _cost(limit, r) * step_s):
+        span_s = sum(_cost(limit, r) for r in chunk) * step_s
+        start = await store.reserve(f"channel:{channel}", span_s, LEASE_S / 2, lead_s=LEAD_S)
+        if start is None:
+            break
+        at = start - offset_s  # this process's time.time() of the booked start
+        run = Run(at + span_s, limit)
+        for row in chunk:
+            slots[row.id] = Slot(at, run)
+            at += _cost(limit, row) * step_s
+    return slots
+
+
+def _chunks(rows: list[OutboxRow], span: Callable[[OutboxRow], float]) -> list[list[OutboxRow]]:
+    chunks: list[list[OutboxRow]] = [[]]
+    used = 0.0
+    for row in rows:
+        if chunks[-1] and used + span(row) > CHUNK_S:
+            chunks.append([])
+            used = 0.0
+        chunks[-1].append(row)
+        used += span(row)
+    return [c for c in chunks if c]
 
 
 def backoff_s(attempts: int, rng: Callable[[], float] = random.random) -> float:
@@ -207,9 +323,3 @@ async def _deliver(channel: Channel | None, row: OutboxRow) -> Receipt:
     except Exception as e:
         _log.exception("send_crashed", message_id=row.id)
         raise SendError(f"unexpected {type(e).__name__}: {e}", retryable=True) from e
-
-
-def _retry_at(row: OutboxRow, e: SendError, now: datetime) -> datetime | None:
-    if not e.retryable or row.attempts >= MAX_ATTEMPTS:
-        return None
-    return now + timedelta(seconds=backoff_s(row.attempts))

@@ -35,13 +35,26 @@ class ParseError(FeedError):
 
 
 class SendError(WarnbotError):
-    """A send failed. ``retryable`` is True for transient faults (429, 5xx, timeouts)."""
+    """A send failed. ``retryable`` is True for transient faults (429, 5xx, timeouts);
+    ``retry_after_s`` is the provider's own word on when to try again (Retry-After);
+    ``in_doubt`` says the provider may have taken the message all the same."""
 
-    def __init__(self, reason: str, *, retryable: bool, code: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retryable: bool,
+        code: str | None = None,
+        retry_after_s: float | None = None,
+        in_doubt: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.code = code
+        self.retry_after_s = retry_after_s
+        # the request may have reached the provider (the answer was lost): reconcile first
+        self.in_doubt = in_doubt
 
 
 class AckError(WarnbotError):

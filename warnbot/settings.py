@@ -136,17 +136,21 @@ class FeedSettings(BaseModel):
 
 
 class RateLimit(BaseModel):
-    """A provider's limit as a token bucket: ``rate_per_s`` sustained, ``burst`` at once.
-    ``per_segment``: SMS providers meter segments (a 2-part Chinese SMS costs 2)."""
+    """A provider's limit: never more than ``rate_per_s`` in any one second, no burst.
+    ``per_segment``: SMS providers meter segments (a 2-part Chinese SMS costs 2).
+    ``guard_s``: how late a send may leave, or how much slower on the wire than the
+    one before, and still not crowd a second (the rate achieved is about
+    ``rate_per_s / (1 + guard_s)``)."""
 
     rate_per_s: float = Field(gt=0)
-    burst: float | None = Field(default=None, gt=0)
     per_segment: bool = False
     price_per_segment: float = Field(default=0.0, ge=0)
+    guard_s: float = Field(default=0.015, ge=0, le=1)
 
     @property
-    def capacity(self) -> float:
-        return self.burst if self.burst is not None else max(self.rate_per_s, 1.0)
+    def effective_per_s(self) -> float:
+        """The rate slots are actually given at: spaced ``(1 + guard_s) / rate_per_s``."""
+        return self.rate_per_s / (1 + self.guard_s)
 
 
 class GroupRoute(BaseModel):

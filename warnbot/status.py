@@ -54,7 +54,7 @@ async def queue_lines(store: Store, settings: Settings) -> list[str]:
         guess = estimate(
             waiting,
             sample,
-            rate_per_s=limit.rate_per_s if limit else None,
+            rate_per_s=limit.effective_per_s if limit else None,
             per_segment=bool(limit and limit.per_segment),
             price_per_segment=limit.price_per_segment if limit else 0.0,
         )

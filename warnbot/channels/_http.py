@@ -15,6 +15,8 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import aiohttp
@@ -210,6 +212,23 @@ def _json_object(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def retry_after_s(value: str | None, now: datetime | None = None) -> float | None:
+    """An HTTP ``Retry-After`` in seconds: delta-seconds, or an HTTP-date from ``now``.
+    None when absent or unreadable (the caller's own backoff applies then)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
 def status_error(reply: Reply, where: str) -> SendError | None:
     """None for 2xx; 408, 425, 429 and 5xx are transient; any other status is permanent."""
     if reply.ok_status:
@@ -217,7 +236,12 @@ def status_error(reply: Reply, where: str) -> SendError | None:
     wait = f" (Retry-After {reply.retry_after} s)" if reply.retry_after else ""
     detail = reply.text.strip()[:200]
     reason = f"{where}: HTTP {reply.status} {detail}{wait}".rstrip()
-    return SendError(reason, retryable=transient_status(reply.status), code=str(reply.status))
+    return SendError(
+        reason,
+        retryable=transient_status(reply.status),
+        code=str(reply.status),
+        retry_after_s=retry_after_s(reply.retry_after),
+    )
 
 
 def transient_status(status: int) -> bool:

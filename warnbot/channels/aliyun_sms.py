@@ -31,6 +31,7 @@ import asyncio
 import ipaddress
 import json
 import re
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
@@ -68,6 +69,11 @@ RETRYABLE_CODES = frozenset(
 )
 RETRYABLE_PREFIXES = ("isp.", "Throttling")
 PERMANENT_ISP_CODES = frozenset({"isp.RAM_PERMISSION_DENY"})  # a RAM policy, not a fault
+BEIJING = timezone(timedelta(hours=8))  # QuerySendDetails' SendDate is a Beijing day
+QUERY_PAGE = 50  # the most QuerySendDetails returns at once
+MAX_QUERY_PAGES = 20  # 1,000 messages to one number in a day: far past any warning
+# QuerySendDetails' SendStatus: 1 awaiting the handset's report, 2 failed, 3 delivered
+SEND_STATUS = {1: "sent", 2: "failed", 3: "delivered"}
 
 
 class AliyunInbound(BaseModel):
@@ -193,6 +199,47 @@ class AliyunSms:
             raise SendError(f"Aliyun unreachable: {type(e).__name__}", retryable=True) from e
         return receipt(response.body)
 
+    async def reconcile(self, message: Message, since: datetime) -> Receipt | None:
+        """Did Aliyun already take this message (before a crash)? QuerySendDetails lists
+        the number's messages of one day (Beijing time); the one whose ``OutId`` is the
+        message key is it. Each day from ``since`` to today is asked, a page at a time."""
+        phone = mainland_number(message.to)
+        for day in _days(since, datetime.now(BEIJING)):
+            found = await self._find(phone, day, message.key)
+            if found is not None:
+                return found
+        return None
+
+    async def _find(self, phone: str, day: str, out_id: str) -> Receipt | None:
+        from alibabacloud_dysmsapi20170525.models import QuerySendDetailsRequest
+        from darabonba.runtime import RuntimeOptions
+
+        for page in range(1, MAX_QUERY_PAGES + 1):
+            request = QuerySendDetailsRequest(
+                phone_number=phone, send_date=day, page_size=QUERY_PAGE, current_page=page
+            )
+            try:
+                async with asyncio.timeout(self.settings.timeout_s):
+                    response = await self.client.query_send_details_with_options_async(
+                        request, RuntimeOptions()
+                    )
+            except TeaException as e:
+                raise classify_exception(e) from e
+            except (OSError, TimeoutError) as e:
+                raise SendError(f"Aliyun unreachable: {type(e).__name__}", retryable=True) from e
+            body = response.body
+            if body is None or body.code != "OK":
+                raise classify(getattr(body, "code", "") or "", getattr(body, "message", ""), 200)
+            dtos = (
+                body.sms_send_detail_dtos.sms_send_detail_dto if body.sms_send_detail_dtos else []
+            )
+            for dto in dtos or []:
+                if dto.out_id == out_id:
+                    return Receipt(provider_id="", status=SEND_STATUS.get(dto.send_status, "sent"))
+            if page * QUERY_PAGE >= int(body.total_count or 0):
+                return None
+        return None
+
     def request(self, message: Message) -> Any:
         """The SendSms parameters; ``OutId`` is the message key, so the delivery
         report (SmsReport ``out_id``) and a later reconciliation can find it."""
@@ -210,6 +257,15 @@ class AliyunSms:
     async def aclose(self) -> None:
         """Nothing to release: the SDK opens a session per call."""
         return None
+
+
+def _days(since: datetime, now: datetime) -> list[str]:
+    """Each Beijing day from ``since`` to ``now``, as SendDate's ``yyyyMMdd``; at most
+    the 30 Aliyun keeps."""
+    first = since.astimezone(BEIJING).date()
+    last = now.astimezone(BEIJING).date()
+    count = min((last - first).days, 29) + 1
+    return [(last - timedelta(days=n)).strftime("%Y%m%d") for n in range(count)][::-1]
 
 
 def _config(settings: AliyunSmsSettings) -> Any:

@@ -178,7 +178,9 @@ def classify(method: str, status: int, body: object) -> SendError:
     if isinstance(parameters, dict):
         reason += _hints(parameters)
     retryable = code == 429 or not 400 <= code < 500
-    return SendError(reason, retryable=retryable, code=str(code))
+    wait = parameters.get("retry_after") if isinstance(parameters, dict) else None
+    wait_s = float(wait) if isinstance(wait, int | float) and not isinstance(wait, bool) else None
+    return SendError(reason, retryable=retryable, code=str(code), retry_after_s=wait_s)
 
 
 def _hints(parameters: dict[str, Any]) -> str:

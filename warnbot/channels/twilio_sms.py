@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
+from warnbot.channels._http import retry_after_s
 from warnbot.errors import SendError
 from warnbot.model import Message, Receipt
 from warnbot.settings import TwilioSettings
@@ -23,6 +25,11 @@ from warnbot.settings import TwilioSettings
 # Twilio codes worth retrying besides HTTP 429/5xx: 20429 too many requests,
 # 20500/20503 internal error/service unavailable.
 RETRYABLE_CODES = frozenset({20429, 20500, 20503})
+
+# The SDK raises TwilioRestException without the response's headers; the HTTP client
+# notes the last Retry-After here. A context variable: each sending task sees only
+# its own request's.
+_retry_after: ContextVar[str | None] = ContextVar("twilio_retry_after", default=None)
 
 
 class TwilioSms:
@@ -47,7 +54,7 @@ class TwilioSms:
         try:  # inline, not `async with errors()`: this is the hot path
             sent = await self.client.messages.create_async(**options)
         except TwilioRestException as e:
-            raise classify(e) from e
+            raise classify(e, _retry_after.get()) from e
         except (aiohttp.ClientError, TimeoutError) as e:
             raise unreachable(e) from e
         return Receipt(provider_id=sent.sid, status=sent.status or "queued")
@@ -88,9 +95,13 @@ class TimedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
 
     async def request(self, *args: Any, **kwargs: Any) -> Any:
+        """The SDK's request, noting the answer's Retry-After for :func:`classify`."""
         if self.session is None:
             self.session = aiohttp.ClientSession(timeout=self.timeout)
-        return await super().request(*args, **kwargs)
+        response = await super().request(*args, **kwargs)
+        if response.status_code in (429, 503):
+            _retry_after.set(response.headers.get("Retry-After"))
+        return response
 
 
 @contextlib.asynccontextmanager
@@ -99,20 +110,27 @@ async def errors() -> AsyncIterator[None]:
     try:
         yield
     except TwilioRestException as e:
-        raise classify(e) from e
+        raise classify(e, _retry_after.get()) from e
     except (aiohttp.ClientError, TimeoutError) as e:
         raise unreachable(e) from e
 
 
 def unreachable(e: Exception) -> SendError:
-    return SendError(f"Twilio unreachable: {type(e).__name__}", retryable=True)
+    """Transient; in doubt unless the connection was never made (a timeout or a reset
+    may come after Twilio took the message)."""
+    never_sent = isinstance(e, aiohttp.ClientConnectorError)
+    return SendError(
+        f"Twilio unreachable: {type(e).__name__}", retryable=True, in_doubt=not never_sent
+    )
 
 
-def classify(e: TwilioRestException) -> SendError:
-    """Transient (429, 5xx, 20429 …) or permanent (21211 invalid number …)."""
+def classify(e: TwilioRestException, retry_after: str | None = None) -> SendError:
+    """Transient (429, 5xx, 20429 …) or permanent (21211 invalid number …); a 429 or
+    503 answer's ``Retry-After`` says how long the retry must wait at least."""
     retryable = e.status == 429 or e.status >= 500 or e.code in RETRYABLE_CODES
     return SendError(
         f"Twilio {e.status} code {e.code}: {e.msg}",
         retryable=retryable,
         code=str(e.code) if e.code is not None else None,
+        retry_after_s=retry_after_s(retry_after) if e.status in (429, 503) else None,
     )

@@ -134,7 +134,7 @@ def _send_s(app: App, channel: str, messages: int, segments: int) -> float | Non
     if limit is None:
         return None
     units = messages * segments if limit.per_segment else messages
-    return max(units - limit.capacity, 0) / limit.rate_per_s
+    return units / limit.effective_per_s
 
 
 async def open_manual(app: App, audit: ConsoleStore, m: Manual, actor: str) -> list[Incident]:

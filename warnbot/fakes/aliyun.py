@@ -31,7 +31,7 @@ import secrets
 import uuid
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Self
 from urllib.parse import parse_qsl
@@ -43,6 +43,7 @@ from multidict import CIMultiDictProxy
 ALGORITHM = "ACS3-HMAC-SHA256"
 VERSION = "2017-05-25"
 MAX_SKEW_S = 15 * 60
+ACTIONS = ("SendSms", "QuerySendDetails")
 BEIJING = timezone(timedelta(hours=8))  # Aliyun's pushes state Beijing time
 REQUIRED_SIGNED = ("host", "x-acs-action", "x-acs-content-sha256", "x-acs-date")
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
@@ -162,6 +163,22 @@ class FakeSms:
     out_id: str | None
     text: str
     params: dict[str, str]
+    sent_at: datetime = field(default_factory=lambda: datetime.now(BEIJING))
+    status: int = 3  # QuerySendDetails' SendStatus: 1 awaiting the report, 2 failed, 3 delivered
+
+    def detail(self, phone: str) -> dict[str, Any]:
+        """One ``SmsSendDetailDTO`` of QuerySendDetails for ``phone``."""
+        when = self.sent_at.strftime("%Y-%m-%d %H:%M:%S")
+        return {
+            "PhoneNum": phone,
+            "SendStatus": self.status,
+            "ErrCode": {1: "", 2: "MK:0001", 3: "DELIVERED"}[self.status],
+            "TemplateCode": self.template_code,
+            "Content": self.text,
+            "SendDate": when,
+            "ReceiveDate": when if self.status == 3 else "",
+            "OutId": self.out_id or "",
+        }
 
 
 @dataclass(frozen=True)
@@ -184,7 +201,8 @@ def new_biz_id() -> str:
 
 
 class FakeAliyunSms:
-    """Dysmsapi ``SendSms`` on ``127.0.0.1``; point the SDK at :attr:`endpoint` over http."""
+    """Dysmsapi ``SendSms`` and ``QuerySendDetails`` on ``127.0.0.1``; point the SDK at
+    :attr:`endpoint` over http."""
 
     def __init__(
         self,
@@ -255,7 +273,9 @@ class FakeAliyunSms:
         if request.content_type == "application/x-www-form-urlencoded":
             pairs += parse_qsl(body.decode(errors="replace"), keep_blank_values=True)
         try:
-            self._authenticate(request, pairs, body)
+            action = self._authenticate(request, pairs, body)
+            if action == "QuerySendDetails":
+                return self._query_send_details(dict(pairs))
             return self._send_sms(dict(pairs))
         except AliyunError as error:
             if error.status != 200:
@@ -264,9 +284,7 @@ class FakeAliyunSms:
                 )
             return error.response(request.host)
 
-    def _authenticate(
-        self, request: web.Request, pairs: list[tuple[str, str]], body: bytes
-    ) -> None:
+    def _authenticate(self, request: web.Request, pairs: list[tuple[str, str]], body: bytes) -> str:
         """Aliyun's gateway checks, in its order: form, key, signature, time, nonce, action."""
         auth = Authorization.parse(request.headers.get("Authorization", ""))
         if auth is None or not _signs_enough(request, auth.signed_headers):
@@ -281,9 +299,12 @@ class FakeAliyunSms:
                 "SignatureDoesNotMatch", f"{message} server StringToSign is [{server}]"
             )
         self._check_fresh(request.headers)
-        action = request.headers.get("x-acs-action"), request.headers.get("x-acs-version")
-        if action != ("SendSms", VERSION) or request.path != "/":
+        action = request.headers.get("x-acs-action", "")
+        if action not in ACTIONS or request.headers.get("x-acs-version") != VERSION:
             raise AliyunError("InvalidAction.NotFound")
+        if request.path != "/":
+            raise AliyunError("InvalidAction.NotFound")
+        return action
 
     def _check_fresh(self, headers: CIMultiDictProxy[str]) -> None:
         """A date within 15 minutes and a nonce never seen: a replay is refused."""
@@ -297,6 +318,33 @@ class FakeAliyunSms:
         if not nonce or nonce in self._nonces:
             raise AliyunError("SignatureNonceUsed")
         self._nonces.add(nonce)
+
+    def _query_send_details(self, params: dict[str, str]) -> web.Response:
+        """QuerySendDetails: one number's messages of one day (Beijing time), a page at a
+        time, optionally one BizId; Aliyun's answer shape, newest first."""
+        for name in ("PhoneNumber", "SendDate", "PageSize", "CurrentPage"):
+            if not params.get(name):
+                raise AliyunError(f"Missing{name}", f"{name} is mandatory for this action.", 400)
+        phone, day = params["PhoneNumber"], params["SendDate"]
+        size, page = _int_param(params, "PageSize", 1, 50), _int_param(params, "CurrentPage", 1)
+        if not re.fullmatch(r"\d{8}", day):
+            raise AliyunError("isv.INVALID_PARAMETERS", "SendDate is mandatory (yyyyMMdd)", 200)
+        found = [
+            m
+            for m in reversed(self.messages)
+            if phone in m.phone_numbers
+            and m.sent_at.strftime("%Y%m%d") == day
+            and params.get("BizId", m.biz_id) == m.biz_id
+        ]
+        details = [m.detail(phone) for m in found[(page - 1) * size : page * size]]
+        body = {
+            "RequestId": request_id(),
+            "Code": "OK",
+            "Message": "OK",
+            "TotalCount": len(found),
+            "SmsSendDetailDTOs": {"SmsSendDetailDTO": details},
+        }
+        return web.json_response(body)
 
     def _send_sms(self, params: dict[str, str]) -> web.Response:
         for name in ("PhoneNumbers", "SignName", "TemplateCode"):
@@ -337,6 +385,14 @@ class FakeAliyunSms:
         limit = self.max_variable_chars
         if limit is not None and any(len(v) > limit for v in values.values()):
             raise AliyunError("isv.PARAM_LENGTH_LIMIT")
+
+
+def _int_param(params: dict[str, str], name: str, low: int, high: int | None = None) -> int:
+    """A whole-number parameter within bounds, or Aliyun's isv.INVALID_PARAMETERS."""
+    value = params.get(name, "")
+    if not value.isdigit() or not low <= int(value) <= (high or int(value)):
+        raise AliyunError("isv.INVALID_PARAMETERS", f"{name} is invalid", 200)
+    return int(value)
 
 
 def _signs_enough(request: web.Request, signed: list[str]) -> bool:

@@ -17,7 +17,9 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import random
 import re
 import secrets
 from collections import deque
@@ -120,12 +122,44 @@ class TwilioError:
     status: int
     code: int
     message: str = ""
+    retry_after_s: int | None = None
 
     def response(self) -> web.Response:
-        """Twilio's error body, e.g. ``{"code": 21211, "message": …, "status": 400}``."""
+        """Twilio's error body, e.g. ``{"code": 21211, "message": …, "status": 400}``,
+        with a ``Retry-After`` header when one is set."""
         info = f"https://www.twilio.com/docs/errors/{self.code}"
         body = {"code": self.code, "message": self.message, "more_info": info}
-        return web.json_response(body | {"status": self.status}, status=self.status)
+        headers = {"Retry-After": str(self.retry_after_s)} if self.retry_after_s is not None else {}
+        body |= {"status": self.status}
+        return web.json_response(body, status=self.status, headers=headers)
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Provider faults to inject into Message creates, each a fraction of requests:
+    HTTP 500 (20500); HTTP 429 (20429) with ``Retry-After: retry_after_s``; answers
+    delayed by ``slow_s``; connections reset before the message is taken; and
+    ``lost_answer``: the message is taken, then the connection is reset, so the sender
+    cannot know (the case reconciliation exists for). ``seed`` makes a run repeatable."""
+
+    error_500: float = 0.0
+    error_429: float = 0.0
+    retry_after_s: int = 1
+    slow: float = 0.0
+    slow_s: float = 0.5
+    reset: float = 0.0
+    lost_answer: float = 0.0
+    seed: int | None = None
+
+    def draw(self, rng: random.Random) -> str | None:
+        """Which fault this request gets, if any."""
+        roll = rng.random()
+        for name in ("error_500", "error_429", "slow", "reset", "lost_answer"):
+            share: float = getattr(self, name)
+            if roll < share:
+                return name
+            roll -= share
+        return None
 
 
 MessageHook = Callable[[FakeMessage], Awaitable[None]]
@@ -250,6 +284,7 @@ class FakeTwilio:
         port: int = 0,
         validate: bool = True,
         keep: bool = True,
+        faults: Faults | None = None,
     ) -> None:
         if re.fullmatch(ACCOUNT_SID_PATTERN, account_sid) is None:
             raise ValueError(f"account_sid must match {ACCOUNT_SID_PATTERN}: {account_sid!r}")
@@ -262,6 +297,10 @@ class FakeTwilio:
         self.messages: list[FakeMessage] = []
         self.calls: list[FakeCall] = []
         self.rejected: list[Rejection] = []
+        self.faults = faults
+        self.faulted: dict[str, int] = {}  # fault name -> how many were injected
+        self.creates = 0  # Message create requests that passed the guard, faulted or not
+        self._rng = random.Random(faults.seed if faults else None)
         self.app = self._build_app()
         self._failures: deque[TwilioError] = deque()
         self._failures_for: dict[str, TwilioError] = {}
@@ -277,9 +316,10 @@ class FakeTwilio:
         await self.close()
 
     async def start(self) -> None:
-        """Load the spec (once per process, off the loop), then listen on ``host``:``port``."""
-        if self.validate:
-            await asyncio.to_thread(twilio_spec.load)
+        """Load the spec (once per process, off the loop), then listen on ``host``:``port``.
+        Answers need it even unvalidated (their fields): loaded lazily, the first
+        request would stall the fake for a second and bunch the requests behind it."""
+        await asyncio.to_thread(twilio_spec.load)
         self._runner = web.AppRunner(self.app)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
@@ -298,9 +338,12 @@ class FakeTwilio:
         if self._session is not None:
             await self._session.close()
 
-    def fail_next(self, code: int, status: int, count: int = 1) -> None:
-        """Make the next ``count`` valid creates (messages or calls) fail with ``code``."""
-        self._failures.extend([TwilioError(status, code)] * count)
+    def fail_next(
+        self, code: int, status: int, count: int = 1, retry_after_s: int | None = None
+    ) -> None:
+        """Make the next ``count`` valid creates (messages or calls) fail with ``code``
+        (and a ``Retry-After`` header of ``retry_after_s``)."""
+        self._failures.extend([TwilioError(status, code, retry_after_s=retry_after_s)] * count)
 
     def fail_for(self, to: str, code: int, status: int) -> None:
         """Make every create addressed to ``to`` fail with ``code``."""
@@ -359,10 +402,16 @@ class FakeTwilio:
             return None
         template = ERROR_MESSAGES.get(failure.code, "Injected failure {code}")
         message = template.format(to=to, code=failure.code)
-        return TwilioError(failure.status, failure.code, message).response()
+        return dataclasses.replace(failure, message=message).response()
 
     async def _create_message(self, request: web.Request) -> web.StreamResponse:
         form = await form_of(request)
+        self.creates += 1
+        fault = self.faults.draw(self._rng) if self.faults else None
+        if fault is not None:
+            self.faulted[fault] = self.faulted.get(fault, 0) + 1
+            if (early := await self._fault(request, fault)) is not None:
+                return early
         injected = self._injected(form["To"])
         if injected is not None:
             return injected
@@ -380,9 +429,25 @@ class FakeTwilio:
         self.accepted += 1
         if self.keep:
             self.messages.append(message)
+        if fault == "lost_answer":
+            return _reset(request)
         response = await sent(request, 201, message_json(message))
         self._after_message(message)
         return response
+
+    async def _fault(self, request: web.Request, fault: str) -> web.StreamResponse | None:
+        """The answer an injected fault gives before the message is taken; None to go on."""
+        assert self.faults is not None
+        if fault == "error_500":
+            return TwilioError(500, 20500, ERROR_MESSAGES[20500]).response()
+        if fault == "error_429":
+            retry_after_s = self.faults.retry_after_s
+            return TwilioError(429, 20429, ERROR_MESSAGES[20429], retry_after_s).response()
+        if fault == "reset":
+            return _reset(request)
+        if fault == "slow":
+            await asyncio.sleep(self.faults.slow_s)
+        return None
 
     async def _fetch_message(self, request: web.Request) -> web.StreamResponse:
         found = [m for m in self.messages if m.sid == request.match_info["Sid"]]
@@ -448,6 +513,13 @@ class FakeTwilio:
         headers = {"X-Twilio-Signature": signature}
         async with self._session.post(url, data=params, headers=headers) as response:
             await response.read()
+
+
+def _reset(request: web.Request) -> web.StreamResponse:
+    """Drop the connection without an answer, as a reset on the way would."""
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response(status=500)
 
 
 def status_params(message: FakeMessage) -> dict[str, str]:
