@@ -216,13 +216,13 @@ async def wait_sent(store: Store, timeout_s: float) -> dict[str, int]:
     raise AssertionError(f"outbox not drained in {timeout_s} s: {counts}")
 
 
-async def lapse_orphaned_claims(store: Store, settle_s: float = 1.5) -> int:
+async def lapse_orphaned_claims(store: Store, settle_s: float = 5.0) -> int:
     """Make the claims a killed process left behind lapse now instead of after the
     dispatcher's 60 s claim lease (as if that minute had passed).
 
     Waits until nothing is queued and the set of ``sending`` rows stays the same
-    for ``settle_s``: live processes finish a send in milliseconds, so what is
-    left is the dead one's. Returns how many rows were lapsed.
+    for ``settle_s``: live processes finish a send in milliseconds (seconds on a
+    loaded machine), so what is left is the dead one's. Returns how many rows were lapsed.
     """
     sending = sa.select(outbox.c.id).where(outbox.c.status == "sending")
     before: set[int] = set()
