@@ -98,7 +98,7 @@ async def _settled(store: Store, timeout_s: float = 60) -> list[dict[str, object
     while time.monotonic() < deadline:
         async with store.engine.connect() as conn:
             rows = [dict(r) for r in (await conn.execute(sa.select(requests))).mappings()]
-        if all(r["status"] in ("confirmed", "escalated") for r in rows):
+        if rows and all(r["status"] in ("confirmed", "escalated") for r in rows):
             break
         await asyncio.sleep(0.3)
     await daemons.lapse_orphaned_claims(store)
@@ -185,6 +185,7 @@ async def test_two_processes_on_sqlite_never_both_run_the_scheduler(
     procs = await _start(store, fake, tmp_path, 2)
     try:
         (leader,) = await daemons.leaders(procs)
+        await _requests(store, 11)  # the leader polled the feed and asked everyone
         leader.kill()
         killed_at = time.monotonic()
         (other,) = [d for d in procs if d is not leader]

@@ -431,9 +431,10 @@ class FakeTwilio:
             self.messages.append(message)
         if fault == "lost_answer":
             return _reset(request)
-        response = await sent(request, 201, message_json(message))
-        self._after_message(message)
-        return response
+        try:
+            return await sent(request, 201, message_json(message))
+        finally:  # taken even when the sender died before reading the answer
+            self._after_message(message)
 
     async def _fault(self, request: web.Request, fault: str) -> web.StreamResponse | None:
         """The answer an injected fault gives before the message is taken; None to go on."""
