@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from warnbot import regions, sms
 from warnbot.app import App
 from warnbot.evaluate import Transition, incident_key
-from warnbot.model import AckPath, Incident, Level, Message, Tier
+from warnbot.model import Incident, Level, Message, Tier
 from warnbot.plan import plan
 from warnbot.publish import publish_cap
 from warnbot.store.accounts import ConsoleStore
@@ -241,7 +241,8 @@ async def phone_ack(
     req = await app.store.request(request_id)
     if req is None or req.incident_id != incident_id:
         raise ActionError("无此叫应记录 no such request in this incident")
-    outcome = await app.link_ack(request_id, AckPath.DUTY_OFFICER)
+    # the ack itself carries the officer's name and note, as `warnbot ack --by` does
+    outcome = await app.duty_ack(incident_id, req.responder_key, actor, note[:200])
     new = outcome.kind == "confirmed"
     person = app.people.get(req.responder_key)
     await audit.audit(

@@ -12,7 +12,6 @@ from warnbot.console.keys import CONSOLE_STORE, PAGES
 from warnbot.console.session import Visitor, guard
 from warnbot.errors import ConfigError
 from warnbot.model import Tier
-from warnbot.plan import duty_officers
 from warnbot.rosters import load as load_roster
 from warnbot.web.keys import APP
 
@@ -68,8 +67,8 @@ async def rosters(request: web.Request, v: Visitor) -> web.StreamResponse:
 
 @guard("viewer")
 async def duty(request: web.Request, v: Visitor) -> web.StreamResponse:
-    """Who is on duty now: the roster's duty officers (a duty rota, when configured,
-    narrows this to the shift)."""
+    """Who is on duty now: the office's officer on shift in the duty rota, else the
+    roster's duty officers (``App.duty_officers``, which escalations use too)."""
     app = request.app[APP]
     officers = [
         {
@@ -77,7 +76,7 @@ async def duty(request: web.Request, v: Visitor) -> web.StreamResponse:
             "region": boardview.region_name(app.regions, p.region_code),
             "phone": _mask(p.phones[0]),
         }
-        for p in duty_officers(app.people.values())
+        for p in app.duty_officers(None)
     ]
     return request.app[PAGES].response(
         v.language, "duty.html", me=v, officers=officers, now=app.clock()
