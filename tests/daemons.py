@@ -252,6 +252,11 @@ def _serve_fake(conn: Connection) -> None:
             while (command := await loop.run_in_executor(None, conn.recv)) != "stop":
                 if command == "accepted":
                     conn.send(fake.accepted)
+                elif command == "held":
+                    conn.send(fake.held)
+                elif command in ("hold", "release"):
+                    (fake.hold_answers if command == "hold" else fake.release_answers)()
+                    conn.send(None)
                 else:
                     conn.send([(m.to, m.body) for m in fake.messages])
 
@@ -275,6 +280,17 @@ class FakeProcess:
 
     async def accepted(self) -> int:
         return int(await asyncio.to_thread(self._ask, "accepted"))
+
+    async def held(self) -> int:
+        """How many messages were taken with their answer held back."""
+        return int(await asyncio.to_thread(self._ask, "held"))
+
+    async def hold(self) -> None:
+        """Take messages but answer none until :meth:`release`."""
+        await asyncio.to_thread(self._ask, "hold")
+
+    async def release(self) -> None:
+        await asyncio.to_thread(self._ask, "release")
 
     async def sent(self) -> list[tuple[str, str]]:
         """Every (number, text) the fake took, in order."""

@@ -56,7 +56,12 @@ async def test_sigkill_mid_blast_then_restart_delivers_every_message_exactly_onc
         while await fake.accepted() < BLAST // 3:
             assert first.alive() and time.monotonic() < deadline, first.log.read_text()[-2000:]
             await asyncio.sleep(0.1)
+        await fake.hold()  # sends taken but unanswered: the killed process's rows in doubt
+        while await fake.held() < 5:
+            assert first.alive() and time.monotonic() < deadline, first.log.read_text()[-2000:]
+            await asyncio.sleep(0.05)
         first.kill()
+        await fake.release()
         left = await own_store.outbox_counts()
         assert left.get("queued", 0) > 0  # killed mid-blast, not after it
         assert left.get("sending", 0) > 0  # and with sends in doubt

@@ -305,6 +305,9 @@ class FakeTwilio:
         self._failures: deque[TwilioError] = deque()
         self._failures_for: dict[str, TwilioError] = {}
         self._tasks: set[asyncio.Future[None]] = set()
+        self._answering = asyncio.Event()
+        self._answering.set()
+        self.held = 0  # messages taken whose answer waited for release_answers()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
 
@@ -348,6 +351,14 @@ class FakeTwilio:
     def fail_for(self, to: str, code: int, status: int) -> None:
         """Make every create addressed to ``to`` fail with ``code``."""
         self._failures_for[to] = TwilioError(status, code)
+
+    def hold_answers(self) -> None:
+        """Take messages but keep each sender waiting for its answer, as a provider
+        stalling under load does: the sender's rows stay in doubt until it hears."""
+        self._answering.clear()
+
+    def release_answers(self) -> None:
+        self._answering.set()
 
     def _build_app(self) -> web.Application:
         """Routes use the spec's path templates verbatim."""
@@ -431,6 +442,9 @@ class FakeTwilio:
             self.messages.append(message)
         if fault == "lost_answer":
             return _reset(request)
+        if not self._answering.is_set():
+            self.held += 1
+            await self._answering.wait()
         try:
             return await sent(request, 201, message_json(message))
         finally:  # taken even when the sender died before reading the answer
