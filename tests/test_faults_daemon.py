@@ -140,8 +140,7 @@ async def test_a_daemon_cut_off_from_postgresql_stays_alive_refuses_acks_and_res
     finally:
         code = d.stop()
         await proxy.cut()
-    if code != 0:  # known defect, reported: shutdown hangs on a connection the outage left
-        pytest.xfail("SIGTERM after a store outage did not stop the daemon within 30 s")
+    assert code == 0, d.log.read_text("utf-8")[-3000:]  # SIGTERM stops it within 30 s
 
 
 async def _asked(store: Store) -> bool:

@@ -3,7 +3,10 @@
 Each job runs at most once at a time and a slow run is not queued up behind
 itself (``max_instances=1, coalesce=True``). A job that raises is logged and
 runs again at its next time: one bad feed must not stop the others. ``stop``
-lets runs in flight finish, so shutdown never cuts a transaction in half.
+lets runs in flight finish, so shutdown never cuts a transaction in half; a run
+still going after the grace time (a store that came back half-broken) is
+cancelled, which rolls its transaction back: every job is idempotent, so the
+next process up does that work again and nothing is lost.
 """
 
 from __future__ import annotations
@@ -71,15 +74,12 @@ class Schedule:
         for job in self.scheduler.get_jobs():
             if job.id != "outbox":
                 job.remove()
-        leader_runs = {t for t in self.running if t.get_name() != "outbox"}
-        if leader_runs:
-            await asyncio.wait(leader_runs, timeout=timeout_s)
+        await finish({t for t in self.running if t.get_name() != "outbox"}, timeout_s)
 
     async def stop(self, timeout_s: float = 10.0) -> None:
-        """No new runs; wait up to ``timeout_s`` for the current ones."""
+        """No new runs; wait up to ``timeout_s`` for the current ones, then cancel them."""
         self.scheduler.shutdown(wait=False)
-        if self.running:
-            await asyncio.wait(set(self.running), timeout=timeout_s)
+        await finish(set(self.running), timeout_s)
 
     def _every(
         self,
@@ -120,6 +120,19 @@ class Schedule:
                     self.running.discard(task)
 
         return run
+
+
+async def finish(runs: set[asyncio.Task[Any]], timeout_s: float) -> None:
+    """Let ``runs`` end within ``timeout_s``; cancel the ones that do not, so a stop
+    is bounded even when a run waits on a connection an outage left dead."""
+    if not runs:
+        return
+    _, late = await asyncio.wait(runs, timeout=timeout_s)
+    for task in late:
+        _log.warning("job_cancelled", job=task.get_name(), after_s=timeout_s)
+        task.cancel()
+    if late:
+        await asyncio.wait(late, timeout=2.0)
 
 
 async def drain(app: App) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from warnbot import log
 from warnbot.model import (
     Delivery,
     Incident,
@@ -48,6 +50,8 @@ from warnbot.store.tables import (
 
 Compose = Callable[[Request], list[Message]]
 
+_log = log.get(__name__)
+
 
 class Store(LadderStore, FeedStore, CapStore, OutboxStore, AudienceStore, ReportStore):
     """All reads and writes of warnbot's state; see the package docstring."""
@@ -62,8 +66,13 @@ class Store(LadderStore, FeedStore, CapStore, OutboxStore, AudienceStore, Report
     async def migrate(self) -> None:
         await db.migrate(self.engine)
 
-    async def close(self) -> None:
-        await self.engine.dispose()
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """Close the pool; bounded, because closing a connection an outage left
+        half-open can wait on a socket that never answers."""
+        try:
+            await asyncio.wait_for(self.engine.dispose(), timeout_s)
+        except TimeoutError:
+            _log.warning("store_close_timed_out", after_s=timeout_s)
 
     # roster -------------------------------------------------------------
 
