@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import io
-import logging
 from typing import Any
 
+import aiohttp
 import jinja2
 import pytest
 from aiohttp.test_utils import TestClient
@@ -16,6 +15,7 @@ from warnbot.app import App
 from warnbot.errors import ParseError
 from warnbot.ingest import cap
 from warnbot.render import Renderer
+from warnbot.schedule import Schedule
 from warnbot.web import make_app
 
 FEED = (DEMO / "feed" / "rainstorm_orange.xml").read_bytes()
@@ -92,7 +92,7 @@ async def test_a_request_body_over_the_limit_is_refused_before_it_is_read(
 
 
 async def test_a_crash_in_a_handler_shows_no_secret_on_the_500_page_or_in_the_log(
-    app: App, aiohttp_client: Any
+    app: App, aiohttp_client: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     link_secret = app.link_secret
 
@@ -100,22 +100,17 @@ async def test_a_crash_in_a_handler_shows_no_secret_on_the_500_page_or_in_the_lo
         raise RuntimeError(f"something broke with key={link_secret} token={AUTH_TOKEN}")
 
     app.sms_reply = crashing_reply  # type: ignore[method-assign]
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    logging.getLogger().addHandler(handler)
     log.configure("json")
-    try:
-        client = await aiohttp_client(make_app(app))
-        url = f"{PUBLIC_URL}/hooks/twilio/sms"
-        form = {"From": "+8617000000101", "Body": "1"}
-        resp = await client.post("/hooks/twilio/sms", data=form, headers=sign(url, form))
-        page = await resp.text()
-    finally:
-        logging.getLogger().removeHandler(handler)
+    client = await aiohttp_client(make_app(app))
+    url = f"{PUBLIC_URL}/hooks/twilio/sms"
+    form = {"From": "+8617000000101", "Body": "1"}
+    resp = await client.post("/hooks/twilio/sms", data=form, headers=sign(url, form))
+    page = await resp.text()
     assert resp.status == 500
     assert link_secret not in page and AUTH_TOKEN not in page and "Traceback" not in page
-    logged = buffer.getvalue()
-    assert link_secret not in logged and AUTH_TOKEN not in logged
+    logged = capsys.readouterr().err
+    assert "handler_failed" in logged and "something broke" in logged  # it was logged…
+    assert link_secret not in logged and AUTH_TOKEN not in logged  # …with the secrets blanked
 
 
 async def test_a_forged_twilio_webhook_changes_nothing(app: App, client: TestClient) -> None:
@@ -124,3 +119,22 @@ async def test_a_forged_twilio_webhook_changes_nothing(app: App, client: TestCli
     resp = await client.post("/hooks/twilio/sms", data=form, headers=headers)
     assert resp.status == 403
     assert all(r.status == "pending" for r in await app.store.requests_of(1))
+
+
+async def test_a_failing_jobs_traceback_is_logged_with_every_configured_secret_blanked(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Scheduled jobs log their own failures (``job_failed``): the exception text
+    and its traceback pass through the same scrubber as a crashing handler's."""
+    link_secret = app.link_secret
+
+    async def leaky() -> None:
+        raise RuntimeError(f"provider said no to key={link_secret} token={AUTH_TOKEN}")
+
+    log.configure("json")
+    async with aiohttp.ClientSession() as session:
+        jobs = Schedule(app, session, leader=False)
+        await jobs._guarded("leaky", leaky)()
+    logged = capsys.readouterr().err
+    assert "job_failed" in logged and "RuntimeError" in logged
+    assert link_secret not in logged and AUTH_TOKEN not in logged and "[secret]" in logged

@@ -38,6 +38,7 @@ from warnbot.regions import RegionTree, load_tree
 from warnbot.render import Renderer
 from warnbot.rosters.audience import tip_messages
 from warnbot.rosters.rota import DutyRota, duty_officers_at, load_rota
+from warnbot.secrecy import secret_values
 from warnbot.settings import Settings
 from warnbot.store import OutboxRow, Store
 
@@ -100,6 +101,7 @@ class App:
             if secret
             else await self.store.secret("link", links.new_secret)
         )
+        log.hide(secret_values(self.settings, self.link_secret))
 
     async def stop(self) -> None:
         for channel in self.channels.values():

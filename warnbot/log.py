@@ -1,8 +1,10 @@
 """structlog set-up: pretty on a terminal, JSON lines otherwise.
 
 Every event passes through ``redact`` before it is written: phone numbers are
-masked to ``+86138****5678`` and values under secret-looking keys are dropped,
-so a log line can be pasted into a ticket without leaking a person or a key.
+masked to ``+86138****5678``, values under secret-looking keys are dropped, and
+every configured secret (registered with ``hide`` when the app starts) is blanked
+wherever it appears — an exception's text and traceback included — so a log line
+can be pasted into a ticket without leaking a person or a key.
 """
 
 from __future__ import annotations
@@ -10,13 +12,31 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from typing import Any, Literal
 
 import structlog
 
 _PHONE = re.compile(r"\+\d{7,15}\b|(?<!\d)1[3-9]\d{9}(?!\d)")
 _SECRET_KEY = re.compile(r"token|secret|password|auth|signature|api_key", re.IGNORECASE)
+
+
+_hidden: list[str] = []  # configured secret values, longest first
+MIN_SECRET_LEN = 6  # shorter values would blank ordinary words
+
+
+def hide(values: Iterable[str]) -> None:
+    """Register secret values to blank out of every log line from now on."""
+    found = {*_hidden, *(v for v in values if len(v) >= MIN_SECRET_LEN)}
+    _hidden[:] = sorted(found, key=len, reverse=True)
+
+
+def scrub(text: str) -> str:
+    """``text`` with every registered secret replaced by ``[secret]``."""
+    for value in _hidden:
+        if value in text:
+            text = text.replace(value, "[secret]")
+    return text
 
 
 def mask_phone(text: str) -> str:
@@ -33,12 +53,13 @@ def _mask_match(m: re.Match[str]) -> str:
 
 
 def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """structlog processor: mask phones in every string, hide secret-named keys."""
+    """structlog processor: hide secret-named keys and registered secret values,
+    mask phones in every string."""
     for key, value in list(event.items()):
         if _SECRET_KEY.search(key):
             event[key] = "***"
         elif isinstance(value, str):
-            event[key] = mask_phone(value)
+            event[key] = mask_phone(scrub(value))
     return event
 
 
@@ -60,12 +81,24 @@ def configure(fmt: Literal["auto", "json", "console"] = "auto", level: int = log
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(_CurrentStderr()),
         cache_logger_on_first_use=True,  # a filtered call must cost ~nothing
     )
     # Our jobs log their own failures; APScheduler's notes on skipped overlapping
     # runs are expected under load and only noise.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
+
+
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written, not when the logger was
+    made: loggers are cached on first use, and a redirect (pytest's capture, a
+    daemon re-opening its log) must still receive what they write."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 Logger = structlog.stdlib.BoundLogger

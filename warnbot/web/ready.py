@@ -13,21 +13,18 @@ other providers retry a webhook that failed, so an answer is delayed, not lost.
 from __future__ import annotations
 
 import asyncio
-import re
 import traceback
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy.exc
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from pydantic import BaseModel, SecretStr
 
 from warnbot import log
+from warnbot.secrecy import secret_values
 from warnbot.web.keys import APP
 
 _log = log.get(__name__)
-_SECRET_NAME = re.compile(r"token|secret|password|key", re.IGNORECASE)
 PING_TIMEOUT_S = 2.0
 
 
@@ -104,33 +101,8 @@ async def scrubbed_errors(request: web.Request, handler: Handler) -> web.StreamR
     except web.HTTPException:
         raise
     except Exception as e:
-        secrets = _secret_values(request)
-        text = "".join(traceback.format_exception(e))
-        for value in secrets:
-            text = text.replace(value, "[secret]")
+        app = request.app[APP]
+        log.hide(secret_values(app.settings, app.link_secret))
+        text = log.scrub("".join(traceback.format_exception(e)))
         _log.error("handler_failed", path=request.path, error=type(e).__name__, trace=text)
         return web.json_response({"error": "内部错误 internal error"}, status=500)
-
-
-def _secret_values(request: web.Request) -> list[str]:
-    app = request.app[APP]
-    found = [app.link_secret] if app.link_secret else []
-    _walk(app.settings, found)
-    return sorted({v for v in found if len(v) >= 6}, key=len, reverse=True)
-
-
-def _walk(value: Any, found: list[str]) -> None:
-    if isinstance(value, SecretStr):
-        found.append(value.get_secret_value())
-    elif isinstance(value, BaseModel):
-        for name in type(value).model_fields:
-            _walk(getattr(value, name), found)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, str) and _SECRET_NAME.search(str(key)):
-                found.append(item)
-            else:
-                _walk(item, found)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _walk(item, found)
