@@ -13,7 +13,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
-from typing import Any, Literal
+from typing import Any, Literal, TextIO, cast
 
 import structlog
 
@@ -81,7 +81,7 @@ def configure(fmt: Literal["auto", "json", "console"] = "auto", level: int = log
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(_CurrentStderr()),
+        logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _CurrentStderr())),
         cache_logger_on_first_use=True,  # a filtered call must cost ~nothing
     )
     # Our jobs log their own failures; APScheduler's notes on skipped overlapping
