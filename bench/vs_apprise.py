@@ -10,7 +10,10 @@ all of them. warnbot's side is the whole path: messages in the outbox (SQLite),
 drained by the dispatcher through the Twilio channel (official SDK), every result
 recorded.
 
-    python bench/vs_apprise.py [--messages 1000] [--shipped-sample 50]
+    python bench/vs_apprise.py [--messages 1000] [--shipped-sample 50] [--rounds 3]
+
+warnbot and raw Apprise alternate ``--rounds`` times (the machine is shared and
+its load drifts); the figures are the medians.
 
 Last line: {"messages", "warnbot_msgs_per_s", "apprise_raw_msgs_per_s",
 "apprise_shipped_msgs_per_s", "ratio_raw", "ratio_shipped"}.
@@ -24,6 +27,7 @@ import contextlib
 import json
 import logging
 import multiprocessing
+import statistics
 import sys
 import tempfile
 import time
@@ -131,6 +135,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--shipped-sample", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     log.configure("json", level=logging.WARNING)
     logging.getLogger("apprise").setLevel(logging.ERROR)
@@ -138,8 +143,11 @@ def main() -> None:
     with fake_twilio() as base_url:
         apprise_run(base_url, 5, 0.0, "172")  # warm both sides up
         asyncio.run(warnbot_run(base_url, 20))
-        warnbot_s = asyncio.run(warnbot_run(base_url, n))
-        raw_s = apprise_run(base_url, n, 0.0, "173")
+        ours_s, raw_runs_s = [], []
+        for _ in range(args.rounds):
+            ours_s.append(asyncio.run(warnbot_run(base_url, n)))
+            raw_runs_s.append(apprise_run(base_url, n, 0.0, "173"))
+        warnbot_s, raw_s = statistics.median(ours_s), statistics.median(raw_runs_s)
         shipped_s = apprise_run(base_url, args.shipped_sample, SHIPPED_WAIT_S, "174")
     ours, raw = n / warnbot_s, n / raw_s
     shipped = args.shipped_sample / shipped_s
@@ -153,6 +161,8 @@ def main() -> None:
         "warnbot_seconds": round(warnbot_s, 2),
         "apprise_raw_seconds": round(raw_s, 2),
         "apprise_shipped_sample": args.shipped_sample,
+        "rounds": args.rounds,
+        "ratio_raw_per_round": [round(a / b, 2) for a, b in zip(raw_runs_s, ours_s, strict=True)],
         "apprise_version": apprise.__version__,
     }
     print(
