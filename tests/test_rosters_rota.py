@@ -329,6 +329,15 @@ def test_recurring_ics_shifts_that_collide_are_an_error_once(tmp_path: Path) -> 
     ]
 
 
+def test_an_event_with_two_starts_is_reported_not_a_crash(tmp_path: Path) -> None:
+    path = ics(
+        tmp_path,
+        "DTSTART:20260815T083000\nDTSTART:20260815T093000\nDTEND:20260815T203000\n"
+        "SUMMARY:值班员 X02\nLOCATION:449901\n",
+    )
+    assert problems(path) == [f"{path}:4: DTSTART is given more than once"]
+
+
 def test_a_file_that_is_not_icalendar_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "rota.ics"
     path.write_text("hello\n")

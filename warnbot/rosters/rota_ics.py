@@ -85,6 +85,8 @@ def _shift(
     location = str(event.get("X-WARNBOT-REGION") or event.get("LOCATION") or "").strip()
     code = region_of(location, problems)
     key, name, numbers = _who(who, event, roster, problems)
+    if not _times_readable(event, problems):
+        return None
     _aware(event, tz)
     try:
         start, end = _span(event, UTC)
@@ -128,6 +130,25 @@ def _attendee(event: Any) -> tuple[str, str]:
         if str(a).lower().startswith("tel:"):
             return str(a.params.get("CN", "")), str(a)[4:]
     return "", ""
+
+
+_TIMES = ("DTSTART", "DTEND", "DURATION", "RECURRENCE-ID")
+
+
+def _times_readable(event: Any, problems: list[str]) -> bool:
+    """Each time property at most once and readable; else say which is not."""
+    for name in _TIMES:
+        if name not in event:
+            continue
+        try:
+            value = event.decoded(name)
+        except (ValueError, TypeError, KeyError):
+            problems.append(f"{name} is unreadable")
+            return False
+        if isinstance(value, list):
+            problems.append(f"{name} is given more than once")
+            return False
+    return True
 
 
 def _aware(event: Any, tz: tzinfo) -> None:
