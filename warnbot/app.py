@@ -39,7 +39,7 @@ from warnbot.render import Renderer
 from warnbot.rosters.audience import tip_messages
 from warnbot.rosters.rota import DutyRota, duty_officers_at, load_rota
 from warnbot.settings import Settings
-from warnbot.store import OutboxRow, Store
+from warnbot.store import OutboxRow, Report, Store
 
 # Provider codes that say an address will never work (Twilio: 21211 invalid number,
 # 21610 unsubscribed, 21614 not a mobile, 30004 blocked, 30005 unknown handset,
@@ -617,15 +617,22 @@ class App:
             lambda: self.clock(),
             self.settings.rate_limits,
             self._failover,
+            on_report=self._after_report,
         )
 
     async def pump(self) -> int:
         return await self.dispatcher().pump()
 
     async def delivery_report(self, provider_id: str, status: str, error: str | None) -> None:
-        """A provider's later word on a message; a permanent failure fails over."""
-        if not await self.store.record_delivery(provider_id, status, error):
-            return
+        """A provider's later word on a message; a permanent failure fails over. A report
+        that came before its send was recorded is kept; the dispatcher applies it when
+        it records the send, and calls ``_after_report`` then."""
+        if await self.store.record_delivery(provider_id, status, error, self.clock()):
+            await self._after_report(Report(provider_id, status, error))
+
+    async def _after_report(self, report: Report) -> None:
+        """What an applied report means: an ask delivered, or an address that fails."""
+        provider_id, status, error = report.provider_id, report.status, report.error
         row = await self.store.row_by_provider_id(provider_id)
         asked = row is not None and row.key.split(":", 1)[0] in ("request", "repeat", "voice")
         if row is not None and asked and status in ("delivered", "read"):

@@ -8,7 +8,9 @@ looked up at the provider where the channel can; a rate-limited channel waits
 for tokens from a bucket every process shares; then the send, and its result:
 sent; retried later with exponential backoff and jitter; or failed for good,
 which the caller's ``on_permanent`` hears about (to record it on the person and
-try their next address).
+try their next address). Delivery reports that arrived before a batch's provider
+ids were recorded are applied as they are recorded, and ``on_report`` hears of
+each (see :mod:`warnbot.store.delivery`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from warnbot.errors import SendError
 from warnbot.model import Message, Receipt
 from warnbot.settings import RateLimit
 from warnbot.sms import segments
-from warnbot.store import OutboxRow, Store
+from warnbot.store import OutboxRow, Report, Store
 
 _log = log.get(__name__)
 MAX_ATTEMPTS = 8
@@ -99,6 +101,8 @@ class Dispatcher:
     clock: Callable[[], datetime]
     limits: Mapping[str, RateLimit] = field(default_factory=dict)
     on_permanent: Callable[[OutboxRow, SendError], Awaitable[None]] | None = None
+    # a delivery report that came before its send was recorded, now applied
+    on_report: Callable[[Report], Awaitable[None]] | None = None
     # shared by every pump of this dispatcher: overlapping pumps never exceed it together
     concurrency: int = 20
     max_attempts: int = MAX_ATTEMPTS
@@ -114,7 +118,8 @@ class Dispatcher:
     async def pump(self, batch: int = 100) -> int:
         """Send one batch of due messages; returns how many were claimed. Accepted sends
         are recorded together at the end (a crash before that leaves them in doubt,
-        which reconciliation settles)."""
+        which reconciliation settles); delivery reports that came before are applied
+        then, and passed to ``on_report``."""
         rows = await self.store.claim(batch, self.clock(), LEASE_S)
         slots = await self._book(rows)
         queue = iter(sorted((r for r in rows if r.id in slots), key=lambda r: _when(slots[r.id])))
@@ -127,7 +132,11 @@ class Dispatcher:
                     sent.append((row.id, receipt))
 
         await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(slots)))))
-        await self.store.mark_sent_many(sent, self.clock())
+        early = await self.store.mark_sent_many(sent, self.clock())
+        for report in early:
+            _log.info("early_report", provider_id=report.provider_id, status=report.status)
+            if self.on_report is not None:
+                await self.on_report(report)
         return len(rows)
 
     async def drain(self, batch: int = 400, loops: int = 2) -> int:

@@ -79,6 +79,7 @@ class FakeMessage:
     params: dict[str, str]
     status: str = "queued"
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    error_code: int | None = None  # set when a delivery fails (undelivered, failed)
 
     @property
     def num_segments(self) -> int:
@@ -268,9 +269,12 @@ class FakeTwilio:
     """Twilio's Messages and Calls endpoints on ``127.0.0.1``, with test hooks.
 
     ``send_status_callbacks``: after a create, mark the message ``delivered``
-    and, when it has a ``StatusCallback``, POST Twilio's signed status callback
-    to it. Off by default so a message's status stays ``queued`` deterministically.
-    ``on_message`` runs as a background task after the 201 was written.
+    (or ``undelivered`` with the code given by ``undeliverable``) and, when it has a
+    ``StatusCallback``, POST Twilio's signed status callback to it. Off by default so
+    a message's status stays ``queued`` deterministically. ``callback_first``: the
+    callback is answered before the create's own answer is written, as a provider
+    whose callbacks overtake its API answers does. ``on_message`` runs as a
+    background task after the 201 was written.
     """
 
     def __init__(
@@ -279,6 +283,7 @@ class FakeTwilio:
         auth_token: str = "fake-auth-token",
         *,
         send_status_callbacks: bool = False,
+        callback_first: bool = False,
         on_message: MessageHook | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -290,6 +295,8 @@ class FakeTwilio:
             raise ValueError(f"account_sid must match {ACCOUNT_SID_PATTERN}: {account_sid!r}")
         self.account_sid, self.auth_token = account_sid, auth_token
         self.send_status_callbacks, self.on_message = send_status_callbacks, on_message
+        self.callback_first = callback_first
+        self._undeliverable: dict[str, int] = {}
         self.host, self.port, self.base_url = host, port, ""
         # Benchmarks only: skip the OpenAPI check (~6 ms a request) and keep a count,
         # not every message, so the fake is not what is measured.
@@ -351,6 +358,11 @@ class FakeTwilio:
     def fail_for(self, to: str, code: int, status: int) -> None:
         """Make every create addressed to ``to`` fail with ``code``."""
         self._failures_for[to] = TwilioError(status, code)
+
+    def undeliverable(self, to: str, code: int) -> None:
+        """Take messages to ``to`` but report them ``undelivered`` with ``code`` (30006:
+        a landline), as the handset's network later tells Twilio."""
+        self._undeliverable[to] = code
 
     def hold_answers(self) -> None:
         """Take messages but keep each sender waiting for its answer, as a provider
@@ -445,6 +457,8 @@ class FakeTwilio:
         if not self._answering.is_set():
             self.held += 1
             await self._answering.wait()
+        if self.send_status_callbacks and self.callback_first:
+            await self._deliver(message)
         try:
             return await sent(request, 201, message_json(message))
         finally:  # taken even when the sender died before reading the answer
@@ -498,7 +512,7 @@ class FakeTwilio:
 
     def _after_message(self, message: FakeMessage) -> None:
         """Start the post-201 work: delivery (if enabled) and the ``on_message`` hook."""
-        if self.send_status_callbacks:
+        if self.send_status_callbacks and not self.callback_first:
             self._spawn(self._deliver(message))
         if self.on_message is not None:
             self._spawn(self.on_message(message))
@@ -516,8 +530,10 @@ class FakeTwilio:
             log.error("fake Twilio background task failed", exc_info=task.exception())
 
     async def _deliver(self, message: FakeMessage) -> None:
-        """Mark the message delivered and tell its StatusCallback, signed like Twilio."""
-        message.status = "delivered"
+        """Mark the message delivered (or undelivered) and tell its StatusCallback,
+        signed like Twilio."""
+        message.error_code = self._undeliverable.get(message.to)
+        message.status = "delivered" if message.error_code is None else "undelivered"
         if message.status_callback is not None:
             await self._post_signed(message.status_callback, status_params(message))
 
@@ -550,4 +566,6 @@ def status_params(message: FakeMessage) -> dict[str, str]:
     }
     if message.from_ is not None:
         params["From"] = message.from_
+    if message.error_code is not None:
+        params["ErrorCode"] = str(message.error_code)
     return params

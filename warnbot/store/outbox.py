@@ -1,4 +1,5 @@
-"""The outbox part of the store: claiming, results, delivery reports, rate buckets.
+"""The outbox part of the store: claiming, results, rate buckets (delivery reports:
+:mod:`warnbot.store.delivery`).
 
 Rows are claimed with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite has one
 writer at a time), lane 0 — responsible persons and escalations — always
@@ -20,24 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from warnbot.model import Message, Receipt
-from warnbot.store.sql import Base, enqueue, insert_ignore
+from warnbot.store.delivery import DeliveryStore, Report
+from warnbot.store.sql import enqueue, insert_ignore
 from warnbot.store.tables import UTCDateTime, address_failures, outbox, rate_buckets
-
-# Delivery reports arrive in any order; a later stage never goes back.
-STATUS_RANK = {
-    "accepted": 1,
-    "queued": 1,
-    "scheduled": 1,
-    "sending": 2,
-    "sent": 3,
-    "receiving": 3,
-    "received": 4,
-    "delivered": 5,
-    "read": 5,
-    "undelivered": 5,
-    "failed": 5,
-    "canceled": 5,
-}
 
 
 @dataclass(frozen=True)
@@ -86,7 +72,7 @@ _SENT_PG = sa.text(
 ).bindparams(sa.bindparam("now", type_=UTCDateTime))
 
 
-class OutboxStore(Base):
+class OutboxStore(DeliveryStore):
     """Methods the dispatcher and the delivery webhooks need."""
 
     async def enqueue(self, messages: Sequence[Message], now: datetime) -> None:
@@ -125,22 +111,27 @@ class OutboxStore(Base):
         claimed = (OutboxRow(**r) for r in rows)
         return sorted(claimed, key=lambda r: r.id)
 
-    async def mark_sent(self, row_id: int, receipt: Receipt, now: datetime) -> None:
-        await self.mark_sent_many([(row_id, receipt)], now)
+    async def mark_sent(self, row_id: int, receipt: Receipt, now: datetime) -> list[Report]:
+        return await self.mark_sent_many([(row_id, receipt)], now)
 
-    async def mark_sent_many(self, sent: Sequence[tuple[int, Receipt]], now: datetime) -> None:
-        """Record a batch of accepted sends in one statement and one commit. Profiled: a
-        CASE over the batch cost more CPU to build than the sends it recorded, so
-        PostgreSQL gets two arrays to ``unnest`` and SQLite one executemany."""
+    async def mark_sent_many(
+        self, sent: Sequence[tuple[int, Receipt]], now: datetime
+    ) -> list[Report]:
+        """Record a batch of accepted sends in one statement and one commit, then apply
+        the delivery reports that came before it (returned: the caller acts on them).
+        Profiled: a CASE over the batch cost more CPU to build than the sends it
+        recorded, so PostgreSQL gets two arrays to ``unnest`` and SQLite one executemany."""
         if not sent:
-            return
+            return []
+        pids = [r.provider_id for _, r in sent]
         async with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
-                ids, pids = [row_id for row_id, _ in sent], [r.provider_id for _, r in sent]
+                ids = [row_id for row_id, _ in sent]
                 await conn.execute(_SENT_PG, {"ids": ids, "pids": pids, "now": now})
-                return
-            params = [{"row_id": row_id, "pid": r.provider_id} for row_id, r in sent]
-            await conn.execute(_SENT_ONE.values(sent_at=now), params)
+            else:
+                params = [{"row_id": row_id, "pid": r.provider_id} for row_id, r in sent]
+                await conn.execute(_SENT_ONE.values(sent_at=now), params)
+        return await self.settle_early(pids)  # after the commit: see warnbot.store.delivery
 
     async def mark_failed(
         self, row_id: int, error: str, retry_at: datetime | None, in_doubt: bool = False
@@ -157,21 +148,6 @@ class OutboxStore(Base):
             values["next_attempt_at"] = retry_at
         await self._update(outbox, outbox.c.id == row_id, **values)
 
-    async def record_delivery(self, provider_id: str, status: str, error: str | None) -> bool:
-        """Apply a provider's delivery report; a stale or repeated one changes nothing."""
-        rank = STATUS_RANK.get(status, 0)
-        current = sa.case(STATUS_RANK, value=outbox.c.provider_status, else_=0)
-        stmt = (
-            outbox.update()
-            .where(
-                outbox.c.provider_id == provider_id,
-                sa.or_(outbox.c.provider_status.is_(None), current < rank),
-            )
-            .values(provider_status=status[:16], provider_error=(error or None))
-        )
-        async with self.engine.begin() as conn:
-            return bool((await conn.execute(stmt)).rowcount)
-
     async def row_by_provider_id(self, provider_id: str) -> OutboxRow | None:
         query = sa.select(*(outbox.c[name] for name in _CLAIMED)).where(
             outbox.c.provider_id == provider_id
@@ -179,15 +155,6 @@ class OutboxStore(Base):
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).mappings().first()
         return OutboxRow(**row) if row else None
-
-    async def delivery(self, row_key: str) -> tuple[str | None, str | None]:
-        """The provider's last word on a message: (status, error code)."""
-        query = sa.select(outbox.c.provider_status, outbox.c.provider_error).where(
-            outbox.c.key == row_key
-        )
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).one_or_none()
-        return (row[0], row[1]) if row else (None, None)
 
     async def record_address_failure(
         self,
