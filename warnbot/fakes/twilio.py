@@ -23,7 +23,7 @@ import random
 import re
 import secrets
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -214,15 +214,21 @@ def call_json(call: FakeCall) -> dict[str, Any]:
     }
 
 
-def page_json(request: web.Request, messages: list[FakeMessage]) -> dict[str, Any]:
-    """One page of a Message list, with Twilio's paging fields."""
+def page_json(
+    request: web.Request,
+    found: Sequence[Any],
+    key: str = "messages",
+    render: Callable[[Any], dict[str, Any]] = message_json,
+) -> dict[str, Any]:
+    """One page of a Message (or, with ``key`` "calls", a Call) list, with Twilio's
+    paging fields."""
     size = int(request.query.get("PageSize", "50"))
     page = int(request.query.get("Page", "0"))
     start = page * size
-    items = messages[start : start + size]
-    more = start + size < len(messages)
+    items = found[start : start + size]
+    more = start + size < len(found)
     return {
-        "messages": [message_json(message) for message in items],
+        key: [render(item) for item in items],
         "page": page,
         "page_size": size,
         "start": start,
@@ -239,8 +245,8 @@ def page_uri(request: web.Request, size: int, page: int) -> str:
     return str(request.rel_url.update_query(PageSize=size, Page=page))
 
 
-def matches(message: FakeMessage, query: Mapping[str, str]) -> bool:
-    """The list endpoint's ``To``/``From`` filters."""
+def matches(message: FakeMessage | FakeCall, query: Mapping[str, str]) -> bool:
+    """The list endpoints' ``To``/``From`` filters."""
     own = {"To": message.to, "From": message.from_}
     return all(query.get(key, value) == value for key, value in own.items())
 
@@ -379,6 +385,7 @@ class FakeTwilio:
         app.router.add_get(MESSAGES, self._list_messages)
         app.router.add_get(MESSAGE, self._fetch_message)
         app.router.add_post(CALLS, self._create_call)
+        app.router.add_get(CALLS, self._list_calls)
         app.router.add_get(CALL, self._fetch_call)
         return app
 
@@ -505,6 +512,11 @@ class FakeTwilio:
         )
         self.calls.append(call)
         return web.json_response(call_json(call), status=201)
+
+    async def _list_calls(self, request: web.Request) -> web.StreamResponse:
+        """Newest first, filtered by ``To``/``From``, as Twilio lists calls."""
+        chosen = [c for c in reversed(self.calls) if matches(c, request.query)]
+        return web.json_response(page_json(request, chosen, "calls", call_json))
 
     async def _fetch_call(self, request: web.Request) -> web.StreamResponse:
         found = [c for c in self.calls if c.sid == request.match_info["Sid"]]
