@@ -16,7 +16,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from warnbot import acks, dispatch, drills, feedwatch, links, log, receipts, rosters, transfers
+from warnbot import (
+    acks,
+    dispatch,
+    drills,
+    failover,
+    feedwatch,
+    links,
+    log,
+    receipts,
+    rosters,
+    transfers,
+)
 from warnbot.channels import CHANNELS, Channel
 from warnbot.errors import ConfigError, SendError
 from warnbot.escalate import escalate
@@ -641,24 +652,68 @@ class App:
             await self._failover(row, SendError(f"{status} {error}", retryable=False, code=error))
 
     async def _failover(self, row: OutboxRow, e: SendError) -> None:
-        """Record a permanent failure on the person, then try their next address."""
-        if row.responder_key is None:
+        """A message failed for good (or ran out of retries): record a permanent failure
+        on the person — an exhausted address is only logged, not blocked for later
+        messages — then send the same message to their next address in
+        ``failover_order`` (see ``warnbot.failover``); with none left, unreachable."""
+        person = self.people.get(row.responder_key or "")
+        if person is None:
             return
-        await self.store.record_address_failure(
-            row.responder_key, row.channel, row.address, e.code, e.reason, self.clock()
+        if not e.retryable:
+            await self.store.record_address_failure(
+                person.key, row.channel, row.address, e.code, e.reason, self.clock()
+            )
+        spare = failover.next_address(
+            failover.addresses(
+                person,
+                self.settings.failover_order,
+                self.settings.sms_channel,
+                self.channels,
+                self.settings.groups,
+                asks=row.ack_token is not None,
+            ),
+            await self.store.tried_addresses(failover.base_key(row.key), row.id),
+            await self.store.blocked_addresses(person.key),
         )
-        person = self.people.get(row.responder_key)
-        failed = await self.store.failed_addresses(row.responder_key)
-        spare = next((p for p in person.phones if p not in failed), None) if person else None
         if spare is None:
-            _log.warning("unreachable", responder=row.responder_key, error=e.reason)
-            await self.store.mark_unreachable(row.responder_key, self.clock())
-            self.observe("unreachable", responder_key=row.responder_key, reason=e.reason)
+            _log.warning("unreachable", responder=person.key, error=e.reason)
+            await self.store.mark_unreachable(person.key, self.clock())
+            self.observe("unreachable", responder_key=person.key, reason=e.reason)
             return
-        message = dataclasses.replace(
-            row.message(), key=f"{row.key.split('|')[0]}|alt:{spare}", to=spare
+        _log.info("failover", message_id=row.id, responder=person.key, channel=spare.channel)
+        await self.store.enqueue([await self._failover_message(row, person, spare)], self.clock())
+
+    async def _failover_message(
+        self, row: OutboxRow, person: Responder, spare: failover.Address
+    ) -> Message:
+        """``row``'s message for ``spare``: the same text within a template family; an
+        ask moving to another family is rendered from that family's ``request``."""
+        body = row.body
+        if spare.family != failover.family(row.channel) and row.ack_token is not None:
+            body = await self._ask_for(row, person, spare.family) or body
+        return dataclasses.replace(
+            row.message(),
+            key=failover.alt_key(row.key, spare),
+            channel=spare.channel,
+            to=spare.to,
+            body=body,
+            mentions=spare.mentions,
         )
-        await self.store.enqueue([message], self.clock())
+
+    async def _ask_for(self, row: OutboxRow, person: Responder, family: str) -> str | None:
+        """The ask of ``row``'s request in template ``family``, or None if it is gone."""
+        request_id = links.verify(row.ack_token or "", self.link_secret)
+        request = await self.store.request(request_id) if request_id is not None else None
+        incident = await self.store.incident(request.incident_id) if request else None
+        if request is None or incident is None:
+            return None
+        link = self.link(request.id)
+        if family == "sms":
+            return self._sms(person, "request", incident, code=request.reply_code, link=link)
+        text = self.renderer.render(
+            family, "request", person.language, incident=incident, person=person, link=link
+        )
+        return drills.mark(text, incident.drill)
 
     # helpers ---------------------------------------------------------------
 

@@ -94,7 +94,8 @@ class Slot:
 
 @dataclass
 class Dispatcher:
-    """What a pump needs; ``on_permanent`` is called for each message that failed for good."""
+    """What a pump needs; ``on_permanent`` is called for each message that failed for good
+    or ran out of retries (then with a retryable error)."""
 
     store: Store
     channels: Mapping[str, Channel]
@@ -234,9 +235,15 @@ class Dispatcher:
         return self.clock() + timedelta(seconds=delay_s)
 
     async def _failed(self, row: OutboxRow, e: SendError) -> None:
+        """Back in the queue, or failed: for good, or ``exhausted`` (a transient error
+        that outlasted the retries: ``on_permanent`` sees ``e.retryable`` and fails over
+        without holding the address against the person)."""
         retry_at = self._retry_at(row, e)
-        _log.warning("send_failed", **_ids(row), error=e.reason, code=e.code, retry_at=retry_at)
-        await self.store.mark_failed(row.id, e.reason, retry_at, e.in_doubt)
+        reason = e.reason
+        if retry_at is None and e.retryable:
+            reason = f"exhausted after {row.attempts} attempts: {e.reason}"
+        _log.warning("send_failed", **_ids(row), error=reason, code=e.code, retry_at=retry_at)
+        await self.store.mark_failed(row.id, reason, retry_at, e.in_doubt)
         if retry_at is None and self.on_permanent is not None:
             await self.on_permanent(row, e)
 

@@ -97,6 +97,16 @@ class ConsoleSettings(BaseModel):
     board_poll_s: float = Field(default=2.0, gt=0)
 
 
+FailoverEntry = Literal["sms", "voice", "telegram", "wecom", "dingtalk", "feishu", "slack"]
+DEFAULT_FAILOVER: tuple[FailoverEntry, ...] = (
+    "sms",
+    "voice",
+    "telegram",
+    "wecom",
+    "dingtalk",
+    "feishu",
+    "slack",
+)
 FeedFormat = Literal["cap", "atom", "geojson", "usgs", "ea", "json"]
 
 
@@ -292,6 +302,12 @@ class Settings(BaseSettings):
     # Per channel (provider account and sender), shared by every process on the database:
     # [rate_limits.twilio] rate_per_s = 1, per_segment = true
     rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
+    # The order a person's addresses are tried in when one fails for good or runs out
+    # of retries (warnbot/failover.py): "sms" is each phone on sms_channel, "voice" each
+    # phone called (asks only), then chat ids — telegram writes to the person, the group
+    # bots in the person's [[groups]] group with an @mention. Channels not configured
+    # are passed over.
+    failover_order: list[FailoverEntry] = Field(default_factory=lambda: list(DEFAULT_FAILOVER))
     # Per-provider settings, validated by each channel's own model (channels/<name>.py);
     # secrets arrive from the environment: WARNBOT_CHANNELS__DINGTALK__SECRET.
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -316,7 +316,7 @@ class FakeTwilio:
         self._rng = random.Random(faults.seed if faults else None)
         self.app = self._build_app()
         self._failures: deque[TwilioError] = deque()
-        self._failures_for: dict[str, TwilioError] = {}
+        self._failures_for: dict[tuple[str, str], TwilioError] = {}  # (to, "messages"|"calls")
         self._tasks: set[asyncio.Future[None]] = set()
         self._answering = asyncio.Event()
         self._answering.set()
@@ -361,9 +361,11 @@ class FakeTwilio:
         (and a ``Retry-After`` header of ``retry_after_s``)."""
         self._failures.extend([TwilioError(status, code, retry_after_s=retry_after_s)] * count)
 
-    def fail_for(self, to: str, code: int, status: int) -> None:
-        """Make every create addressed to ``to`` fail with ``code``."""
-        self._failures_for[to] = TwilioError(status, code)
+    def fail_for(self, to: str, code: int, status: int, only: str | None = None) -> None:
+        """Make every create addressed to ``to`` fail with ``code``; ``only`` "messages"
+        or "calls" limits it to one kind (a landline refuses SMS and takes calls)."""
+        for kind in (only,) if only else ("messages", "calls"):
+            self._failures_for[(to, kind)] = TwilioError(status, code)
 
     def undeliverable(self, to: str, code: int) -> None:
         """Take messages to ``to`` but report them ``undelivered`` with ``code`` (30006:
@@ -423,9 +425,9 @@ class FakeTwilio:
         given = request.headers.get("Authorization", "")
         return secrets.compare_digest(given.encode(), expected.encode())
 
-    def _injected(self, to: str) -> web.Response | None:
+    def _injected(self, to: str, kind: str) -> web.Response | None:
         """An injected failure for this create, consuming a ``fail_next`` one."""
-        failure = self._failures_for.get(to) or (
+        failure = self._failures_for.get((to, kind)) or (
             self._failures.popleft() if self._failures else None
         )
         if failure is None:
@@ -442,7 +444,7 @@ class FakeTwilio:
             self.faulted[fault] = self.faulted.get(fault, 0) + 1
             if (early := await self._fault(request, fault)) is not None:
                 return early
-        injected = self._injected(form["To"])
+        injected = self._injected(form["To"], "messages")
         if injected is not None:
             return injected
         message = FakeMessage(
@@ -496,7 +498,7 @@ class FakeTwilio:
 
     async def _create_call(self, request: web.Request) -> web.StreamResponse:
         form = await form_of(request)
-        injected = self._injected(form["To"])
+        injected = self._injected(form["To"], "calls")
         if injected is not None:
             return injected
         call = FakeCall(

@@ -177,6 +177,24 @@ class OutboxStore(DeliveryStore):
                 )
             )
 
+    async def blocked_addresses(self, responder_key: str) -> set[tuple[str, str]]:
+        """(channel, address) pairs that failed for good for this person: a landline
+        refused by SMS is still called."""
+        query = sa.select(address_failures.c.channel, address_failures.c.address).where(
+            address_failures.c.responder_key == responder_key
+        )
+        async with self.engine.connect() as conn:
+            return {(c, a) for c, a in (await conn.execute(query)).all()}
+
+    async def tried_addresses(self, key: str, up_to_id: int) -> set[tuple[str, str]]:
+        """(channel, address) pairs the message ``key`` (a failover chain's first key)
+        went to, itself and its failovers (``key|alt:…``), up to row ``up_to_id``: what
+        was tried before that row failed, so deciding its failover twice decides the same."""
+        chain = sa.or_(outbox.c.key == key, outbox.c.key.startswith(f"{key}|alt:", autoescape=True))
+        query = sa.select(outbox.c.channel, outbox.c.address).where(chain, outbox.c.id <= up_to_id)
+        async with self.engine.connect() as conn:
+            return {(c, a) for c, a in (await conn.execute(query)).all()}
+
     async def failed_addresses(self, responder_key: str) -> set[str]:
         query = sa.select(address_failures.c.address).where(
             address_failures.c.responder_key == responder_key
