@@ -4,8 +4,9 @@ Messages reach the outbox before any provider is called (``store.enqueue``
 inside the transaction that decided to send them). A pump claims due rows —
 responsible persons before public tip SMS — and for each: a row *in doubt*
 (its previous attempt may have reached the provider before a crash) is first
-looked up at the provider where the channel can; a rate-limited channel waits
-for tokens from a bucket every process shares; then the send, and its result:
+looked up at the provider where the channel can; a rate-limited row waits for
+its slot in the buckets every process shares (:mod:`warnbot.slots`); then the
+send, and its result:
 sent; retried later with exponential backoff and jitter; or failed for good,
 which the caller's ``on_permanent`` hears about (to record it on the person and
 try their next address). Delivery reports that arrived before a batch's provider
@@ -16,10 +17,8 @@ each (see :mod:`warnbot.store.delivery`).
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,6 +29,7 @@ from warnbot.channels import Channel
 from warnbot.errors import SendError
 from warnbot.model import Message, Receipt
 from warnbot.settings import RateLimit
+from warnbot.slots import Bucket, Slot, book, buckets_for
 from warnbot.sms import segments
 from warnbot.store import OutboxRow, Report, Store
 
@@ -37,11 +37,6 @@ _log = log.get(__name__)
 MAX_ATTEMPTS = 8
 LEASE_S = 60.0
 SETTLE_S = 30.0
-LEAD_S = 0.2  # from booking an idle channel's first slot to sending: round trips, compiles
-# Of a limit's guard, the share a sender may wake late and still send in its slot; the
-# rest is for the wire (the request's own jitter between process and provider).
-LATE_SHARE = 2 / 3
-CHUNK_S = 5.0  # slots booked in one round trip: a batch's sends over the next seconds
 
 
 @runtime_checkable
@@ -49,47 +44,6 @@ class Reconciling(Protocol):
     """A channel that can tell whether the provider already took a message."""
 
     async def reconcile(self, message: Message, since: datetime) -> Receipt | None: ...
-
-
-@dataclass
-class Run:
-    """Consecutive slots booked in one round trip, and the sends started in them.
-
-    Within a run this process sees every send, so a sender that woke late may still
-    go, as long as no second of the run's actual starts holds more than the rate
-    (the senders after it wait a little if need be). Only near the run's end, where
-    the next run — perhaps another process's — starts on time, is lateness beyond
-    the guard's share refused: that slot is given up and a new one booked.
-    """
-
-    end: float  # time.time() when the run's last slot is over
-    limit: RateLimit
-    starts: deque[tuple[float, float]] = field(default_factory=deque)  # (time, cost)
-
-    def admit(self, slot_at: float, cost: float) -> float | None:
-        """0.0: go now (the start is recorded); seconds to wait for room in the
-        window; None: too late near the run's end, the slot is lost."""
-        now = time.time()
-        late_s = now - slot_at
-        if slot_at + 1.0 > self.end - spacing_s(self.limit) and late_s > late_ok_s(self.limit):
-            return None
-        width_s = 1.0 + self.limit.guard_s * (1 - LATE_SHARE)  # the wire's share, too
-        while self.starts and self.starts[0][0] <= now - width_s:
-            self.starts.popleft()
-        room = max(1, math.floor(self.limit.rate_per_s))
-        cost = min(cost, room)
-        if sum(c for _, c in self.starts) + cost <= room:
-            self.starts.append((now, cost))
-            return 0.0
-        return self.starts[0][0] + width_s - now
-
-
-@dataclass(frozen=True)
-class Slot:
-    """When one row may be sent (``time.time()``), within its run."""
-
-    at: float
-    run: Run
 
 
 @dataclass
@@ -164,12 +118,13 @@ class Dispatcher:
             if receipt is not None:
                 _log.info("reconciled", **_ids(row), provider_id=receipt.provider_id)
                 return receipt
-        limit = self.limits.get(row.channel)
-        while limit is not None and slot is not None:
+        buckets = self._buckets(row)
+        parts = segments(row.body) if buckets else 1
+        while buckets and slot is not None:
             if (delay_s := slot.at - time.time()) > 0:
                 await asyncio.sleep(delay_s)
             async with self._gate:
-                wait_s = slot.run.admit(slot.at, _cost(limit, row))
+                wait_s = slot.run.admit(slot.at, parts)
                 if wait_s == 0.0:
                     return await self._deliver(channel, row)
             if wait_s is not None:  # a late sender before it: keep the second within the rate
@@ -178,7 +133,7 @@ class Dispatcher:
             # Woken too late near the end of its run: the next run (maybe another
             # process's) starts on time, so sending now would crowd it. Book anew.
             _log.info("slot_missed", **_ids(row), late_ms=round((time.time() - slot.at) * 1e3))
-            booked = await _book_group(self.store, row.channel, limit, [row])
+            booked = await book(self.store, buckets, [row], LEASE_S / 2)
             if row.id not in booked:
                 await self.store.release(row.id, self.clock() + timedelta(seconds=LEASE_S / 4))
                 return None
@@ -205,17 +160,26 @@ class Dispatcher:
             _log.warning("reconcile_failed", message_id=row.id, error=e.reason)
             return None
 
+    def _buckets(self, row: OutboxRow) -> tuple[Bucket, ...]:
+        return buckets_for(self.limits, row.channel, row.address) if self.limits else ()
+
     async def _book(self, rows: list[OutboxRow]) -> dict[int, Slot | None]:
-        """Each row's moment to send (None for an unlimited channel),
-        booked from the channel's shared slots in a few round trips; rows whose slots
-        lie beyond the claim go back to the queue and are left out."""
+        """Each row's moment to send (None when no limit applies), booked from the
+        shared buckets its channel draws on, in a few round trips per set of buckets;
+        rows whose slots lie beyond the claim go back to the queue and are left out."""
         slots: dict[int, Slot | None] = {}
-        for name, group in _by_channel(rows).items():
-            limit = self.limits.get(name)
-            if limit is None:
+        groups: dict[tuple[str, ...], list[OutboxRow]] = {}
+        sets: dict[tuple[str, ...], tuple[Bucket, ...]] = {}
+        for row in rows:
+            buckets = self._buckets(row)
+            keys = tuple(b.key for b in buckets)
+            sets[keys] = buckets
+            groups.setdefault(keys, []).append(row)
+        for keys, group in groups.items():
+            if not keys:
                 slots.update(dict.fromkeys(r.id for r in group))
                 continue
-            booked = await _book_group(self.store, name, limit, group)
+            booked = await book(self.store, sets[keys], group, LEASE_S / 2)
             slots.update(booked)
             late = [r.id for r in group if r.id not in booked]
             await self.store.release_many(late, self.clock() + timedelta(seconds=LEASE_S / 4))
@@ -260,66 +224,6 @@ def _ids(row: OutboxRow) -> dict[str, object]:
 
 def _when(slot: Slot | None) -> float:
     return slot.at if slot is not None else 0.0
-
-
-def _by_channel(rows: list[OutboxRow]) -> dict[str, list[OutboxRow]]:
-    groups: dict[str, list[OutboxRow]] = {}
-    for row in rows:
-        groups.setdefault(row.channel, []).append(row)
-    return groups
-
-
-def spacing_s(limit: RateLimit) -> float:
-    """Seconds between two slots: ``1 / rate_per_s``, plus a share of ``guard_s`` so that
-    the sends of any one second span at least a second and ``guard_s`` — room for a
-    sender that wakes a little late, or a request a little slow on the wire, without
-    a provider ever counting more than the rate in one second."""
-    if limit.rate_per_s >= 1:
-        return (1.0 + limit.guard_s) / limit.rate_per_s
-    return 1.0 / limit.rate_per_s + limit.guard_s
-
-
-def late_ok_s(limit: RateLimit) -> float:
-    """How late a sender may wake and still use its slot: a share of the room the
-    spacing leaves in a second (the guard, or much more for a slow rate)."""
-    per_second = max(1, math.floor(limit.rate_per_s))
-    return max(limit.guard_s, per_second * spacing_s(limit) - 1.0) * LATE_SHARE
-
-
-def _cost(limit: RateLimit, row: OutboxRow) -> float:
-    return float(segments(row.body)) if limit.per_segment else 1.0
-
-
-async def _book_group(
-    store: Store, channel: str, limit: RateLimit, rows: list[OutboxRow]
-) -> dict[int, Slot]:
-    """Book consecutive slots for ``rows`` in chunks of at most ``CHUNK_S``; one round
-    trip a chunk. Rows whose chunk would start beyond the claim's horizon are left out."""
-    step_s, slots = spacing_s(limit), {}
-    offset_s = await store.clock_offset_s()
-    for chunk in _chunks(rows, lambda r: _cost(limit, r) * step_s):
-        span_s = sum(_cost(limit, r) for r in chunk) * step_s
-        start = await store.reserve(f"channel:{channel}", span_s, LEASE_S / 2, lead_s=LEAD_S)
-        if start is None:
-            break
-        at = start - offset_s  # this process's time.time() of the booked start
-        run = Run(at + span_s, limit)
-        for row in chunk:
-            slots[row.id] = Slot(at, run)
-            at += _cost(limit, row) * step_s
-    return slots
-
-
-def _chunks(rows: list[OutboxRow], span: Callable[[OutboxRow], float]) -> list[list[OutboxRow]]:
-    chunks: list[list[OutboxRow]] = [[]]
-    used = 0.0
-    for row in rows:
-        if chunks[-1] and used + span(row) > CHUNK_S:
-            chunks.append([])
-            used = 0.0
-        chunks[-1].append(row)
-        used += span(row)
-    return [c for c in chunks if c]
 
 
 def backoff_s(attempts: int, rng: Callable[[], float] = random.random) -> float:

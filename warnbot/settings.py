@@ -22,6 +22,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -146,16 +147,39 @@ class FeedSettings(BaseModel):
 
 
 class RateLimit(BaseModel):
-    """A provider's limit: never more than ``rate_per_s`` in any one second, no burst.
+    """A provider's limit (``[rate_limits.<name>]``, one bucket shared by every process):
+    never more than ``rate_per_s`` (or ``rate_per_min``) in any one second, no burst.
+    ``channels``: the channels drawing on it — by default the channel named like the
+    limit; Twilio SMS and voice share one account: ``channels = ["twilio", "voice"]``.
+    ``per_sender``: one bucket per destination instead (each DingTalk/WeCom robot or
+    group: 20 a minute each). A message draws on every limit naming its channel.
     ``per_segment``: SMS providers meter segments (a 2-part Chinese SMS costs 2).
     ``guard_s``: how late a send may leave, or how much slower on the wire than the
     one before, and still not crowd a second (the rate achieved is about
     ``rate_per_s / (1 + guard_s)``)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     rate_per_s: float = Field(gt=0)
     per_segment: bool = False
     price_per_segment: float = Field(default=0.0, ge=0)
     guard_s: float = Field(default=0.015, ge=0, le=1)
+    channels: list[str] = Field(default_factory=list)
+    per_sender: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _per_minute(cls, data: Any) -> Any:
+        """``rate_per_min = 20`` is ``rate_per_s = 1/3``; one of the two, not both."""
+        if isinstance(data, dict) and "rate_per_min" in data:
+            data = dict(data)
+            if "rate_per_s" in data:
+                raise ValueError("give rate_per_s or rate_per_min, not both")
+            per_min = data.pop("rate_per_min")
+            if not isinstance(per_min, int | float) or isinstance(per_min, bool) or per_min <= 0:
+                raise ValueError("rate_per_min must be a number above 0")
+            data["rate_per_s"] = per_min / 60
+        return data
 
     @property
     def effective_per_s(self) -> float:
@@ -338,6 +362,16 @@ class Settings(BaseSettings):
         for name in v:
             Level.parse(name)
         return v
+
+    def limit_for(self, channel: str) -> RateLimit | None:
+        """The limit that paces ``channel`` as a whole (its account): the slowest limit
+        naming it that is not per sender, for drain estimates."""
+        shared = [
+            limit
+            for name, limit in self.rate_limits.items()
+            if channel in (limit.channels or [name]) and not limit.per_sender
+        ]
+        return min(shared, key=lambda limit: limit.rate_per_s, default=None)
 
     def level_policy(self, level: Level) -> LevelPolicy:
         """The policy to freeze onto a new incident of ``level``."""

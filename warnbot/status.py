@@ -50,7 +50,7 @@ async def queue_lines(store: Store, settings: Settings) -> list[str]:
         waiting, sample = await store.queued_bodies(channel)
         if not waiting:
             continue
-        limit = settings.rate_limits.get(channel)
+        limit = settings.limit_for(channel)
         guess = estimate(
             waiting,
             sample,

@@ -263,7 +263,7 @@ class OutboxStore(DeliveryStore):
 
     async def reserve(
         self,
-        bucket: str,
+        bucket: str | Sequence[str],
         span_s: float,
         horizon_s: float,
         now_s: float | None = None,
@@ -282,7 +282,17 @@ class OutboxStore(DeliveryStore):
         clock, for tests. An idle bucket's booking starts ``lead_s`` from now: the
         time a sender needs between booking and sending. One statement, so concurrent
         bookings never overlap.
+
+        Several buckets (an account and a sender) are booked together: the span starts
+        when the busiest of them is free, and each is booked to its end. Their rows are
+        locked in name order first (``FOR UPDATE``; on SQLite the first write takes the
+        database's one write lock), so concurrent bookings of overlapping sets wait for
+        each other instead of interleaving.
         """
+        if not isinstance(bucket, str):
+            if len(bucket) != 1:
+                return await self._reserve_all(sorted(bucket), span_s, horizon_s, now_s, lead_s)
+            bucket = bucket[0]
         async with self.engine.begin() as conn:
             now = _clock(conn, now_s)
             soonest = now + lead_s
@@ -296,6 +306,25 @@ class OutboxStore(DeliveryStore):
             await conn.execute(insert_ignore(conn, rate_buckets).values(name=bucket, tat_s=0.0))
             start = (await conn.execute(stmt)).scalar_one_or_none()
         return None if start is None else float(start)
+
+    async def _reserve_all(
+        self, names: list[str], span_s: float, horizon_s: float, now_s: float | None, lead_s: float
+    ) -> float | None:
+        table = rate_buckets
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert_ignore(conn, table), [{"name": n, "tat_s": 0.0} for n in names]
+            )
+            locked = sa.select(table.c.tat_s).where(table.c.name.in_(names)).order_by(table.c.name)
+            busy = max(float(t) for t in (await conn.execute(locked.with_for_update())).scalars())
+            now = float((await conn.execute(sa.select(_clock(conn, now_s)))).scalar_one())
+            start = max(busy, now + lead_s)
+            if start - now > horizon_s:
+                return None
+            await conn.execute(
+                table.update().where(table.c.name.in_(names)).values(tat_s=start + span_s)
+            )
+        return start
 
     async def clock_offset_s(self, max_age_s: float = 60.0) -> float:
         """How far the shared clock of ``reserve`` is ahead of this process's
