@@ -4,6 +4,7 @@ permanent failures failed over, delivery reports in any order."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from tests.conftest import PUBLIC_URL, T0, Clock, sign, twilio_settings
 from warnbot import dispatch
 from warnbot.app import App, utcnow
 from warnbot.channels.twilio_sms import TwilioSms
-from warnbot.fakes.twilio import FakeTwilio
+from warnbot.fakes.twilio import FakeMessage, FakeTwilio
 from warnbot.model import Message, Responder, Tier
 from warnbot.settings import RateLimit, Settings
 from warnbot.store import Store
@@ -218,3 +219,39 @@ async def test_a_landline_reported_undelivered_fails_over_to_the_next_number(
     assert await _report(client, fake_twilio.messages[0].sid, "undelivered", "30006") == 204
     await app.pump()
     assert [m.to for m in fake_twilio.messages] == list(person.phones)
+
+
+async def test_an_ask_queued_in_the_middle_of_a_rate_limited_blast_goes_within_a_second(
+    store: Store, channel: TwilioSms, fake_twilio: FakeTwilio
+) -> None:
+    """Public tips book only ``tips_ahead_s`` of slots at a time, so an ask arriving
+    mid-blast is claimed by the next pump and booked right behind them."""
+    await store.enqueue([_sms(i, priority=1) for i in range(200)], utcnow())
+    worker = dispatch.Dispatcher(
+        store, {"twilio": channel}, utcnow, {"twilio": RateLimit(rate_per_s=20)}
+    )
+
+    async def daemon() -> None:  # the scheduler's outbox job, on a short tick
+        while True:
+            await worker.drain()
+            await asyncio.sleep(0.05)
+
+    arrived = asyncio.Event()
+
+    async def seen(message: FakeMessage) -> None:
+        if message.to.endswith("599"):
+            arrived.set()
+
+    fake_twilio.on_message = seen
+    running = asyncio.create_task(daemon())
+    await asyncio.sleep(2.0)  # the blast is well under way
+    asked_at = time.time()
+    await store.enqueue([_sms(99, priority=0, body="【Ⅰ级响应】叫应")], utcnow())
+    await asyncio.wait_for(arrived.wait(), 30)
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    (ask,) = [m for m in fake_twilio.messages if m.to.endswith("599")]
+    tips_before = [m for m in fake_twilio.messages if m.created < ask.created]
+    assert ask.created.timestamp() - asked_at < 1.2
+    assert 30 <= len(tips_before) < 200  # it overtook the rest of the blast

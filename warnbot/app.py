@@ -629,6 +629,7 @@ class App:
             self.settings.rate_limits,
             self._failover,
             on_report=self._after_report,
+            tips_ahead_s=self.settings.tips_ahead_s,
         )
 
     async def pump(self) -> int:

@@ -17,6 +17,7 @@ each (see :mod:`warnbot.store.delivery`).
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -37,6 +38,9 @@ _log = log.get(__name__)
 MAX_ATTEMPTS = 8
 LEASE_S = 60.0
 SETTLE_S = 30.0
+# How far ahead public tips (lane 1) book rate-limited slots: an ask arriving during a
+# blast waits behind at most this much of it per overlapping pump, not half a minute.
+TIPS_AHEAD_S = 0.5
 
 
 @runtime_checkable
@@ -65,6 +69,7 @@ class Dispatcher:
     # a send whose answer was lost waits this long, so that a request the provider is
     # still working on has landed before reconciliation looks for it
     settle_s: float = SETTLE_S
+    tips_ahead_s: float = TIPS_AHEAD_S
     _gate: asyncio.Semaphore = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -75,7 +80,7 @@ class Dispatcher:
         are recorded together at the end (a crash before that leaves them in doubt,
         which reconciliation settles); delivery reports that came before are applied
         then, and passed to ``on_report``."""
-        rows = await self.store.claim(batch, self.clock(), LEASE_S)
+        rows = await self.store.claim(batch, self.clock(), LEASE_S, self._tips_limit())
         slots = await self._book(rows)
         queue = iter(sorted((r for r in rows if r.id in slots), key=lambda r: _when(slots[r.id])))
         sent: list[tuple[int, Receipt]] = []
@@ -160,6 +165,12 @@ class Dispatcher:
             _log.warning("reconcile_failed", message_id=row.id, error=e.reason)
             return None
 
+    def _tips_limit(self) -> int | None:
+        """How many tips one pump may claim when an account limit applies: what the
+        fastest sends in ``tips_ahead_s`` (the rest would only be handed back)."""
+        rates = [limit.rate_per_s for limit in self.limits.values() if not limit.per_sender]
+        return max(1, math.ceil(max(rates) * self.tips_ahead_s)) if rates else None
+
     def _buckets(self, row: OutboxRow) -> tuple[Bucket, ...]:
         return buckets_for(self.limits, row.channel, row.address) if self.limits else ()
 
@@ -168,21 +179,23 @@ class Dispatcher:
         shared buckets its channel draws on, in a few round trips per set of buckets;
         rows whose slots lie beyond the claim go back to the queue and are left out."""
         slots: dict[int, Slot | None] = {}
-        groups: dict[tuple[str, ...], list[OutboxRow]] = {}
+        groups: dict[tuple[int, tuple[str, ...]], list[OutboxRow]] = {}
         sets: dict[tuple[str, ...], tuple[Bucket, ...]] = {}
-        for row in rows:
+        for row in sorted(rows, key=lambda r: r.priority):  # asks book their slots first
             buckets = self._buckets(row)
             keys = tuple(b.key for b in buckets)
             sets[keys] = buckets
-            groups.setdefault(keys, []).append(row)
-        for keys, group in groups.items():
+            groups.setdefault((min(row.priority, 1), keys), []).append(row)
+        for (lane, keys), group in sorted(groups.items(), key=lambda g: g[0][0]):
             if not keys:
                 slots.update(dict.fromkeys(r.id for r in group))
                 continue
-            booked = await book(self.store, sets[keys], group, LEASE_S / 2)
+            ahead_s = self.tips_ahead_s if lane else None
+            booked = await book(self.store, sets[keys], group, LEASE_S / 2, ahead_s)
             slots.update(booked)
             late = [r.id for r in group if r.id not in booked]
-            await self.store.release_many(late, self.clock() + timedelta(seconds=LEASE_S / 4))
+            back_s = self.tips_ahead_s if lane else LEASE_S / 4
+            await self.store.release_many(late, self.clock() + timedelta(seconds=back_s))
         return slots
 
     def _retry_at(self, row: OutboxRow, e: SendError) -> datetime | None:

@@ -326,6 +326,9 @@ class Settings(BaseSettings):
     # Per channel (provider account and sender), shared by every process on the database:
     # [rate_limits.twilio] rate_per_s = 1, per_segment = true
     rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
+    # With a rate limit, a public tip blast (lane 1) books only this many seconds of slots
+    # at a time: an ask or escalation queued mid-blast waits about this long, not for it.
+    tips_ahead_s: float = Field(default=0.5, gt=0, le=30)
     # The order a person's addresses are tried in when one fails for good or runs out
     # of retries (warnbot/failover.py): "sms" is each phone on sms_channel, "voice" each
     # phone called (asks only), then chat ids — telegram writes to the person, the group

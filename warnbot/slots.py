@@ -162,13 +162,18 @@ async def book(
     buckets: Sequence[Bucket],
     rows: Sequence[OutboxRow],
     horizon_s: float,
-    chunk_s: float = CHUNK_S,
+    ahead_s: float | None = None,
 ) -> dict[int, Slot]:
     """Book consecutive slots for ``rows`` from all of ``buckets`` at once, in chunks of
-    at most ``chunk_s``; one round trip a chunk. Rows whose chunk would start more than
-    ``horizon_s`` ahead are left out (their caller hands them back)."""
+    at most ``CHUNK_S``; one round trip a chunk. Rows whose chunk would start more than
+    ``horizon_s`` ahead are left out (their caller hands them back); with ``ahead_s``
+    (public tips) only one chunk of that many seconds is booked, so an ask arriving
+    later never waits behind more than that of them."""
     parts = {r.id: segments(r.body) for r in rows}
     step = {r.id: step_s(buckets, parts[r.id]) for r in rows}
+    chunk_s = CHUNK_S if ahead_s is None else ahead_s
+    if ahead_s is not None:
+        rows = _chunks(rows, lambda r: step[r.id], chunk_s)[0]
     keys = [b.key for b in buckets]
     offset_s = await store.clock_offset_s()
     slots: dict[int, Slot] = {}

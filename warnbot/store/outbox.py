@@ -43,6 +43,7 @@ class OutboxRow:
     ack_token: str | None
     created_at: datetime
     in_doubt: bool = False
+    priority: int = 0  # the lane: 0 asks and escalations, 1 public tips
 
     def message(self) -> Message:
         return Message(
@@ -54,6 +55,7 @@ class OutboxRow:
             self.responder_key,
             tuple(self.mentions or ()),
             self.ack_token,
+            self.priority,
         )
 
 
@@ -80,12 +82,28 @@ class OutboxStore(DeliveryStore):
         async with self.engine.begin() as conn:
             await enqueue(conn, messages, now)
 
-    async def claim(self, limit: int, now: datetime, lease_s: float) -> list[OutboxRow]:
-        """Take up to ``limit`` due rows for sending, lane 0 first; other workers skip them."""
+    async def claim(
+        self, limit: int, now: datetime, lease_s: float, tips_limit: int | None = None
+    ) -> list[OutboxRow]:
+        """Take up to ``limit`` due rows for sending, lane 0 first; other workers skip them.
+        ``tips_limit`` caps the lane-1 rows among them (a rate-limited blast takes only
+        what it can send soon, so the next claim comes soon for any new ask)."""
+        if tips_limit is None:
+            return await self._claim(limit, now, lease_s, None)
+        asks = await self._claim(limit, now, lease_s, 0)
+        room = min(tips_limit, limit - len(asks))
+        tips = await self._claim(room, now, lease_s, 1) if room > 0 else []
+        return asks + tips
+
+    async def _claim(
+        self, limit: int, now: datetime, lease_s: float, lane: int | None
+    ) -> list[OutboxRow]:
         due = sa.or_(
             sa.and_(outbox.c.status == "queued", outbox.c.next_attempt_at <= now),
             sa.and_(outbox.c.status == "sending", outbox.c.claimed_until < now),
         )
+        if lane is not None:
+            due = sa.and_(due, outbox.c.priority == 0 if lane == 0 else outbox.c.priority >= 1)
         ids = (
             sa.select(outbox.c.id)
             .where(due)
