@@ -9,6 +9,7 @@ it; the console will stream it).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +28,7 @@ from warnbot import (
     receipts,
     rosters,
     transfers,
+    validity,
 )
 from warnbot.channels import CHANNELS, Channel
 from warnbot.errors import ConfigError, SendError
@@ -630,6 +632,7 @@ class App:
             self._failover,
             on_report=self._after_report,
             tips_ahead_s=self.settings.tips_ahead_s,
+            validity=functools.partial(validity.for_rows, self.store, self.settings.twilio),
         )
 
     async def pump(self) -> int:

@@ -70,6 +70,8 @@ class Dispatcher:
     # still working on has landed before reconciliation looks for it
     settle_s: float = SETTLE_S
     tips_ahead_s: float = TIPS_AHEAD_S
+    # each claimed row's validity period (warnbot.validity.for_rows); None: channel default
+    validity: Callable[[list[OutboxRow]], Awaitable[Mapping[int, int | None]]] | None = None
     _gate: asyncio.Semaphore = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -82,12 +84,13 @@ class Dispatcher:
         then, and passed to ``on_report``."""
         rows = await self.store.claim(batch, self.clock(), LEASE_S, self._tips_limit())
         slots = await self._book(rows)
+        validity = await self.validity(rows) if self.validity and rows else {}
         queue = iter(sorted((r for r in rows if r.id in slots), key=lambda r: _when(slots[r.id])))
         sent: list[tuple[int, Receipt]] = []
 
         async def worker() -> None:  # a few workers, not a task per row: CPU is the limit
             for row in queue:
-                receipt = await self.send(row, slots[row.id])
+                receipt = await self.send(row, slots[row.id], validity.get(row.id))
                 if receipt is not None:
                     sent.append((row.id, receipt))
 
@@ -111,7 +114,9 @@ class Dispatcher:
 
         return sum(await asyncio.gather(*(loop() for _ in range(loops))))
 
-    async def send(self, row: OutboxRow, slot: Slot | None = None) -> Receipt | None:
+    async def send(
+        self, row: OutboxRow, slot: Slot | None = None, validity_s: int | None = None
+    ) -> Receipt | None:
         """Send one claimed row at its booked ``slot`` (None: no rate limit);
         the receipt when the provider took it (the caller records it), None when it
         failed or went back to the queue (recorded here). Only provider calls hold the
@@ -131,7 +136,7 @@ class Dispatcher:
             async with self._gate:
                 wait_s = slot.run.admit(slot.at, parts)
                 if wait_s == 0.0:
-                    return await self._deliver(channel, row)
+                    return await self._deliver(channel, row, validity_s)
             if wait_s is not None:  # a late sender before it: keep the second within the rate
                 await asyncio.sleep(wait_s)
                 continue
@@ -144,11 +149,13 @@ class Dispatcher:
                 return None
             slot = booked[row.id]
         async with self._gate:
-            return await self._deliver(channel, row)
+            return await self._deliver(channel, row, validity_s)
 
-    async def _deliver(self, channel: Channel | None, row: OutboxRow) -> Receipt | None:
+    async def _deliver(
+        self, channel: Channel | None, row: OutboxRow, validity_s: int | None = None
+    ) -> Receipt | None:
         try:
-            receipt = await _deliver(channel, row)
+            receipt = await _deliver(channel, row, validity_s)
         except SendError as e:
             await self._failed(row, e)
             return None
@@ -244,13 +251,13 @@ def backoff_s(attempts: int, rng: Callable[[], float] = random.random) -> float:
     return float(min(2.0**attempts, 300.0) * (0.5 + rng()))
 
 
-async def _deliver(channel: Channel | None, row: OutboxRow) -> Receipt:
+async def _deliver(channel: Channel | None, row: OutboxRow, validity_s: int | None) -> Receipt:
     """Send, turning every failure into a SendError: a channel bug must not strand
     the row in ``sending``."""
     if channel is None:
         raise SendError(f"no channel named {row.channel!r} is configured", retryable=False)
     try:
-        return await channel.send(row.message())
+        return await channel.send(row.message(validity_s))
     except SendError:
         raise
     except Exception as e:

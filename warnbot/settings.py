@@ -63,10 +63,24 @@ class TwilioSettings(BaseModel):
     from_number: str = ""
     api_base_url: str = "https://api.twilio.com"
     timeout_s: float = Field(default=10.0, gt=0)
-    # A warning still queued at Twilio after this long fails instead of arriving late.
+    # A message still queued at Twilio after this long fails instead of arriving late
+    # (public tips, notices); asks and escalations of an incident at one of
+    # urgent_levels get urgent_validity_s (see warnbot/validity.py).
     validity_period_s: int | None = Field(default=1800, ge=1, le=36000)
+    urgent_validity_s: int | None = Field(default=600, ge=1, le=36000)
+    urgent_levels: list[str] = Field(default_factory=lambda: ["Ⅰ", "Ⅱ"])
     # Ask Twilio for delivery reports at {web.public_url}/hooks/twilio/status.
     status_callbacks: bool = True
+
+    @field_validator("urgent_levels")
+    @classmethod
+    def _known_levels(cls, v: list[str]) -> list[str]:
+        for name in v:
+            Level.parse(name)
+        return v
+
+    def urgent_level_set(self) -> frozenset[Level]:
+        return frozenset(Level.parse(name) for name in self.urgent_levels)
 
 
 class WebSettings(BaseModel):

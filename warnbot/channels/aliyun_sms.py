@@ -7,6 +7,10 @@ SMS must use an approved signature (短信签名) and template (短信模板): t
 rendered warning goes into one template variable, ``template_variable``
 (``${content}`` by default); ``template_fixed`` fills the office's other variables.
 
+SendSms has no validity period (Twilio's ``ValidityPeriod``): a message Aliyun
+cannot deliver at once waits as long as Aliyun keeps it, and the ladder's own
+reminders and calls go on meanwhile.
+
 ``endpoint`` and ``protocol`` replace the SDK's ``https://dysmsapi.aliyuncs.com``
 so a proxy, or the local fake of the tests, can stand in; plain ``http`` is
 accepted only towards a loopback address, so a warning never crosses a

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,10 +20,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from warnbot.model import Message, Receipt
+from warnbot.model import Level, Message, Receipt
 from warnbot.store.delivery import DeliveryStore, Report
 from warnbot.store.sql import enqueue, insert_ignore
-from warnbot.store.tables import UTCDateTime, address_failures, outbox, rate_buckets
+from warnbot.store.tables import UTCDateTime, address_failures, incidents, outbox, rate_buckets
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class OutboxRow:
     in_doubt: bool = False
     priority: int = 0  # the lane: 0 asks and escalations, 1 public tips
 
-    def message(self) -> Message:
+    def message(self, validity_s: int | None = None) -> Message:
         return Message(
             self.key,
             self.channel,
@@ -56,6 +56,7 @@ class OutboxRow:
             tuple(self.mentions or ()),
             self.ack_token,
             self.priority,
+            validity_s,
         )
 
 
@@ -173,6 +174,12 @@ class OutboxStore(DeliveryStore):
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).mappings().first()
         return OutboxRow(**row) if row else None
+
+    async def incident_levels(self, ids: Iterable[int]) -> dict[int, Level]:
+        """The current level of each incident, for the messages of a batch."""
+        query = sa.select(incidents.c.id, incidents.c.level).where(incidents.c.id.in_(list(ids)))
+        async with self.engine.connect() as conn:
+            return {i: Level(level) for i, level in (await conn.execute(query)).all()}
 
     async def record_address_failure(
         self,
