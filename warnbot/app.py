@@ -27,6 +27,7 @@ from warnbot import (
     log,
     receipts,
     rosters,
+    sms,
     transfers,
     validity,
 )
@@ -202,6 +203,7 @@ class App:
             return 0
         body = self.renderer.render("sms", "tip", self.settings.language, incident=incident)
         channel = self.settings.sms_channel
+        await self._before_blast(incident, name, body, channel)
         count = await self.store.enqueue_tips(
             name,
             [incident.region_code],
@@ -210,6 +212,24 @@ class App:
         )
         self.observe("tips", incident=incident, count=count)
         return count
+
+    async def _before_blast(
+        self, incident: Incident, audience: str, body: str, channel: str
+    ) -> None:
+        """What the blast is about to cost, logged and observed before it is queued:
+        messages, segments, money and the time the channel's limit needs to send it."""
+        count = await self.store.audience_count(audience, [incident.region_code])
+        guess = sms.cost_for({body: count}, self.settings.limit_for(channel))
+        _log.info(
+            "tips_blast",
+            incident=incident.id,
+            audience=audience,
+            messages=guess.messages,
+            segments=guess.segments,
+            cost=round(guess.cost, 2),
+            drain_s=None if guess.drain_s is None else round(guess.drain_s),
+        )
+        self.observe("tips_estimate", incident=incident, estimate=guess)
 
     async def fire_due_drills(self, worker: str) -> list[Incident]:
         """Open the unannounced drills (双盲) whose hidden moment has come; each plan is

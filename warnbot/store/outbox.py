@@ -232,14 +232,19 @@ class OutboxStore(DeliveryStore):
         async with self.engine.connect() as conn:
             return {s: int(n) for s, n in (await conn.execute(query)).all()}
 
-    async def queued_bodies(self, channel: str, limit: int = 1000) -> tuple[int, list[str]]:
-        """How many messages wait on ``channel``, and a sample of their texts."""
-        waiting = outbox.c.status.in_(("queued", "sending"))
-        count = sa.select(sa.func.count()).where(outbox.c.channel == channel, waiting)
-        sample = sa.select(outbox.c.body).where(outbox.c.channel == channel, waiting).limit(limit)
+    async def queued_texts(self, channel: str, limit: int = 1000) -> tuple[int, dict[str, int]]:
+        """How many messages wait on ``channel``, and its ``limit`` most common texts with
+        how many carry each (a blast is one text: counted exactly)."""
+        waiting = sa.and_(outbox.c.channel == channel, outbox.c.status.in_(("queued", "sending")))
+        count = sa.select(sa.func.count()).where(waiting)
+        n = sa.func.count().label("n")
+        texts = (
+            sa.select(outbox.c.body, n).where(waiting).group_by(outbox.c.body).order_by(n.desc())
+        ).limit(limit)
         async with self.engine.connect() as conn:
             total = int((await conn.execute(count)).scalar_one())
-            return total, list((await conn.execute(sample)).scalars())
+            found = {body: int(k) for body, k in (await conn.execute(texts)).all()} if total else {}
+        return total, found
 
     async def sent_messages(self, incident_id: int) -> list[Message]:
         """Messages the providers accepted for an incident, oldest first."""
