@@ -652,6 +652,7 @@ class App:
             self._failover,
             on_report=self._after_report,
             tips_ahead_s=self.settings.tips_ahead_s,
+            lease_s=self.settings.claim_lease_s,
             validity=functools.partial(validity.for_rows, self.store, self.settings.twilio),
         )
 

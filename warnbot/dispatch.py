@@ -36,7 +36,7 @@ from warnbot.store import OutboxRow, Report, Store
 
 _log = log.get(__name__)
 MAX_ATTEMPTS = 8
-LEASE_S = 60.0
+LEASE_S = 60.0  # default claim lease (``claim_lease_s``): a row claimed longer is in doubt
 SETTLE_S = 30.0
 # How far ahead public tips (lane 1) book rate-limited slots: an ask arriving during a
 # blast waits behind at most this much of it per overlapping pump, not half a minute.
@@ -70,6 +70,9 @@ class Dispatcher:
     # still working on has landed before reconciliation looks for it
     settle_s: float = SETTLE_S
     tips_ahead_s: float = TIPS_AHEAD_S
+    # how long a claim holds a row: a sender must finish within it, or the row is in doubt
+    # and another process reconciles it; slots are booked at most half of it ahead
+    lease_s: float = LEASE_S
     # each claimed row's validity period (warnbot.validity.for_rows); None: channel default
     validity: Callable[[list[OutboxRow]], Awaitable[Mapping[int, int | None]]] | None = None
     _gate: asyncio.Semaphore = field(init=False, repr=False)
@@ -82,7 +85,7 @@ class Dispatcher:
         are recorded together at the end (a crash before that leaves them in doubt,
         which reconciliation settles); delivery reports that came before are applied
         then, and passed to ``on_report``."""
-        rows = await self.store.claim(batch, self.clock(), LEASE_S, self._tips_limit())
+        rows = await self.store.claim(batch, self.clock(), self.lease_s, self._tips_limit())
         slots = await self._book(rows)
         validity = await self.validity(rows) if self.validity and rows else {}
         queue = iter(sorted((r for r in rows if r.id in slots), key=lambda r: _when(slots[r.id])))
@@ -143,9 +146,9 @@ class Dispatcher:
             # Woken too late near the end of its run: the next run (maybe another
             # process's) starts on time, so sending now would crowd it. Book anew.
             _log.info("slot_missed", **_ids(row), late_ms=round((time.time() - slot.at) * 1e3))
-            booked = await book(self.store, buckets, [row], LEASE_S / 2)
+            booked = await book(self.store, buckets, [row], self.lease_s / 2)
             if row.id not in booked:
-                await self.store.release(row.id, self.clock() + timedelta(seconds=LEASE_S / 4))
+                await self.store.release(row.id, self.clock() + timedelta(seconds=self.lease_s / 4))
                 return None
             slot = booked[row.id]
         async with self._gate:
@@ -198,10 +201,10 @@ class Dispatcher:
                 slots.update(dict.fromkeys(r.id for r in group))
                 continue
             ahead_s = self.tips_ahead_s if lane else None
-            booked = await book(self.store, sets[keys], group, LEASE_S / 2, ahead_s)
+            booked = await book(self.store, sets[keys], group, self.lease_s / 2, ahead_s)
             slots.update(booked)
             late = [r.id for r in group if r.id not in booked]
-            back_s = self.tips_ahead_s if lane else LEASE_S / 4
+            back_s = self.tips_ahead_s if lane else self.lease_s / 4
             await self.store.release_many(late, self.clock() + timedelta(seconds=back_s))
         return slots
 

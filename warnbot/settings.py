@@ -340,6 +340,10 @@ class Settings(BaseSettings):
     # Per channel (provider account and sender), shared by every process on the database:
     # [rate_limits.twilio] rate_per_s = 1, per_segment = true
     rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
+    # How long a worker's claim on an outbox row lasts: a row still "sending" after it is
+    # in doubt (its worker may have died mid-send) and is reconciled by another worker.
+    # Slots are booked at most half of it ahead, so it must outlast a send and its wait.
+    claim_lease_s: float = Field(default=60.0, ge=5, le=3600)
     # With a rate limit, a public tip blast (lane 1) books only this many seconds of slots
     # at a time: an ask or escalation queued mid-blast waits about this long, not for it.
     tips_ahead_s: float = Field(default=0.5, gt=0, le=30)

@@ -22,6 +22,7 @@ import logging
 import random
 import re
 import secrets
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -313,6 +314,7 @@ class FakeTwilio:
         self.faults = faults
         self.faulted: dict[str, int] = {}  # fault name -> how many were injected
         self.creates = 0  # Message create requests that passed the guard, faulted or not
+        self.create_log: list[tuple[float, str]] = []  # (time.time(), To) of each of them
         self._rng = random.Random(faults.seed if faults else None)
         self.app = self._build_app()
         self._failures: deque[TwilioError] = deque()
@@ -439,6 +441,7 @@ class FakeTwilio:
     async def _create_message(self, request: web.Request) -> web.StreamResponse:
         form = await form_of(request)
         self.creates += 1
+        self.create_log.append((time.time(), form["To"]))
         fault = self.faults.draw(self._rng) if self.faults else None
         if fault is not None:
             self.faulted[fault] = self.faulted.get(fault, 0) + 1
