@@ -681,32 +681,35 @@ class App:
         on the person — an exhausted address is only logged, not blocked for later
         messages — then send the same message to their next address in
         ``failover_order`` (see ``warnbot.failover``); with none left, unreachable."""
-        person = self.people.get(row.responder_key or "")
-        if person is None:
+        key = row.responder_key
+        if key is None:
             return
         if not e.retryable:
             await self.store.record_address_failure(
-                person.key, row.channel, row.address, e.code, e.reason, self.clock()
+                key, row.channel, row.address, e.code, e.reason, self.clock()
             )
-        spare = failover.next_address(
-            failover.addresses(
-                person,
-                self.settings.failover_order,
-                self.settings.sms_channel,
-                self.channels,
-                self.settings.groups,
-                asks=row.ack_token is not None,
-            ),
-            await self.store.tried_addresses(failover.base_key(row.key), row.id),
-            await self.store.blocked_addresses(person.key),
-        )
-        if spare is None:
-            _log.warning("unreachable", responder=person.key, error=e.reason)
-            await self.store.mark_unreachable(person.key, self.clock())
-            self.observe("unreachable", responder_key=person.key, reason=e.reason)
+        person = self.people.get(key)
+        spare = await self._spare(row, person) if person is not None else None
+        if person is None or spare is None:
+            _log.warning("unreachable", responder=key, error=e.reason)
+            await self.store.mark_unreachable(key, self.clock())
+            self.observe("unreachable", responder_key=key, reason=e.reason)
             return
-        _log.info("failover", message_id=row.id, responder=person.key, channel=spare.channel)
+        _log.info("failover", message_id=row.id, responder=key, channel=spare.channel)
         await self.store.enqueue([await self._failover_message(row, person, spare)], self.clock())
+
+    async def _spare(self, row: OutboxRow, person: Responder) -> failover.Address | None:
+        """The person's next address for ``row``'s message: not tried for it, not blocked."""
+        ordered = failover.addresses(
+            person,
+            self.settings.failover_order,
+            self.settings.sms_channel,
+            self.channels,
+            self.settings.groups,
+            asks=row.ack_token is not None,
+        )
+        tried = await self.store.tried_addresses(failover.base_key(row.key), row.id)
+        return failover.next_address(ordered, tried, await self.store.blocked_addresses(person.key))
 
     async def _failover_message(
         self, row: OutboxRow, person: Responder, spare: failover.Address
