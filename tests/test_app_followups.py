@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import DEMO, PUBLIC_URL, ROOT, T0, Clock, sign
@@ -16,6 +18,8 @@ from warnbot.fakes.twilio import FakeTwilio
 from warnbot.ingest import cap
 from warnbot.model import Incident, Level
 from warnbot.rosters.rota import load_rota
+from warnbot.settings import RateLimit
+from warnbot.sms import segments
 from warnbot.web import make_app
 
 FEED = (DEMO / "feed" / "rainstorm_orange.xml").read_bytes()
@@ -110,6 +114,26 @@ async def test_a_real_incident_tips_its_public_audience_after_the_responsible_pe
     assert sorted(m.to for m in tips) == sorted(RESIDENTS)
     assert all("无需回复" in (m.body or "") and MARK not in (m.body or "") for m in tips)
     assert fake_twilio.messages.index(tips[0]) >= 11  # lane 1 waits for lane 0
+
+
+async def test_before_a_blast_its_size_segments_cost_and_drain_time_are_observed(
+    app: App, clock: Clock
+) -> None:
+    await app.store.replace_audience("示例县居民", RESIDENTS, "test", clock())
+    limit = RateLimit(rate_per_s=1, per_segment=True, price_per_segment=0.05)
+    app.settings = app.settings.model_copy(
+        update={"tips_audience": "示例县居民", "rate_limits": {"twilio": limit}}
+    )
+    seen: list[tuple[str, dict[str, Any]]] = []
+    app.observers.append(lambda event, fields: seen.append((event, fields)))
+    incident = await _open(app)
+    events = [event for event, _ in seen]
+    assert events.index("tips_estimate") < events.index("tips")  # before it is queued
+    guess = dict(seen)["tips_estimate"]["estimate"]
+    tip = app.renderer.render("sms", "tip", app.settings.language, incident=incident)
+    assert (guess.messages, guess.segments) == (2, 2 * segments(tip))
+    assert guess.cost == pytest.approx(guess.segments * 0.05)
+    assert guess.drain_s == pytest.approx(guess.segments / limit.effective_per_s)
 
 
 async def test_escalations_go_to_the_officer_on_shift_for_the_incidents_region(

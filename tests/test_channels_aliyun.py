@@ -231,6 +231,7 @@ async def test_an_unreachable_endpoint_is_transient(closed_port: int) -> None:
     with pytest.raises(SendError) as raised:
         await channel.send(_message())
     assert raised.value.retryable
+    assert not raised.value.in_doubt  # never connected: nothing can have been taken
 
 
 @pytest.fixture
@@ -249,6 +250,24 @@ async def test_a_provider_that_never_answers_is_transient_after_the_timeout(
     with pytest.raises(SendError) as raised:
         await asyncio.wait_for(channel.send(_message()), 5)
     assert raised.value.retryable
+    assert raised.value.in_doubt  # connected: the request may have been taken
+
+
+async def test_a_timeout_after_aliyun_took_the_message_is_reconciled_not_sent_again(
+    store: Store, fake: FakeAliyunSms
+) -> None:
+    """The fake takes the message and answers after the channel's timeout: the row is in
+    doubt, and the retry finds it by its OutId instead of sending it twice."""
+    channel = AliyunSms(_settings(fake.endpoint, timeout_s=0.3))
+    fake.answer_delay_s = 1.0
+    await store.enqueue([_message()], utcnow())
+    worker = dispatch.Dispatcher(store, {"aliyun": channel}, utcnow, settle_s=0.0)
+    worker.backoff_scale = 0.0
+    await worker.pump()
+    assert await store.outbox_counts() == {"queued": 1}
+    await worker.pump()
+    assert await store.outbox_counts() == {"sent": 1}
+    assert [m.out_id for m in fake.messages] == ["msg-1"]  # taken once, never resent
 
 
 def test_plain_http_is_refused_towards_a_real_host() -> None:

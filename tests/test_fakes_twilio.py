@@ -149,9 +149,23 @@ async def test_unknown_paths_and_malformed_parameters_are_rejected(
 
 
 async def test_an_endpoint_in_the_spec_but_not_served_answers_405(fake: FakeTwilio) -> None:
-    status, body = await raw(fake, "GET", CALLS)
+    status, body = await raw(fake, "DELETE", CALLS.replace(".json", "/CA" + "0" * 32 + ".json"))
     assert (status, body["code"]) == (405, 20004)
     assert len(fake.rejected) == 1
+
+
+async def test_the_sdk_lists_calls_newest_first_filtered_by_recipient_and_caller(
+    fake: FakeTwilio, client: Client
+) -> None:
+    twiml = "<Response><Say>测试</Say></Response>"
+    first = await client.calls.create_async(to=TO, from_=FROM, twiml=twiml)
+    second = await client.calls.create_async(to=TO, from_=FROM, twiml=twiml)
+    await client.calls.create_async(to="+8613800000002", from_=FROM, twiml=twiml)
+    await client.calls.create_async(to=TO, from_="+15005550009", twiml=twiml)
+    listed = await client.calls.list_async(to=TO, from_=FROM, page_size=1)
+    assert [c.sid for c in listed] == [second.sid, first.sid]
+    assert all(c.date_created is not None and c.status == "queued" for c in listed)
+    assert fake.rejected == []
 
 
 async def test_another_accounts_path_is_refused_even_with_valid_credentials(
@@ -308,6 +322,7 @@ async def test_the_fakes_own_answers_match_the_spec_schemas(fake: FakeTwilio) ->
     answers += [("GET", path, await raw(fake, "GET", path)) for path in (message, MESSAGES)]
     call_form = {"To": TO, "From": FROM, "Url": "https://example.org/twiml"}
     answers.append(("POST", CALLS, await raw(fake, "POST", CALLS, call_form)))
+    answers.append(("GET", CALLS, await raw(fake, "GET", CALLS)))
     for method, path, (status, body) in answers:
         response = twilio_spec.SpecResponse(status, json.dumps(body).encode())
         assert twilio_spec.response_problems(method, path, response) == [], (method, path)

@@ -9,6 +9,7 @@ it; the console will stream it).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -16,7 +17,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from warnbot import acks, dispatch, drills, feedwatch, links, log, receipts, rosters, transfers
+from warnbot import (
+    acks,
+    dispatch,
+    drills,
+    failover,
+    feedwatch,
+    links,
+    log,
+    receipts,
+    rosters,
+    sms,
+    transfers,
+    validity,
+)
 from warnbot.channels import CHANNELS, Channel
 from warnbot.errors import ConfigError, SendError
 from warnbot.escalate import escalate
@@ -40,7 +54,7 @@ from warnbot.rosters.audience import tip_messages
 from warnbot.rosters.rota import DutyRota, duty_officers_at, load_rota
 from warnbot.secrecy import secret_values
 from warnbot.settings import Settings
-from warnbot.store import OutboxRow, Store
+from warnbot.store import OutboxRow, Report, Store
 
 # Provider codes that say an address will never work (Twilio: 21211 invalid number,
 # 21610 unsubscribed, 21614 not a mobile, 30004 blocked, 30005 unknown handset,
@@ -191,6 +205,7 @@ class App:
             return 0
         body = self.renderer.render("sms", "tip", self.settings.language, incident=incident)
         channel = self.settings.sms_channel
+        await self._before_blast(incident, name, body, channel)
         count = await self.store.enqueue_tips(
             name,
             [incident.region_code],
@@ -199,6 +214,24 @@ class App:
         )
         self.observe("tips", incident=incident, count=count)
         return count
+
+    async def _before_blast(
+        self, incident: Incident, audience: str, body: str, channel: str
+    ) -> None:
+        """What the blast is about to cost, logged and observed before it is queued:
+        messages, segments, money and the time the channel's limit needs to send it."""
+        count = await self.store.audience_count(audience, [incident.region_code])
+        guess = sms.cost_for({body: count}, self.settings.limit_for(channel))
+        _log.info(
+            "tips_blast",
+            incident=incident.id,
+            audience=audience,
+            messages=guess.messages,
+            segments=guess.segments,
+            cost=round(guess.cost, 2),
+            drain_s=None if guess.drain_s is None else round(guess.drain_s),
+        )
+        self.observe("tips_estimate", incident=incident, estimate=guess)
 
     async def fire_due_drills(self, worker: str) -> list[Incident]:
         """Open the unannounced drills (双盲) whose hidden moment has come; each plan is
@@ -619,15 +652,25 @@ class App:
             lambda: self.clock(),
             self.settings.rate_limits,
             self._failover,
+            on_report=self._after_report,
+            tips_ahead_s=self.settings.tips_ahead_s,
+            lease_s=self.settings.claim_lease_s,
+            validity=functools.partial(validity.for_rows, self.store, self.settings.twilio),
         )
 
     async def pump(self) -> int:
         return await self.dispatcher().pump()
 
     async def delivery_report(self, provider_id: str, status: str, error: str | None) -> None:
-        """A provider's later word on a message; a permanent failure fails over."""
-        if not await self.store.record_delivery(provider_id, status, error):
-            return
+        """A provider's later word on a message; a permanent failure fails over. A report
+        that came before its send was recorded is kept; the dispatcher applies it when
+        it records the send, and calls ``_after_report`` then."""
+        if await self.store.record_delivery(provider_id, status, error, self.clock()):
+            await self._after_report(Report(provider_id, status, error))
+
+    async def _after_report(self, report: Report) -> None:
+        """What an applied report means: an ask delivered, or an address that fails."""
+        provider_id, status, error = report.provider_id, report.status, report.error
         row = await self.store.row_by_provider_id(provider_id)
         asked = row is not None and row.key.split(":", 1)[0] in ("request", "repeat", "voice")
         if row is not None and asked and status in ("delivered", "read"):
@@ -636,24 +679,71 @@ class App:
             await self._failover(row, SendError(f"{status} {error}", retryable=False, code=error))
 
     async def _failover(self, row: OutboxRow, e: SendError) -> None:
-        """Record a permanent failure on the person, then try their next address."""
-        if row.responder_key is None:
+        """A message failed for good (or ran out of retries): record a permanent failure
+        on the person — an exhausted address is only logged, not blocked for later
+        messages — then send the same message to their next address in
+        ``failover_order`` (see ``warnbot.failover``); with none left, unreachable."""
+        key = row.responder_key
+        if key is None:
             return
-        await self.store.record_address_failure(
-            row.responder_key, row.channel, row.address, e.code, e.reason, self.clock()
-        )
-        person = self.people.get(row.responder_key)
-        failed = await self.store.failed_addresses(row.responder_key)
-        spare = next((p for p in person.phones if p not in failed), None) if person else None
-        if spare is None:
-            _log.warning("unreachable", responder=row.responder_key, error=e.reason)
-            await self.store.mark_unreachable(row.responder_key, self.clock())
-            self.observe("unreachable", responder_key=row.responder_key, reason=e.reason)
+        if not e.retryable:
+            await self.store.record_address_failure(
+                key, row.channel, row.address, e.code, e.reason, self.clock()
+            )
+        person = self.people.get(key)
+        spare = await self._spare(row, person) if person is not None else None
+        if person is None or spare is None:
+            _log.warning("unreachable", responder=key, error=e.reason)
+            await self.store.mark_unreachable(key, self.clock())
+            self.observe("unreachable", responder_key=key, reason=e.reason)
             return
-        message = dataclasses.replace(
-            row.message(), key=f"{row.key.split('|')[0]}|alt:{spare}", to=spare
+        _log.info("failover", message_id=row.id, responder=key, channel=spare.channel)
+        await self.store.enqueue([await self._failover_message(row, person, spare)], self.clock())
+
+    async def _spare(self, row: OutboxRow, person: Responder) -> failover.Address | None:
+        """The person's next address for ``row``'s message: not tried for it, not blocked."""
+        ordered = failover.addresses(
+            person,
+            self.settings.failover_order,
+            self.settings.sms_channel,
+            self.channels,
+            self.settings.groups,
+            asks=row.ack_token is not None,
         )
-        await self.store.enqueue([message], self.clock())
+        tried = await self.store.tried_addresses(failover.base_key(row.key), row.id)
+        return failover.next_address(ordered, tried, await self.store.blocked_addresses(person.key))
+
+    async def _failover_message(
+        self, row: OutboxRow, person: Responder, spare: failover.Address
+    ) -> Message:
+        """``row``'s message for ``spare``: the same text within a template family; an
+        ask moving to another family is rendered from that family's ``request``."""
+        body = row.body
+        if spare.family != failover.family(row.channel) and row.ack_token is not None:
+            body = await self._ask_for(row, person, spare.family) or body
+        return dataclasses.replace(
+            row.message(),
+            key=failover.alt_key(row.key, spare),
+            channel=spare.channel,
+            to=spare.to,
+            body=body,
+            mentions=spare.mentions,
+        )
+
+    async def _ask_for(self, row: OutboxRow, person: Responder, family: str) -> str | None:
+        """The ask of ``row``'s request in template ``family``, or None if it is gone."""
+        request_id = links.verify(row.ack_token or "", self.link_secret)
+        request = await self.store.request(request_id) if request_id is not None else None
+        incident = await self.store.incident(request.incident_id) if request else None
+        if request is None or incident is None:
+            return None
+        link = self.link(request.id)
+        if family == "sms":
+            return self._sms(person, "request", incident, code=request.reply_code, link=link)
+        text = self.renderer.render(
+            family, "request", person.language, incident=incident, person=person, link=link
+        )
+        return drills.mark(text, incident.drill)
 
     # helpers ---------------------------------------------------------------
 

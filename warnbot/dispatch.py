@@ -4,11 +4,14 @@ Messages reach the outbox before any provider is called (``store.enqueue``
 inside the transaction that decided to send them). A pump claims due rows —
 responsible persons before public tip SMS — and for each: a row *in doubt*
 (its previous attempt may have reached the provider before a crash) is first
-looked up at the provider where the channel can; a rate-limited channel waits
-for tokens from a bucket every process shares; then the send, and its result:
+looked up at the provider where the channel can; a rate-limited row waits for
+its slot in the buckets every process shares (:mod:`warnbot.slots`); then the
+send, and its result:
 sent; retried later with exponential backoff and jitter; or failed for good,
 which the caller's ``on_permanent`` hears about (to record it on the person and
-try their next address).
+try their next address). Delivery reports that arrived before a batch's provider
+ids were recorded are applied as they are recorded, and ``on_report`` hears of
+each (see :mod:`warnbot.store.delivery`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import asyncio
 import math
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,18 +30,17 @@ from warnbot.channels import Channel
 from warnbot.errors import SendError
 from warnbot.model import Message, Receipt
 from warnbot.settings import RateLimit
+from warnbot.slots import Bucket, Slot, book, buckets_for
 from warnbot.sms import segments
-from warnbot.store import OutboxRow, Store
+from warnbot.store import OutboxRow, Report, Store
 
 _log = log.get(__name__)
 MAX_ATTEMPTS = 8
-LEASE_S = 60.0
+LEASE_S = 60.0  # default claim lease (``claim_lease_s``): a row claimed longer is in doubt
 SETTLE_S = 30.0
-LEAD_S = 0.2  # from booking an idle channel's first slot to sending: round trips, compiles
-# Of a limit's guard, the share a sender may wake late and still send in its slot; the
-# rest is for the wire (the request's own jitter between process and provider).
-LATE_SHARE = 2 / 3
-CHUNK_S = 5.0  # slots booked in one round trip: a batch's sends over the next seconds
+# How far ahead public tips (lane 1) book rate-limited slots: an ask arriving during a
+# blast waits behind at most this much of it per overlapping pump, not half a minute.
+TIPS_AHEAD_S = 0.5
 
 
 @runtime_checkable
@@ -50,55 +51,17 @@ class Reconciling(Protocol):
 
 
 @dataclass
-class Run:
-    """Consecutive slots booked in one round trip, and the sends started in them.
-
-    Within a run this process sees every send, so a sender that woke late may still
-    go, as long as no second of the run's actual starts holds more than the rate
-    (the senders after it wait a little if need be). Only near the run's end, where
-    the next run — perhaps another process's — starts on time, is lateness beyond
-    the guard's share refused: that slot is given up and a new one booked.
-    """
-
-    end: float  # time.time() when the run's last slot is over
-    limit: RateLimit
-    starts: deque[tuple[float, float]] = field(default_factory=deque)  # (time, cost)
-
-    def admit(self, slot_at: float, cost: float) -> float | None:
-        """0.0: go now (the start is recorded); seconds to wait for room in the
-        window; None: too late near the run's end, the slot is lost."""
-        now = time.time()
-        late_s = now - slot_at
-        if slot_at + 1.0 > self.end - spacing_s(self.limit) and late_s > late_ok_s(self.limit):
-            return None
-        width_s = 1.0 + self.limit.guard_s * (1 - LATE_SHARE)  # the wire's share, too
-        while self.starts and self.starts[0][0] <= now - width_s:
-            self.starts.popleft()
-        room = max(1, math.floor(self.limit.rate_per_s))
-        cost = min(cost, room)
-        if sum(c for _, c in self.starts) + cost <= room:
-            self.starts.append((now, cost))
-            return 0.0
-        return self.starts[0][0] + width_s - now
-
-
-@dataclass(frozen=True)
-class Slot:
-    """When one row may be sent (``time.time()``), within its run."""
-
-    at: float
-    run: Run
-
-
-@dataclass
 class Dispatcher:
-    """What a pump needs; ``on_permanent`` is called for each message that failed for good."""
+    """What a pump needs; ``on_permanent`` is called for each message that failed for good
+    or ran out of retries (then with a retryable error)."""
 
     store: Store
     channels: Mapping[str, Channel]
     clock: Callable[[], datetime]
     limits: Mapping[str, RateLimit] = field(default_factory=dict)
     on_permanent: Callable[[OutboxRow, SendError], Awaitable[None]] | None = None
+    # a delivery report that came before its send was recorded, now applied
+    on_report: Callable[[Report], Awaitable[None]] | None = None
     # shared by every pump of this dispatcher: overlapping pumps never exceed it together
     concurrency: int = 20
     max_attempts: int = MAX_ATTEMPTS
@@ -106,6 +69,12 @@ class Dispatcher:
     # a send whose answer was lost waits this long, so that a request the provider is
     # still working on has landed before reconciliation looks for it
     settle_s: float = SETTLE_S
+    tips_ahead_s: float = TIPS_AHEAD_S
+    # how long a claim holds a row: a sender must finish within it, or the row is in doubt
+    # and another process reconciles it; slots are booked at most half of it ahead
+    lease_s: float = LEASE_S
+    # each claimed row's validity period (warnbot.validity.for_rows); None: channel default
+    validity: Callable[[list[OutboxRow]], Awaitable[Mapping[int, int | None]]] | None = None
     _gate: asyncio.Semaphore = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -114,20 +83,26 @@ class Dispatcher:
     async def pump(self, batch: int = 100) -> int:
         """Send one batch of due messages; returns how many were claimed. Accepted sends
         are recorded together at the end (a crash before that leaves them in doubt,
-        which reconciliation settles)."""
-        rows = await self.store.claim(batch, self.clock(), LEASE_S)
+        which reconciliation settles); delivery reports that came before are applied
+        then, and passed to ``on_report``."""
+        rows = await self.store.claim(batch, self.clock(), self.lease_s, self._tips_limit())
         slots = await self._book(rows)
+        validity = await self.validity(rows) if self.validity and rows else {}
         queue = iter(sorted((r for r in rows if r.id in slots), key=lambda r: _when(slots[r.id])))
         sent: list[tuple[int, Receipt]] = []
 
         async def worker() -> None:  # a few workers, not a task per row: CPU is the limit
             for row in queue:
-                receipt = await self.send(row, slots[row.id])
+                receipt = await self.send(row, slots[row.id], validity.get(row.id))
                 if receipt is not None:
                     sent.append((row.id, receipt))
 
         await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(slots)))))
-        await self.store.mark_sent_many(sent, self.clock())
+        early = await self.store.mark_sent_many(sent, self.clock())
+        for report in early:
+            _log.info("early_report", provider_id=report.provider_id, status=report.status)
+            if self.on_report is not None:
+                await self.on_report(report)
         return len(rows)
 
     async def drain(self, batch: int = 400, loops: int = 2) -> int:
@@ -142,7 +117,9 @@ class Dispatcher:
 
         return sum(await asyncio.gather(*(loop() for _ in range(loops))))
 
-    async def send(self, row: OutboxRow, slot: Slot | None = None) -> Receipt | None:
+    async def send(
+        self, row: OutboxRow, slot: Slot | None = None, validity_s: int | None = None
+    ) -> Receipt | None:
         """Send one claimed row at its booked ``slot`` (None: no rate limit);
         the receipt when the provider took it (the caller records it), None when it
         failed or went back to the queue (recorded here). Only provider calls hold the
@@ -154,31 +131,34 @@ class Dispatcher:
             if receipt is not None:
                 _log.info("reconciled", **_ids(row), provider_id=receipt.provider_id)
                 return receipt
-        limit = self.limits.get(row.channel)
-        while limit is not None and slot is not None:
+        buckets = self._buckets(row)
+        parts = segments(row.body) if buckets else 1
+        while buckets and slot is not None:
             if (delay_s := slot.at - time.time()) > 0:
                 await asyncio.sleep(delay_s)
             async with self._gate:
-                wait_s = slot.run.admit(slot.at, _cost(limit, row))
+                wait_s = slot.run.admit(slot.at, parts)
                 if wait_s == 0.0:
-                    return await self._deliver(channel, row)
+                    return await self._deliver(channel, row, validity_s)
             if wait_s is not None:  # a late sender before it: keep the second within the rate
                 await asyncio.sleep(wait_s)
                 continue
             # Woken too late near the end of its run: the next run (maybe another
             # process's) starts on time, so sending now would crowd it. Book anew.
             _log.info("slot_missed", **_ids(row), late_ms=round((time.time() - slot.at) * 1e3))
-            booked = await _book_group(self.store, row.channel, limit, [row])
+            booked = await book(self.store, buckets, [row], self.lease_s / 2)
             if row.id not in booked:
-                await self.store.release(row.id, self.clock() + timedelta(seconds=LEASE_S / 4))
+                await self.store.release(row.id, self.clock() + timedelta(seconds=self.lease_s / 4))
                 return None
             slot = booked[row.id]
         async with self._gate:
-            return await self._deliver(channel, row)
+            return await self._deliver(channel, row, validity_s)
 
-    async def _deliver(self, channel: Channel | None, row: OutboxRow) -> Receipt | None:
+    async def _deliver(
+        self, channel: Channel | None, row: OutboxRow, validity_s: int | None = None
+    ) -> Receipt | None:
         try:
-            receipt = await _deliver(channel, row)
+            receipt = await _deliver(channel, row, validity_s)
         except SendError as e:
             await self._failed(row, e)
             return None
@@ -195,20 +175,37 @@ class Dispatcher:
             _log.warning("reconcile_failed", message_id=row.id, error=e.reason)
             return None
 
+    def _tips_limit(self) -> int | None:
+        """How many tips one pump may claim when an account limit applies: what the
+        fastest sends in ``tips_ahead_s`` (the rest would only be handed back)."""
+        rates = [limit.rate_per_s for limit in self.limits.values() if not limit.per_sender]
+        return max(1, math.ceil(max(rates) * self.tips_ahead_s)) if rates else None
+
+    def _buckets(self, row: OutboxRow) -> tuple[Bucket, ...]:
+        return buckets_for(self.limits, row.channel, row.address) if self.limits else ()
+
     async def _book(self, rows: list[OutboxRow]) -> dict[int, Slot | None]:
-        """Each row's moment to send (None for an unlimited channel),
-        booked from the channel's shared slots in a few round trips; rows whose slots
-        lie beyond the claim go back to the queue and are left out."""
+        """Each row's moment to send (None when no limit applies), booked from the
+        shared buckets its channel draws on, in a few round trips per set of buckets;
+        rows whose slots lie beyond the claim go back to the queue and are left out."""
         slots: dict[int, Slot | None] = {}
-        for name, group in _by_channel(rows).items():
-            limit = self.limits.get(name)
-            if limit is None:
+        groups: dict[tuple[int, tuple[str, ...]], list[OutboxRow]] = {}
+        sets: dict[tuple[str, ...], tuple[Bucket, ...]] = {}
+        for row in sorted(rows, key=lambda r: r.priority):  # asks book their slots first
+            buckets = self._buckets(row)
+            keys = tuple(b.key for b in buckets)
+            sets[keys] = buckets
+            groups.setdefault((min(row.priority, 1), keys), []).append(row)
+        for (lane, keys), group in sorted(groups.items(), key=lambda g: g[0][0]):
+            if not keys:
                 slots.update(dict.fromkeys(r.id for r in group))
                 continue
-            booked = await _book_group(self.store, name, limit, group)
+            ahead_s = self.tips_ahead_s if lane else None
+            booked = await book(self.store, sets[keys], group, self.lease_s / 2, ahead_s)
             slots.update(booked)
             late = [r.id for r in group if r.id not in booked]
-            await self.store.release_many(late, self.clock() + timedelta(seconds=LEASE_S / 4))
+            back_s = self.tips_ahead_s if lane else self.lease_s / 4
+            await self.store.release_many(late, self.clock() + timedelta(seconds=back_s))
         return slots
 
     def _retry_at(self, row: OutboxRow, e: SendError) -> datetime | None:
@@ -225,9 +222,15 @@ class Dispatcher:
         return self.clock() + timedelta(seconds=delay_s)
 
     async def _failed(self, row: OutboxRow, e: SendError) -> None:
+        """Back in the queue, or failed: for good, or ``exhausted`` (a transient error
+        that outlasted the retries: ``on_permanent`` sees ``e.retryable`` and fails over
+        without holding the address against the person)."""
         retry_at = self._retry_at(row, e)
-        _log.warning("send_failed", **_ids(row), error=e.reason, code=e.code, retry_at=retry_at)
-        await self.store.mark_failed(row.id, e.reason, retry_at, e.in_doubt)
+        reason = e.reason
+        if retry_at is None and e.retryable:
+            reason = f"exhausted after {row.attempts} attempts: {e.reason}"
+        _log.warning("send_failed", **_ids(row), error=reason, code=e.code, retry_at=retry_at)
+        await self.store.mark_failed(row.id, reason, retry_at, e.in_doubt)
         if retry_at is None and self.on_permanent is not None:
             await self.on_permanent(row, e)
 
@@ -246,78 +249,18 @@ def _when(slot: Slot | None) -> float:
     return slot.at if slot is not None else 0.0
 
 
-def _by_channel(rows: list[OutboxRow]) -> dict[str, list[OutboxRow]]:
-    groups: dict[str, list[OutboxRow]] = {}
-    for row in rows:
-        groups.setdefault(row.channel, []).append(row)
-    return groups
-
-
-def spacing_s(limit: RateLimit) -> float:
-    """Seconds between two slots: ``1 / rate_per_s``, plus a share of ``guard_s`` so that
-    the sends of any one second span at least a second and ``guard_s`` — room for a
-    sender that wakes a little late, or a request a little slow on the wire, without
-    a provider ever counting more than the rate in one second."""
-    if limit.rate_per_s >= 1:
-        return (1.0 + limit.guard_s) / limit.rate_per_s
-    return 1.0 / limit.rate_per_s + limit.guard_s
-
-
-def late_ok_s(limit: RateLimit) -> float:
-    """How late a sender may wake and still use its slot: a share of the room the
-    spacing leaves in a second (the guard, or much more for a slow rate)."""
-    per_second = max(1, math.floor(limit.rate_per_s))
-    return max(limit.guard_s, per_second * spacing_s(limit) - 1.0) * LATE_SHARE
-
-
-def _cost(limit: RateLimit, row: OutboxRow) -> float:
-    return float(segments(row.body)) if limit.per_segment else 1.0
-
-
-async def _book_group(
-    store: Store, channel: str, limit: RateLimit, rows: list[OutboxRow]
-) -> dict[int, Slot]:
-    """Book consecutive slots for ``rows`` in chunks of at most ``CHUNK_S``; one round
-    trip a chunk. Rows whose chunk would start beyond the claim's horizon are left out."""
-    step_s, slots = spacing_s(limit), {}
-    offset_s = await store.clock_offset_s()
-    for chunk in _chunks(rows, lambda r: _cost(limit, r) * step_s):
-        span_s = sum(_cost(limit, r) for r in chunk) * step_s
-        start = await store.reserve(f"channel:{channel}", span_s, LEASE_S / 2, lead_s=LEAD_S)
-        if start is None:
-            break
-        at = start - offset_s  # this process's time.time() of the booked start
-        run = Run(at + span_s, limit)
-        for row in chunk:
-            slots[row.id] = Slot(at, run)
-            at += _cost(limit, row) * step_s
-    return slots
-
-
-def _chunks(rows: list[OutboxRow], span: Callable[[OutboxRow], float]) -> list[list[OutboxRow]]:
-    chunks: list[list[OutboxRow]] = [[]]
-    used = 0.0
-    for row in rows:
-        if chunks[-1] and used + span(row) > CHUNK_S:
-            chunks.append([])
-            used = 0.0
-        chunks[-1].append(row)
-        used += span(row)
-    return [c for c in chunks if c]
-
-
 def backoff_s(attempts: int, rng: Callable[[], float] = random.random) -> float:
     """Seconds before retry number ``attempts``: 2, 4, 8 … capped at 300, ±50% jitter."""
     return float(min(2.0**attempts, 300.0) * (0.5 + rng()))
 
 
-async def _deliver(channel: Channel | None, row: OutboxRow) -> Receipt:
+async def _deliver(channel: Channel | None, row: OutboxRow, validity_s: int | None) -> Receipt:
     """Send, turning every failure into a SendError: a channel bug must not strand
     the row in ``sending``."""
     if channel is None:
         raise SendError(f"no channel named {row.channel!r} is configured", retryable=False)
     try:
-        return await channel.send(row.message())
+        return await channel.send(row.message(validity_s))
     except SendError:
         raise
     except Exception as e:

@@ -305,6 +305,9 @@ class Message:
     ack_token: str | None = None
     # 0: a responsible person or an escalation; 1: public tip SMS, sent only when lane 0 is empty
     priority: int = 0
+    # How long the provider may keep trying to deliver it (Twilio ValidityPeriod); None:
+    # the channel's default. Set at sending time (warnbot/validity.py), not stored.
+    validity_s: int | None = None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -62,10 +63,24 @@ class TwilioSettings(BaseModel):
     from_number: str = ""
     api_base_url: str = "https://api.twilio.com"
     timeout_s: float = Field(default=10.0, gt=0)
-    # A warning still queued at Twilio after this long fails instead of arriving late.
+    # A message still queued at Twilio after this long fails instead of arriving late
+    # (public tips, notices); asks and escalations of an incident at one of
+    # urgent_levels get urgent_validity_s (see warnbot/validity.py).
     validity_period_s: int | None = Field(default=1800, ge=1, le=36000)
+    urgent_validity_s: int | None = Field(default=600, ge=1, le=36000)
+    urgent_levels: list[str] = Field(default_factory=lambda: ["Ⅰ", "Ⅱ"])
     # Ask Twilio for delivery reports at {web.public_url}/hooks/twilio/status.
     status_callbacks: bool = True
+
+    @field_validator("urgent_levels")
+    @classmethod
+    def _known_levels(cls, v: list[str]) -> list[str]:
+        for name in v:
+            Level.parse(name)
+        return v
+
+    def urgent_level_set(self) -> frozenset[Level]:
+        return frozenset(Level.parse(name) for name in self.urgent_levels)
 
 
 class WebSettings(BaseModel):
@@ -97,6 +112,16 @@ class ConsoleSettings(BaseModel):
     board_poll_s: float = Field(default=2.0, gt=0)
 
 
+FailoverEntry = Literal["sms", "voice", "telegram", "wecom", "dingtalk", "feishu", "slack"]
+DEFAULT_FAILOVER: tuple[FailoverEntry, ...] = (
+    "sms",
+    "voice",
+    "telegram",
+    "wecom",
+    "dingtalk",
+    "feishu",
+    "slack",
+)
 FeedFormat = Literal["cap", "atom", "geojson", "usgs", "ea", "json"]
 
 
@@ -136,16 +161,39 @@ class FeedSettings(BaseModel):
 
 
 class RateLimit(BaseModel):
-    """A provider's limit: never more than ``rate_per_s`` in any one second, no burst.
+    """A provider's limit (``[rate_limits.<name>]``, one bucket shared by every process):
+    never more than ``rate_per_s`` (or ``rate_per_min``) in any one second, no burst.
+    ``channels``: the channels drawing on it — by default the channel named like the
+    limit; Twilio SMS and voice share one account: ``channels = ["twilio", "voice"]``.
+    ``per_sender``: one bucket per destination instead (each DingTalk/WeCom robot or
+    group: 20 a minute each). A message draws on every limit naming its channel.
     ``per_segment``: SMS providers meter segments (a 2-part Chinese SMS costs 2).
     ``guard_s``: how late a send may leave, or how much slower on the wire than the
     one before, and still not crowd a second (the rate achieved is about
     ``rate_per_s / (1 + guard_s)``)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     rate_per_s: float = Field(gt=0)
     per_segment: bool = False
     price_per_segment: float = Field(default=0.0, ge=0)
     guard_s: float = Field(default=0.015, ge=0, le=1)
+    channels: list[str] = Field(default_factory=list)
+    per_sender: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _per_minute(cls, data: Any) -> Any:
+        """``rate_per_min = 20`` is ``rate_per_s = 1/3``; one of the two, not both."""
+        if isinstance(data, dict) and "rate_per_min" in data:
+            data = dict(data)
+            if "rate_per_s" in data:
+                raise ValueError("give rate_per_s or rate_per_min, not both")
+            per_min = data.pop("rate_per_min")
+            if not isinstance(per_min, int | float) or isinstance(per_min, bool) or per_min <= 0:
+                raise ValueError("rate_per_min must be a number above 0")
+            data["rate_per_s"] = per_min / 60
+        return data
 
     @property
     def effective_per_s(self) -> float:
@@ -292,6 +340,19 @@ class Settings(BaseSettings):
     # Per channel (provider account and sender), shared by every process on the database:
     # [rate_limits.twilio] rate_per_s = 1, per_segment = true
     rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
+    # How long a worker's claim on an outbox row lasts: a row still "sending" after it is
+    # in doubt (its worker may have died mid-send) and is reconciled by another worker.
+    # Slots are booked at most half of it ahead, so it must outlast a send and its wait.
+    claim_lease_s: float = Field(default=60.0, ge=5, le=3600)
+    # With a rate limit, a public tip blast (lane 1) books only this many seconds of slots
+    # at a time: an ask or escalation queued mid-blast waits about this long, not for it.
+    tips_ahead_s: float = Field(default=0.5, gt=0, le=30)
+    # The order a person's addresses are tried in when one fails for good or runs out
+    # of retries (warnbot/failover.py): "sms" is each phone on sms_channel, "voice" each
+    # phone called (asks only), then chat ids — telegram writes to the person, the group
+    # bots in the person's [[groups]] group with an @mention. Channels not configured
+    # are passed over.
+    failover_order: list[FailoverEntry] = Field(default_factory=lambda: list(DEFAULT_FAILOVER))
     # Per-provider settings, validated by each channel's own model (channels/<name>.py);
     # secrets arrive from the environment: WARNBOT_CHANNELS__DINGTALK__SECRET.
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -322,6 +383,16 @@ class Settings(BaseSettings):
         for name in v:
             Level.parse(name)
         return v
+
+    def limit_for(self, channel: str) -> RateLimit | None:
+        """The limit that paces ``channel`` as a whole (its account): the slowest limit
+        naming it that is not per sender, for drain estimates."""
+        shared = [
+            limit
+            for name, limit in self.rate_limits.items()
+            if channel in (limit.channels or [name]) and not limit.per_sender
+        ]
+        return min(shared, key=lambda limit: limit.rate_per_s, default=None)
 
     def level_policy(self, level: Level) -> LevelPolicy:
         """The policy to freeze onto a new incident of ``level``."""

@@ -9,8 +9,13 @@ cost and how long the provider's rate limit makes it take.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from warnbot.settings import RateLimit
 
 #: GSM 03.38 default alphabet (without ESC) and its extension table, whose
 #: characters take two septets. Anything else forces UCS-2.
@@ -51,6 +56,45 @@ class Estimate:
             f"{self.messages} 条 messages, {self.segments} 段 segments, "
             f"{currency}{self.cost:.2f}, {drain}"
         )
+
+
+def cost_of(
+    texts: Mapping[str, int] | Iterable[str],
+    *,
+    rate_per_s: float | None,
+    per_segment: bool,
+    price_per_segment: float = 0.0,
+    total: int | None = None,
+) -> Estimate:
+    """What sending these messages means, exactly: ``texts`` are their bodies, or each
+    body with how many messages carry it (a blast is one text to many). ``total``, when
+    more messages wait than ``texts`` counts, extends the same mix to them. Drain time
+    at ``rate_per_s`` (the effective rate), counted in segments where they are metered."""
+    counts = texts if isinstance(texts, Mapping) else Counter(texts)
+    counted = sum(counts.values())
+    parts = sum(segments(body) * n for body, n in counts.items())
+    messages = max(total or 0, counted)
+    if messages > counted:
+        parts += round((messages - counted) * (parts / counted if counted else 1.0))
+    units = parts if per_segment else messages
+    drain = units / rate_per_s if rate_per_s else None
+    return Estimate(messages, parts, parts * price_per_segment, drain)
+
+
+def cost_for(
+    texts: Mapping[str, int] | Iterable[str], limit: RateLimit | None, total: int | None = None
+) -> Estimate:
+    """``cost_of`` under a configured limit (``Settings.limit_for(channel)``): its
+    effective rate, its metering and its price; no limit: no price, no drain time."""
+    if limit is None:
+        return cost_of(texts, rate_per_s=None, per_segment=False, total=total)
+    return cost_of(
+        texts,
+        rate_per_s=limit.effective_per_s,
+        per_segment=limit.per_segment,
+        price_per_segment=limit.price_per_segment,
+        total=total,
+    )
 
 
 def estimate(

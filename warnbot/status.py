@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from warnbot import board
 from warnbot.settings import Settings
-from warnbot.sms import estimate
+from warnbot.sms import cost_for
 from warnbot.store import Store
 
 
@@ -46,17 +46,14 @@ async def print_status(settings: Settings) -> int:
 async def queue_lines(store: Store, settings: Settings) -> list[str]:
     """Per channel with messages waiting: how many, segments, cost, time to drain."""
     lines = []
-    for channel in sorted({settings.sms_channel, *settings.channels, *settings.rate_limits}):
-        waiting, sample = await store.queued_bodies(channel)
-        if not waiting:
-            continue
-        limit = settings.rate_limits.get(channel)
-        guess = estimate(
-            waiting,
-            sample,
-            rate_per_s=limit.effective_per_s if limit else None,
-            per_segment=bool(limit and limit.per_segment),
-            price_per_segment=limit.price_per_segment if limit else 0.0,
-        )
-        lines.append(f"{channel}: 待发 queued {guess.line()}")
+    for channel in sorted({settings.sms_channel, *settings.channels, *_limited(settings)}):
+        waiting, texts = await store.queued_texts(channel)
+        if waiting:
+            guess = cost_for(texts, settings.limit_for(channel), total=waiting)
+            lines.append(f"{channel}: 待发 queued {guess.line()}")
     return lines
+
+
+def _limited(settings: Settings) -> set[str]:
+    """The channels the rate limits name."""
+    return {c for name, limit in settings.rate_limits.items() for c in limit.channels or [name]}

@@ -7,6 +7,10 @@ SMS must use an approved signature (短信签名) and template (短信模板): t
 rendered warning goes into one template variable, ``template_variable``
 (``${content}`` by default); ``template_fixed`` fills the office's other variables.
 
+SendSms has no validity period (Twilio's ``ValidityPeriod``): a message Aliyun
+cannot deliver at once waits as long as Aliyun keeps it, and the ladder's own
+reminders and calls go on meanwhile.
+
 ``endpoint`` and ``protocol`` replace the SDK's ``https://dysmsapi.aliyuncs.com``
 so a proxy, or the local fake of the tests, can stand in; plain ``http`` is
 accepted only towards a loopback address, so a warning never crosses a
@@ -31,10 +35,12 @@ import asyncio
 import ipaddress
 import json
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
+import aiohttp
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -196,7 +202,7 @@ class AliyunSms:
         except TeaException as e:
             raise classify_exception(e) from e
         except (OSError, TimeoutError) as e:
-            raise SendError(f"Aliyun unreachable: {type(e).__name__}", retryable=True) from e
+            raise unreachable(e) from e
         return receipt(response.body)
 
     async def reconcile(self, message: Message, since: datetime) -> Receipt | None:
@@ -226,7 +232,7 @@ class AliyunSms:
             except TeaException as e:
                 raise classify_exception(e) from e
             except (OSError, TimeoutError) as e:
-                raise SendError(f"Aliyun unreachable: {type(e).__name__}", retryable=True) from e
+                raise unreachable(e) from e
             body = response.body
             if body is None or body.code != "OK":
                 raise classify(getattr(body, "code", "") or "", getattr(body, "message", ""), 200)
@@ -301,8 +307,39 @@ def classify_exception(e: TeaException) -> SendError:
         "" if e.code in (None, "None") else str(e.code)
     )  # the SDK writes a missing code as "None"
     if not code and status is None:
-        return SendError(f"Aliyun unreachable: {e}", retryable=True)
+        return unreachable(e)
     return classify(code, str(e.message or ""), int(status or 0))
+
+
+def unreachable(e: BaseException) -> SendError:
+    """Transient, and in doubt unless the connection was never made: a timeout or a reset
+    may come after Aliyun took the message, so the dispatcher asks QuerySendDetails
+    before sending again. The SDK wraps the network error (``UnretryableException`` →
+    ``RetryError`` → the aiohttp error as its context), so the chain is searched."""
+    chain = [x for x in _causes(e) if not isinstance(x, asyncio.CancelledError)]
+    never_sent = any(isinstance(x, _NEVER_SENT) for x in chain)
+    return SendError(
+        f"Aliyun unreachable: {type(chain[-1]).__name__}", retryable=True, in_doubt=not never_sent
+    )
+
+
+# The request never left: refused, no route, or no connection made in time.
+_NEVER_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, ConnectionRefusedError)
+
+
+def _causes(e: BaseException) -> Iterator[BaseException]:
+    """``e`` and what it wraps, outermost first (a few links at most)."""
+    seen: set[int] = set()
+    current: BaseException | None = e
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        inner = getattr(current, "inner_exception", None)
+        current = (
+            inner
+            if isinstance(inner, BaseException)
+            else (current.__cause__ or current.__context__)
+        )
 
 
 def classify(code: str, message: str, status: int) -> SendError:

@@ -47,8 +47,9 @@ class TwilioSms:
             "from_": self.settings.from_number,
             "body": message.body,
         }
-        if self.settings.validity_period_s is not None:
-            options["validity_period"] = self.settings.validity_period_s
+        validity_s = message.validity_s or self.settings.validity_period_s
+        if validity_s is not None:
+            options["validity_period"] = validity_s
         if self.status_callback:
             options["status_callback"] = self.status_callback
         try:  # inline, not `async with errors()`: this is the hot path

@@ -9,6 +9,8 @@ names the one request the call is about.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from warnbot.channels.twilio_sms import errors, make_client
@@ -18,6 +20,9 @@ from warnbot.settings import TwilioSettings
 VOICE = {"voice": "Polly.Zhiyu", "language": "cmn-CN"}
 PROMPT = "确认收到请按1。"
 GATHER_TIMEOUT_S = 8
+# A call is created after its outbox row; this much disagreement between our clock and
+# Twilio's is allowed when looking for it. Ladder calls to one person are minutes apart.
+CLOCK_SKEW_S = 60.0
 
 
 class TwilioVoice:
@@ -35,6 +40,21 @@ class TwilioVoice:
                 to=message.to, from_=self.settings.from_number, twiml=self.twiml(message)
             )
         return Receipt(provider_id=call.sid, status=call.status or "queued")
+
+    async def reconcile(self, message: Message, since: datetime) -> Receipt | None:
+        """Did Twilio already place this call (before a crash, or an answer lost on the
+        way)? Calls carry no key of ours, so Calls list is asked for our calls to this
+        number, and the earliest created since the row was queued is it."""
+        async with errors():
+            recent = await self.client.calls.list_async(
+                to=message.to, from_=self.settings.from_number, limit=50
+            )
+        floor = since - timedelta(seconds=CLOCK_SKEW_S)
+        ours = [c for c in recent if c.date_created is None or c.date_created >= floor]
+        if not ours:
+            return None
+        first = min(ours, key=lambda c: c.date_created or floor)
+        return Receipt(provider_id=first.sid, status=first.status or "queued")
 
     def twiml(self, message: Message) -> str:
         """Read the text twice (a first hearing at night is often lost), then ask."""

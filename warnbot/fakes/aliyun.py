@@ -23,6 +23,7 @@ errors such as ``isv.MOBILE_NUMBER_ILLEGAL``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -224,6 +225,7 @@ class FakeAliyunSms:
         self.messages: list[FakeSms] = []
         self.rejected: list[Rejection] = []
         self.requests = 0  # every request that reached the server, refused or not
+        self.answer_delay_s = 0.0  # SendSms takes the message, then answers this late
         self._failures: deque[AliyunError] = deque()
         self._nonces: set[str] = set()
         self._runner: web.AppRunner | None = None
@@ -276,7 +278,7 @@ class FakeAliyunSms:
             action = self._authenticate(request, pairs, body)
             if action == "QuerySendDetails":
                 return self._query_send_details(dict(pairs))
-            return self._send_sms(dict(pairs))
+            return await self._send_sms(dict(pairs))
         except AliyunError as error:
             if error.status != 200:
                 self.rejected.append(
@@ -346,7 +348,7 @@ class FakeAliyunSms:
         }
         return web.json_response(body)
 
-    def _send_sms(self, params: dict[str, str]) -> web.Response:
+    async def _send_sms(self, params: dict[str, str]) -> web.Response:
         for name in ("PhoneNumbers", "SignName", "TemplateCode"):
             if not params.get(name):
                 raise AliyunError(f"Missing{name}", f"{name} is mandatory for this action.", 400)
@@ -355,6 +357,8 @@ class FakeAliyunSms:
         message = self._accept(params)
         self.messages.append(message)
         body = {"RequestId": request_id(), "Code": "OK", "Message": "OK", "BizId": message.biz_id}
+        if self.answer_delay_s:  # taken, but the sender may give up waiting for the answer
+            await asyncio.sleep(self.answer_delay_s)
         return web.json_response(body)
 
     def _accept(self, params: dict[str, str]) -> FakeSms:

@@ -28,7 +28,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 from aiohttp import web
@@ -39,10 +39,11 @@ MAX_CLOCK_SKEW_S = 3600  # DingTalk and Feishu: "与请求调用时间误差不�
 
 @dataclass(frozen=True)
 class Accepted:
-    """One message a fake took: the group it went to and the JSON body as sent."""
+    """One message a fake took: the group it went to, the JSON body as sent, and when."""
 
     group: str
     payload: dict[str, Any]
+    at: float = field(default_factory=time.time)
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,8 @@ class FakeDingTalk(CodedBot):
     """DingTalk's custom-robot endpoint ``POST /robot/send?access_token=&timestamp=&sign=``.
 
     ``robots`` maps group name → (access token, 加签 secret). Only ``text`` is served.
+    ``per_window`` (count, seconds) refuses a robot's message beyond ``count`` in any
+    ``seconds`` with 130101, as DingTalk does beyond 20 a minute; off by default.
     """
 
     PATH = "/robot/send"
@@ -232,9 +235,16 @@ class FakeDingTalk(CodedBot):
         "description:机器人发送签名过期;solution:签名生成时间和发送时间请保持在 timestampms 以内;"
     )
 
-    def __init__(self, robots: Mapping[str, tuple[str, str]], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        robots: Mapping[str, tuple[str, str]],
+        per_window: tuple[int, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.robots = {token: (group, secret) for group, (token, secret) in robots.items()}
+        self.per_window = per_window
+        self._sent: dict[str, deque[float]] = {}
 
     def _check(self, request: web.Request, raw: bytes) -> str:
         robot = self.robots.get(request.query.get("access_token", ""))
@@ -247,7 +257,21 @@ class FakeDingTalk(CodedBot):
         body = json_object(raw, 40035, self.MESSAGES[40035])
         if body.get("msgtype") != "text" or not text_of(body, "text", "content"):
             raise Refused(40035, self.MESSAGES[40035], group)
+        self._count(group)
         return group
+
+    def _count(self, group: str) -> None:
+        """The robot's own flow control: too many in the window is refused (130101)."""
+        if self.per_window is None:
+            return
+        count, window_s = self.per_window
+        now = time.monotonic()
+        sent = self._sent.setdefault(group, deque())
+        while sent and sent[0] <= now - window_s:
+            sent.popleft()
+        if len(sent) >= count:
+            raise Refused(130101, self.MESSAGES[130101], group)
+        sent.append(now)
 
     def _check_sign(self, timestamp: str, sign: str, secret: str) -> None:
         """Milliseconds within an hour of now, and the HMAC keyed by the secret."""

@@ -22,8 +22,9 @@ import logging
 import random
 import re
 import secrets
+import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -79,6 +80,7 @@ class FakeMessage:
     params: dict[str, str]
     status: str = "queued"
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    error_code: int | None = None  # set when a delivery fails (undelivered, failed)
 
     @property
     def num_segments(self) -> int:
@@ -213,15 +215,21 @@ def call_json(call: FakeCall) -> dict[str, Any]:
     }
 
 
-def page_json(request: web.Request, messages: list[FakeMessage]) -> dict[str, Any]:
-    """One page of a Message list, with Twilio's paging fields."""
+def page_json(
+    request: web.Request,
+    found: Sequence[Any],
+    key: str = "messages",
+    render: Callable[[Any], dict[str, Any]] = message_json,
+) -> dict[str, Any]:
+    """One page of a Message (or, with ``key`` "calls", a Call) list, with Twilio's
+    paging fields."""
     size = int(request.query.get("PageSize", "50"))
     page = int(request.query.get("Page", "0"))
     start = page * size
-    items = messages[start : start + size]
-    more = start + size < len(messages)
+    items = found[start : start + size]
+    more = start + size < len(found)
     return {
-        "messages": [message_json(message) for message in items],
+        key: [render(item) for item in items],
         "page": page,
         "page_size": size,
         "start": start,
@@ -238,8 +246,8 @@ def page_uri(request: web.Request, size: int, page: int) -> str:
     return str(request.rel_url.update_query(PageSize=size, Page=page))
 
 
-def matches(message: FakeMessage, query: Mapping[str, str]) -> bool:
-    """The list endpoint's ``To``/``From`` filters."""
+def matches(message: FakeMessage | FakeCall, query: Mapping[str, str]) -> bool:
+    """The list endpoints' ``To``/``From`` filters."""
     own = {"To": message.to, "From": message.from_}
     return all(query.get(key, value) == value for key, value in own.items())
 
@@ -268,9 +276,12 @@ class FakeTwilio:
     """Twilio's Messages and Calls endpoints on ``127.0.0.1``, with test hooks.
 
     ``send_status_callbacks``: after a create, mark the message ``delivered``
-    and, when it has a ``StatusCallback``, POST Twilio's signed status callback
-    to it. Off by default so a message's status stays ``queued`` deterministically.
-    ``on_message`` runs as a background task after the 201 was written.
+    (or ``undelivered`` with the code given by ``undeliverable``) and, when it has a
+    ``StatusCallback``, POST Twilio's signed status callback to it. Off by default so
+    a message's status stays ``queued`` deterministically. ``callback_first``: the
+    callback is answered before the create's own answer is written, as a provider
+    whose callbacks overtake its API answers does. ``on_message`` runs as a
+    background task after the 201 was written.
     """
 
     def __init__(
@@ -279,6 +290,7 @@ class FakeTwilio:
         auth_token: str = "fake-auth-token",
         *,
         send_status_callbacks: bool = False,
+        callback_first: bool = False,
         on_message: MessageHook | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -290,6 +302,8 @@ class FakeTwilio:
             raise ValueError(f"account_sid must match {ACCOUNT_SID_PATTERN}: {account_sid!r}")
         self.account_sid, self.auth_token = account_sid, auth_token
         self.send_status_callbacks, self.on_message = send_status_callbacks, on_message
+        self.callback_first = callback_first
+        self._undeliverable: dict[str, int] = {}
         self.host, self.port, self.base_url = host, port, ""
         # Benchmarks only: skip the OpenAPI check (~6 ms a request) and keep a count,
         # not every message, so the fake is not what is measured.
@@ -300,10 +314,11 @@ class FakeTwilio:
         self.faults = faults
         self.faulted: dict[str, int] = {}  # fault name -> how many were injected
         self.creates = 0  # Message create requests that passed the guard, faulted or not
+        self.create_log: list[tuple[float, str]] = []  # (time.time(), To) of each of them
         self._rng = random.Random(faults.seed if faults else None)
         self.app = self._build_app()
         self._failures: deque[TwilioError] = deque()
-        self._failures_for: dict[str, TwilioError] = {}
+        self._failures_for: dict[tuple[str, str], TwilioError] = {}  # (to, "messages"|"calls")
         self._tasks: set[asyncio.Future[None]] = set()
         self._answering = asyncio.Event()
         self._answering.set()
@@ -348,9 +363,16 @@ class FakeTwilio:
         (and a ``Retry-After`` header of ``retry_after_s``)."""
         self._failures.extend([TwilioError(status, code, retry_after_s=retry_after_s)] * count)
 
-    def fail_for(self, to: str, code: int, status: int) -> None:
-        """Make every create addressed to ``to`` fail with ``code``."""
-        self._failures_for[to] = TwilioError(status, code)
+    def fail_for(self, to: str, code: int, status: int, only: str | None = None) -> None:
+        """Make every create addressed to ``to`` fail with ``code``; ``only`` "messages"
+        or "calls" limits it to one kind (a landline refuses SMS and takes calls)."""
+        for kind in (only,) if only else ("messages", "calls"):
+            self._failures_for[(to, kind)] = TwilioError(status, code)
+
+    def undeliverable(self, to: str, code: int) -> None:
+        """Take messages to ``to`` but report them ``undelivered`` with ``code`` (30006:
+        a landline), as the handset's network later tells Twilio."""
+        self._undeliverable[to] = code
 
     def hold_answers(self) -> None:
         """Take messages but keep each sender waiting for its answer, as a provider
@@ -367,6 +389,7 @@ class FakeTwilio:
         app.router.add_get(MESSAGES, self._list_messages)
         app.router.add_get(MESSAGE, self._fetch_message)
         app.router.add_post(CALLS, self._create_call)
+        app.router.add_get(CALLS, self._list_calls)
         app.router.add_get(CALL, self._fetch_call)
         return app
 
@@ -404,9 +427,9 @@ class FakeTwilio:
         given = request.headers.get("Authorization", "")
         return secrets.compare_digest(given.encode(), expected.encode())
 
-    def _injected(self, to: str) -> web.Response | None:
+    def _injected(self, to: str, kind: str) -> web.Response | None:
         """An injected failure for this create, consuming a ``fail_next`` one."""
-        failure = self._failures_for.get(to) or (
+        failure = self._failures_for.get((to, kind)) or (
             self._failures.popleft() if self._failures else None
         )
         if failure is None:
@@ -418,12 +441,13 @@ class FakeTwilio:
     async def _create_message(self, request: web.Request) -> web.StreamResponse:
         form = await form_of(request)
         self.creates += 1
+        self.create_log.append((time.time(), form["To"]))
         fault = self.faults.draw(self._rng) if self.faults else None
         if fault is not None:
             self.faulted[fault] = self.faulted.get(fault, 0) + 1
             if (early := await self._fault(request, fault)) is not None:
                 return early
-        injected = self._injected(form["To"])
+        injected = self._injected(form["To"], "messages")
         if injected is not None:
             return injected
         message = FakeMessage(
@@ -445,6 +469,8 @@ class FakeTwilio:
         if not self._answering.is_set():
             self.held += 1
             await self._answering.wait()
+        if self.send_status_callbacks and self.callback_first:
+            await self._deliver(message)
         try:
             return await sent(request, 201, message_json(message))
         finally:  # taken even when the sender died before reading the answer
@@ -475,7 +501,7 @@ class FakeTwilio:
 
     async def _create_call(self, request: web.Request) -> web.StreamResponse:
         form = await form_of(request)
-        injected = self._injected(form["To"])
+        injected = self._injected(form["To"], "calls")
         if injected is not None:
             return injected
         call = FakeCall(
@@ -492,13 +518,18 @@ class FakeTwilio:
         self.calls.append(call)
         return web.json_response(call_json(call), status=201)
 
+    async def _list_calls(self, request: web.Request) -> web.StreamResponse:
+        """Newest first, filtered by ``To``/``From``, as Twilio lists calls."""
+        chosen = [c for c in reversed(self.calls) if matches(c, request.query)]
+        return web.json_response(page_json(request, chosen, "calls", call_json))
+
     async def _fetch_call(self, request: web.Request) -> web.StreamResponse:
         found = [c for c in self.calls if c.sid == request.match_info["Sid"]]
         return web.json_response(call_json(found[0])) if found else not_found(request)
 
     def _after_message(self, message: FakeMessage) -> None:
         """Start the post-201 work: delivery (if enabled) and the ``on_message`` hook."""
-        if self.send_status_callbacks:
+        if self.send_status_callbacks and not self.callback_first:
             self._spawn(self._deliver(message))
         if self.on_message is not None:
             self._spawn(self.on_message(message))
@@ -516,8 +547,10 @@ class FakeTwilio:
             log.error("fake Twilio background task failed", exc_info=task.exception())
 
     async def _deliver(self, message: FakeMessage) -> None:
-        """Mark the message delivered and tell its StatusCallback, signed like Twilio."""
-        message.status = "delivered"
+        """Mark the message delivered (or undelivered) and tell its StatusCallback,
+        signed like Twilio."""
+        message.error_code = self._undeliverable.get(message.to)
+        message.status = "delivered" if message.error_code is None else "undelivered"
         if message.status_callback is not None:
             await self._post_signed(message.status_callback, status_params(message))
 
@@ -550,4 +583,6 @@ def status_params(message: FakeMessage) -> dict[str, str]:
     }
     if message.from_ is not None:
         params["From"] = message.from_
+    if message.error_code is not None:
+        params["ErrorCode"] = str(message.error_code)
     return params

@@ -6,8 +6,9 @@ ladder step and its messages) happens in one transaction, so a crash leaves
 either both or neither.
 """
 
+from warnbot.store.delivery import Report
 from warnbot.store.ladder import AckResult, Answer
 from warnbot.store.outbox import OutboxRow
 from warnbot.store.store import Store
 
-__all__ = ["AckResult", "Answer", "OutboxRow", "Store"]
+__all__ = ["AckResult", "Answer", "OutboxRow", "Report", "Store"]

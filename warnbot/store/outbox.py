@@ -1,4 +1,5 @@
-"""The outbox part of the store: claiming, results, delivery reports, rate buckets.
+"""The outbox part of the store: claiming, results, rate buckets (delivery reports:
+:mod:`warnbot.store.delivery`).
 
 Rows are claimed with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite has one
 writer at a time), lane 0 — responsible persons and escalations — always
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,25 +20,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from warnbot.model import Message, Receipt
-from warnbot.store.sql import Base, enqueue, insert_ignore
-from warnbot.store.tables import UTCDateTime, address_failures, outbox, rate_buckets
-
-# Delivery reports arrive in any order; a later stage never goes back.
-STATUS_RANK = {
-    "accepted": 1,
-    "queued": 1,
-    "scheduled": 1,
-    "sending": 2,
-    "sent": 3,
-    "receiving": 3,
-    "received": 4,
-    "delivered": 5,
-    "read": 5,
-    "undelivered": 5,
-    "failed": 5,
-    "canceled": 5,
-}
+from warnbot.model import Level, Message, Receipt
+from warnbot.store.delivery import DeliveryStore, Report
+from warnbot.store.sql import enqueue, insert_ignore
+from warnbot.store.tables import UTCDateTime, address_failures, incidents, outbox, rate_buckets
 
 
 @dataclass(frozen=True)
@@ -57,8 +43,9 @@ class OutboxRow:
     ack_token: str | None
     created_at: datetime
     in_doubt: bool = False
+    priority: int = 0  # the lane: 0 asks and escalations, 1 public tips
 
-    def message(self) -> Message:
+    def message(self, validity_s: int | None = None) -> Message:
         return Message(
             self.key,
             self.channel,
@@ -68,6 +55,8 @@ class OutboxRow:
             self.responder_key,
             tuple(self.mentions or ()),
             self.ack_token,
+            self.priority,
+            validity_s,
         )
 
 
@@ -86,7 +75,7 @@ _SENT_PG = sa.text(
 ).bindparams(sa.bindparam("now", type_=UTCDateTime))
 
 
-class OutboxStore(Base):
+class OutboxStore(DeliveryStore):
     """Methods the dispatcher and the delivery webhooks need."""
 
     async def enqueue(self, messages: Sequence[Message], now: datetime) -> None:
@@ -94,12 +83,28 @@ class OutboxStore(Base):
         async with self.engine.begin() as conn:
             await enqueue(conn, messages, now)
 
-    async def claim(self, limit: int, now: datetime, lease_s: float) -> list[OutboxRow]:
-        """Take up to ``limit`` due rows for sending, lane 0 first; other workers skip them."""
+    async def claim(
+        self, limit: int, now: datetime, lease_s: float, tips_limit: int | None = None
+    ) -> list[OutboxRow]:
+        """Take up to ``limit`` due rows for sending, lane 0 first; other workers skip them.
+        ``tips_limit`` caps the lane-1 rows among them (a rate-limited blast takes only
+        what it can send soon, so the next claim comes soon for any new ask)."""
+        if tips_limit is None:
+            return await self._claim(limit, now, lease_s, None)
+        asks = await self._claim(limit, now, lease_s, 0)
+        room = min(tips_limit, limit - len(asks))
+        tips = await self._claim(room, now, lease_s, 1) if room > 0 else []
+        return asks + tips
+
+    async def _claim(
+        self, limit: int, now: datetime, lease_s: float, lane: int | None
+    ) -> list[OutboxRow]:
         due = sa.or_(
             sa.and_(outbox.c.status == "queued", outbox.c.next_attempt_at <= now),
             sa.and_(outbox.c.status == "sending", outbox.c.claimed_until < now),
         )
+        if lane is not None:
+            due = sa.and_(due, outbox.c.priority == 0 if lane == 0 else outbox.c.priority >= 1)
         ids = (
             sa.select(outbox.c.id)
             .where(due)
@@ -125,22 +130,27 @@ class OutboxStore(Base):
         claimed = (OutboxRow(**r) for r in rows)
         return sorted(claimed, key=lambda r: r.id)
 
-    async def mark_sent(self, row_id: int, receipt: Receipt, now: datetime) -> None:
-        await self.mark_sent_many([(row_id, receipt)], now)
+    async def mark_sent(self, row_id: int, receipt: Receipt, now: datetime) -> list[Report]:
+        return await self.mark_sent_many([(row_id, receipt)], now)
 
-    async def mark_sent_many(self, sent: Sequence[tuple[int, Receipt]], now: datetime) -> None:
-        """Record a batch of accepted sends in one statement and one commit. Profiled: a
-        CASE over the batch cost more CPU to build than the sends it recorded, so
-        PostgreSQL gets two arrays to ``unnest`` and SQLite one executemany."""
+    async def mark_sent_many(
+        self, sent: Sequence[tuple[int, Receipt]], now: datetime
+    ) -> list[Report]:
+        """Record a batch of accepted sends in one statement and one commit, then apply
+        the delivery reports that came before it (returned: the caller acts on them).
+        Profiled: a CASE over the batch cost more CPU to build than the sends it
+        recorded, so PostgreSQL gets two arrays to ``unnest`` and SQLite one executemany."""
         if not sent:
-            return
+            return []
+        pids = [r.provider_id for _, r in sent]
         async with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
-                ids, pids = [row_id for row_id, _ in sent], [r.provider_id for _, r in sent]
+                ids = [row_id for row_id, _ in sent]
                 await conn.execute(_SENT_PG, {"ids": ids, "pids": pids, "now": now})
-                return
-            params = [{"row_id": row_id, "pid": r.provider_id} for row_id, r in sent]
-            await conn.execute(_SENT_ONE.values(sent_at=now), params)
+            else:
+                params = [{"row_id": row_id, "pid": r.provider_id} for row_id, r in sent]
+                await conn.execute(_SENT_ONE.values(sent_at=now), params)
+        return await self.settle_early(pids)  # after the commit: see warnbot.store.delivery
 
     async def mark_failed(
         self, row_id: int, error: str, retry_at: datetime | None, in_doubt: bool = False
@@ -157,21 +167,6 @@ class OutboxStore(Base):
             values["next_attempt_at"] = retry_at
         await self._update(outbox, outbox.c.id == row_id, **values)
 
-    async def record_delivery(self, provider_id: str, status: str, error: str | None) -> bool:
-        """Apply a provider's delivery report; a stale or repeated one changes nothing."""
-        rank = STATUS_RANK.get(status, 0)
-        current = sa.case(STATUS_RANK, value=outbox.c.provider_status, else_=0)
-        stmt = (
-            outbox.update()
-            .where(
-                outbox.c.provider_id == provider_id,
-                sa.or_(outbox.c.provider_status.is_(None), current < rank),
-            )
-            .values(provider_status=status[:16], provider_error=(error or None))
-        )
-        async with self.engine.begin() as conn:
-            return bool((await conn.execute(stmt)).rowcount)
-
     async def row_by_provider_id(self, provider_id: str) -> OutboxRow | None:
         query = sa.select(*(outbox.c[name] for name in _CLAIMED)).where(
             outbox.c.provider_id == provider_id
@@ -180,14 +175,11 @@ class OutboxStore(Base):
             row = (await conn.execute(query)).mappings().first()
         return OutboxRow(**row) if row else None
 
-    async def delivery(self, row_key: str) -> tuple[str | None, str | None]:
-        """The provider's last word on a message: (status, error code)."""
-        query = sa.select(outbox.c.provider_status, outbox.c.provider_error).where(
-            outbox.c.key == row_key
-        )
+    async def incident_levels(self, ids: Iterable[int]) -> dict[int, Level]:
+        """The current level of each incident, for the messages of a batch."""
+        query = sa.select(incidents.c.id, incidents.c.level).where(incidents.c.id.in_(list(ids)))
         async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).one_or_none()
-        return (row[0], row[1]) if row else (None, None)
+            return {i: Level(level) for i, level in (await conn.execute(query)).all()}
 
     async def record_address_failure(
         self,
@@ -210,6 +202,24 @@ class OutboxStore(Base):
                 )
             )
 
+    async def blocked_addresses(self, responder_key: str) -> set[tuple[str, str]]:
+        """(channel, address) pairs that failed for good for this person: a landline
+        refused by SMS is still called."""
+        query = sa.select(address_failures.c.channel, address_failures.c.address).where(
+            address_failures.c.responder_key == responder_key
+        )
+        async with self.engine.connect() as conn:
+            return {(c, a) for c, a in (await conn.execute(query)).all()}
+
+    async def tried_addresses(self, key: str, up_to_id: int) -> set[tuple[str, str]]:
+        """(channel, address) pairs the message ``key`` (a failover chain's first key)
+        went to, itself and its failovers (``key|alt:…``), up to row ``up_to_id``: what
+        was tried before that row failed, so deciding its failover twice decides the same."""
+        chain = sa.or_(outbox.c.key == key, outbox.c.key.startswith(f"{key}|alt:", autoescape=True))
+        query = sa.select(outbox.c.channel, outbox.c.address).where(chain, outbox.c.id <= up_to_id)
+        async with self.engine.connect() as conn:
+            return {(c, a) for c, a in (await conn.execute(query)).all()}
+
     async def failed_addresses(self, responder_key: str) -> set[str]:
         query = sa.select(address_failures.c.address).where(
             address_failures.c.responder_key == responder_key
@@ -222,14 +232,19 @@ class OutboxStore(Base):
         async with self.engine.connect() as conn:
             return {s: int(n) for s, n in (await conn.execute(query)).all()}
 
-    async def queued_bodies(self, channel: str, limit: int = 1000) -> tuple[int, list[str]]:
-        """How many messages wait on ``channel``, and a sample of their texts."""
-        waiting = outbox.c.status.in_(("queued", "sending"))
-        count = sa.select(sa.func.count()).where(outbox.c.channel == channel, waiting)
-        sample = sa.select(outbox.c.body).where(outbox.c.channel == channel, waiting).limit(limit)
+    async def queued_texts(self, channel: str, limit: int = 1000) -> tuple[int, dict[str, int]]:
+        """How many messages wait on ``channel``, and its ``limit`` most common texts with
+        how many carry each (a blast is one text: counted exactly)."""
+        waiting = sa.and_(outbox.c.channel == channel, outbox.c.status.in_(("queued", "sending")))
+        count = sa.select(sa.func.count()).where(waiting)
+        n = sa.func.count().label("n")
+        texts = (
+            sa.select(outbox.c.body, n).where(waiting).group_by(outbox.c.body).order_by(n.desc())
+        ).limit(limit)
         async with self.engine.connect() as conn:
             total = int((await conn.execute(count)).scalar_one())
-            return total, list((await conn.execute(sample)).scalars())
+            found = {body: int(k) for body, k in (await conn.execute(texts)).all()} if total else {}
+        return total, found
 
     async def sent_messages(self, incident_id: int) -> list[Message]:
         """Messages the providers accepted for an incident, oldest first."""
@@ -278,7 +293,7 @@ class OutboxStore(Base):
 
     async def reserve(
         self,
-        bucket: str,
+        bucket: str | Sequence[str],
         span_s: float,
         horizon_s: float,
         now_s: float | None = None,
@@ -297,7 +312,17 @@ class OutboxStore(Base):
         clock, for tests. An idle bucket's booking starts ``lead_s`` from now: the
         time a sender needs between booking and sending. One statement, so concurrent
         bookings never overlap.
+
+        Several buckets (an account and a sender) are booked together: the span starts
+        when the busiest of them is free, and each is booked to its end. Their rows are
+        locked in name order first (``FOR UPDATE``; on SQLite the first write takes the
+        database's one write lock), so concurrent bookings of overlapping sets wait for
+        each other instead of interleaving.
         """
+        if not isinstance(bucket, str):
+            if len(bucket) != 1:
+                return await self._reserve_all(sorted(bucket), span_s, horizon_s, now_s, lead_s)
+            bucket = bucket[0]
         async with self.engine.begin() as conn:
             now = _clock(conn, now_s)
             soonest = now + lead_s
@@ -311,6 +336,25 @@ class OutboxStore(Base):
             await conn.execute(insert_ignore(conn, rate_buckets).values(name=bucket, tat_s=0.0))
             start = (await conn.execute(stmt)).scalar_one_or_none()
         return None if start is None else float(start)
+
+    async def _reserve_all(
+        self, names: list[str], span_s: float, horizon_s: float, now_s: float | None, lead_s: float
+    ) -> float | None:
+        table = rate_buckets
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert_ignore(conn, table), [{"name": n, "tat_s": 0.0} for n in names]
+            )
+            locked = sa.select(table.c.tat_s).where(table.c.name.in_(names)).order_by(table.c.name)
+            busy = max(float(t) for t in (await conn.execute(locked.with_for_update())).scalars())
+            now = float((await conn.execute(sa.select(_clock(conn, now_s)))).scalar_one())
+            start = max(busy, now + lead_s)
+            if start - now > horizon_s:
+                return None
+            await conn.execute(
+                table.update().where(table.c.name.in_(names)).values(tat_s=start + span_s)
+            )
+        return start
 
     async def clock_offset_s(self, max_age_s: float = 60.0) -> float:
         """How far the shared clock of ``reserve`` is ahead of this process's

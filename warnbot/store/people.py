@@ -85,19 +85,29 @@ class AudienceStore(Base):
             offered += len(messages)
         return offered
 
+    async def audience_count(self, name: str, region_codes: Iterable[str]) -> int:
+        """How many numbers ``audience_numbers`` would give: a blast's size, before it."""
+        chosen = _members_in(name, region_codes)
+        if chosen is None:
+            return 0
+        query = sa.select(sa.func.count()).select_from(
+            audience_members.join(audiences, _members_of)
+        )
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(query.where(chosen))).scalar_one())
+
     async def audience_numbers(
         self, name: str, region_codes: Iterable[str], batch_size: int = 5000
     ) -> AsyncIterator[list[str]]:
         """The numbers of audience ``name`` in ``region_codes`` or any region inside them,
         in batches of up to ``batch_size``, each number once, in number order."""
-        prefixes = sorted({regions.prefix(c) for c in region_codes})
-        if not prefixes:
+        chosen = _members_in(name, region_codes)
+        if chosen is None:
             return
-        inside = sa.or_(*(audience_members.c.region_code.startswith(p) for p in prefixes))
         query = (
             sa.select(audience_members.c.phone)
             .join(audiences, _members_of)
-            .where(audiences.c.name == name, inside)
+            .where(chosen)
             .order_by(audience_members.c.phone)
             .limit(batch_size)
         )
@@ -111,6 +121,15 @@ class AudienceStore(Base):
                 return
             yield batch
             last = batch[-1]
+
+
+def _members_in(name: str, region_codes: Iterable[str]) -> sa.ColumnElement[bool] | None:
+    """Members of audience ``name`` in ``region_codes`` or any region inside them."""
+    prefixes = sorted({regions.prefix(c) for c in region_codes})
+    if not prefixes:
+        return None
+    inside = sa.or_(*(audience_members.c.region_code.startswith(p) for p in prefixes))
+    return sa.and_(audiences.c.name == name, inside)
 
 
 async def bulk_insert_members(conn: AsyncConnection, rows: list[tuple[int, str, str]]) -> None:

@@ -164,6 +164,18 @@ outbox = sa.Table(
     sa.Index("ix_outbox_provider_id", "provider_id"),
 )
 
+# Delivery reports that arrived before their send was recorded: a provider may call
+# back while the sender is still waiting for its answer, or before the sender writes
+# its batch's ids down. Kept here until the id is recorded, then applied (and deleted).
+early_reports = sa.Table(
+    "early_reports",
+    metadata,
+    sa.Column("provider_id", sa.String(64), primary_key=True),
+    sa.Column("status", sa.String(16), primary_key=True),
+    sa.Column("error", sa.String(16)),
+    sa.Column("received_at", UTCDateTime, nullable=False, index=True),
+)
+
 # Rate limits shared by every process on the database (GCRA): ``tat_s`` is the
 # epoch second at which the next message may go; each send books its slot.
 rate_buckets = sa.Table(
