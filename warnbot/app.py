@@ -347,15 +347,19 @@ class App:
 
     # acks ------------------------------------------------------------------
 
-    async def sms_reply(self, phone: str, text: str) -> str:
-        """Record an SMS answer; returns the text to answer the sender with."""
+    async def sms_reply(self, phone: str, text: str, message_id: str | None = None) -> str:
+        """Record an SMS answer; returns the text to answer the sender with.
+
+        ``message_id`` is the provider's id of the inbound message (Twilio
+        ``MessageSid``, Aliyun ``sequence_id``, prefixed by the provider): a provider
+        retrying the same webhook then files its report back once, not twice."""
         outcome = await acks.intake_sms(self.store, phone, text, self.clock())
         person = self.people.get(outcome.result.request.responder_key) if outcome.result else None
         answer = await self._after_ack(outcome, person, phone)
         report = receipts.parse_report(text)
         if outcome.kind in ("unknown", "which") and not report.parsed:
             return answer
-        filed = await self._file_report(phone, report, outcome)
+        filed = await self._file_report(phone, report, outcome, message_id)
         if filed is None or outcome.result is not None:
             return answer
         return self.renderer.render(
@@ -363,12 +367,18 @@ class App:
         )
 
     async def _file_report(
-        self, phone: str, report: receipts.Report, outcome: acks.Outcome
+        self,
+        phone: str,
+        report: receipts.Report,
+        outcome: acks.Outcome,
+        message_id: str | None = None,
     ) -> Responder | None:
         """Keep what an SMS reports back (回执: "已转移12户30人", "已转移 3号") with the
         request it answers — or, for a report sent on its own, the sender's latest
         request — and sum it into the incident; the person, or None when nothing is
-        filed (a bare confirmation, or a sender with no request)."""
+        filed (a bare confirmation, or a sender with no request). A message already
+        filed under ``message_id`` (a provider's retry) is answered alike, not summed
+        again."""
         if outcome.result is not None:
             request: Request | None = outcome.result.request
             reply = acks.parse_reply(report.text)
@@ -381,10 +391,11 @@ class App:
         person = self.people.get(request.responder_key) if request else None
         if request is None or person is None:
             return None
-        await self.store.file_report(
-            request.incident_id, request.id, person, report, "sms", self.clock()
+        report_id, _ = await self.store.file_report(
+            request.incident_id, request.id, person, report, "sms", self.clock(), message_id
         )
-        self.observe("report", request=request, report=report, person=person)
+        if report_id is not None:
+            self.observe("report", request=request, report=report, person=person)
         return person
 
     async def link_ack(self, request_id: int, path: AckPath = AckPath.LINK) -> acks.Outcome:
