@@ -82,6 +82,20 @@ async def test_a_duty_officers_entry_names_them_in_the_audit_trail(app: App, clo
     assert (await app.duty_ack(incident, "nobody", "值班员王五")).kind == "unknown"
 
 
+async def test_a_duty_officers_note_with_figures_is_filed_as_a_report_back(app: App) -> None:
+    """A phone call's "已转移5户12人" is summed like the same words by SMS; a note with
+    nothing to read is kept in the audit trail only."""
+    incident = await opened(app)
+    await app.duty_ack(incident, "V03", "值班员王五", note="电话确认")
+    assert await app.store.reports_of(incident) == []
+    await app.duty_ack(incident, "V03", "值班员王五", note="电话告知已转移5户12人")
+    (filed,) = await app.store.reports_of(incident)
+    assert (filed.path, filed.responder_key) == ("duty_officer", "V03")
+    assert filed.report.people_moved == 12
+    totals = await app.report_totals(incident)
+    assert totals["449901"].total.households_moved == 5 and totals["449901"].name
+
+
 async def test_a_delivery_report_marks_the_ask_delivered_but_not_a_report_about_others(
     app: App, fake_twilio: FakeTwilio, clock: Clock
 ) -> None:
@@ -178,6 +192,7 @@ async def test_warnbot_ack_records_a_phone_confirmation_by_a_named_duty_officer(
     from tests.factories import delivery, incident, person
 
     made = await store.open_incident(incident(T0), None)
+    await store.sync_roster([person("V09")])
     await store.add_requests(made.id, [delivery(person("V09"), T0)], T0, lambda r: [])
     await store.close()
 
@@ -197,7 +212,11 @@ async def test_warnbot_ack_records_a_phone_confirmation_by_a_named_duty_officer(
     assert "已登记确认 recorded" in done.stdout and "值班员王五" in done.stdout
     missing = ack("--person", "V99", "--by", "值班员王五")
     assert missing.returncode == 1 and "V99" in missing.stderr
+    reported = ack("--person", "V09", "--by", "值班员王五", "--note", "已转移3户7人")
+    assert reported.returncode == 0, reported.stderr
     store = Store.connect(url)
-    (answer,) = await store.answers_of(made.id)
+    answer, _ = await store.answers_of(made.id)
+    (filed,) = await store.reports_of(made.id)
     await store.close()
     assert (answer.path, answer.by_name, answer.text) == ("duty_officer", "值班员王五", "电话确认")
+    assert (filed.path, filed.report.people_moved) == ("duty_officer", 7)

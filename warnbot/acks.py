@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from warnbot import receipts
 from warnbot.model import AckPath, Request
 from warnbot.settings import Settings
 from warnbot.store import AckResult, Store
@@ -162,7 +163,9 @@ async def intake_duty_officer(
     arrived: bool = False,
 ) -> Outcome:
     """A duty officer records an answer taken by phone, under their own name; the
-    person's current request on the incident is confirmed (or marked arrived)."""
+    person's current request on the incident is confirmed (or marked arrived). A
+    note that reports something back ("已转移5户12人", "3号已转移") is filed as a
+    report back (path ``duty_officer``), as the same words by SMS would be."""
     if not by.strip():
         raise ValueError("the duty officer's name is required (--by)")
     current = [
@@ -174,8 +177,27 @@ async def intake_duty_officer(
         return Outcome("unknown")
     request_id = current[-1].id
     if arrived:
-        return await _arrive(store, request_id, AckPath.DUTY_OFFICER, note, now, by.strip())
-    return await _record(store, request_id, AckPath.DUTY_OFFICER, note, now, by.strip())
+        outcome = await _arrive(store, request_id, AckPath.DUTY_OFFICER, note, now, by.strip())
+    else:
+        outcome = await _record(store, request_id, AckPath.DUTY_OFFICER, note, now, by.strip())
+    if outcome.result is not None:
+        await file_note(store, outcome.result.request, note, now)
+    return outcome
+
+
+async def file_note(store: Store, request: Request, note: str, now: datetime) -> bool:
+    """File a duty officer's note as a report back when figures or moved entries can be
+    read from it; True when it was filed."""
+    report = receipts.parse_report(note)
+    if not report.parsed:
+        return False
+    person = (await store.people_by_key([request.responder_key])).get(request.responder_key)
+    if person is None:
+        return False
+    await store.file_report(
+        request.incident_id, request.id, person, report, AckPath.DUTY_OFFICER.value, now
+    )
+    return True
 
 
 async def _record(

@@ -457,6 +457,30 @@ class App:
         incident = await self.store.incident(r.incident_id)
         return incident.headline if incident else ""
 
+    # reads for the console and the JSON API ---------------------------------------
+
+    async def report_totals(self, incident_id: int) -> dict[str, receipts.RegionTotals]:
+        """The incident's reports back (回执) summed per region code, each region with its
+        own figures and the total of everything inside it, named from the region tree."""
+        return await self.store.report_totals(incident_id, self.regions)
+
+    async def transfer_board(self, incident_id: int) -> list[transfers.PersonProgress]:
+        """Each transfer list (转移清单) of a person asked in the incident, entry by entry,
+        moved or not; unfinished lists first."""
+        return await self.store.transfer_board(incident_id)
+
+    async def mark_moved(
+        self, incident_id: int, person_key: str, entries: Sequence[str], by: str
+    ) -> list[transfers.Mark]:
+        """A duty officer marks entries of a person's list moved (``entries``: numbers, or
+        ``["all"]``), their name ``by`` kept on each mark; returns the new marks.
+        ValueError (nothing changed) for an empty name, a person not asked, an
+        unknown entry."""
+        marks = await self.store.mark_moved_by(incident_id, person_key, entries, by, self.clock())
+        if marks:
+            self.observe("moved", incident_id=incident_id, marks=marks)
+        return marks
+
     # the ladder and the outbox -----------------------------------------------
 
     async def tick(self) -> list[Step]:
