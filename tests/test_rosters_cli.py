@@ -80,7 +80,9 @@ def test_roster_import_syncs_the_store_and_a_bad_file_changes_nothing(
 ) -> None:
     result = run(config, "roster", "import", str(ROSTERS / "demo_roster.csv"))
     assert result.returncode == 0, result.stderr
-    assert "名册已导入 roster imported: 12 人 persons (市级 city 2," in result.stdout
+    assert "名册已导入 roster imported (版本 version 1): 12 人 persons (市级 city 2," in (
+        result.stdout
+    )
     people, _ = stored(config)
     assert {p.key: p.chat_id("wecom") for p in people}["C01"] == "lin.xiaoqing"
     refused = run(config, "roster", "import", str(bad_roster(tmp_path)))

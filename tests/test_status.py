@@ -4,11 +4,12 @@ the boards, the reports back summed per region and the transfer lists."""
 from __future__ import annotations
 
 from tests.conftest import DEMO, T0
+from tests.factories import person
 from warnbot.app import App
 from warnbot.ingest import cap
 from warnbot.model import Message
 from warnbot.settings import RateLimit, Settings
-from warnbot.status import incident_lines, queue_lines
+from warnbot.status import incident_lines, queue_lines, roster_line
 from warnbot.store import Store
 from warnbot.transfers import TransferEntry
 
@@ -70,3 +71,11 @@ async def test_an_incident_without_reports_or_lists_shows_neither(app: App) -> N
     await app.ingest("demo", cap.parse(FEED))
     text = await _incident_text(app)
     assert "叫应:" in text and "回执汇总" not in text and "转移清单" not in text
+
+
+async def test_the_roster_line_says_which_version_the_daemons_use(store: Store) -> None:
+    assert roster_line(await store.roster_state()) == "名册 roster: 未导入 none imported"
+    await store.import_roster([person("Z01")], "a" * 64, "名册.csv", "import", T0)
+    assert roster_line(await store.roster_state()) == (
+        "名册 roster: 版本 version 1, 导入 import 名册.csv (2026-08-15 06:15:00Z)"
+    )

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from warnbot import acks, dispatch, drills, feedwatch, links, log, receipts, rosters, transfers
@@ -70,18 +71,17 @@ class App:
     started_at: datetime = field(default_factory=utcnow)
     regions: RegionTree | None = None
     rota: DutyRota = field(default_factory=DutyRota)
+    roster_version: int = 0  # the stored roster's version in ``people``
 
     async def start(self) -> None:
-        """Migrate the schema, load the roster, fetch the link key."""
+        """Migrate the schema, load the region tree and the roster, fetch the link key."""
         await self.store.migrate()
         self.started_at = self.clock()
-        if self.settings.roster:
-            await self.store.sync_roster(
-                rosters.load(self.settings.roster, self.settings.phone_region)
-            )
-        await self.reload_people()
         if self.settings.regions:
             self.regions = load_tree(self.settings.regions)
+        if self.settings.roster:
+            await self.seed_roster(self.settings.roster)
+        await self.reload_people()
         if self.settings.transfer_lists:
             entries = transfers.load(
                 self.settings.transfer_lists, self.people.keys(), self.settings.phone_region
@@ -106,8 +106,38 @@ class App:
             await channel.aclose()
         await self.store.close()
 
+    async def seed_roster(self, path: Path) -> bool:
+        """Apply the configured roster file when its content changed since it was last
+        applied (or the store has none); True when it was. The store's roster is the
+        one used: a ``warnbot roster import`` stays until the file changes. Rows are
+        checked against the region tree; ConfigError lists every bad one."""
+        sha256 = rosters.file_sha256(path)
+        state = await self.store.roster_state()
+        if state is not None and state.config_sha256 == sha256:
+            return False
+        people = rosters.load(path, self.settings.phone_region, self.regions)
+        await self.store.import_roster(
+            people, sha256, str(path), "config", self.clock(), config_sha256=sha256
+        )
+        _log.info("roster_applied", source=str(path), persons=len(people))
+        return True
+
     async def reload_people(self) -> None:
+        """Read the roster from the store, noting its version (read first: an import
+        between the two reads only causes one more reload)."""
+        state = await self.store.roster_state()
         self.people = {p.key: p for p in await self.store.roster()}
+        self.roster_version = state.version if state else 0
+
+    async def refresh(self) -> bool:
+        """Reload the roster when another process imported a newer version (one small
+        read; every process runs it periodically). True when it reloaded."""
+        state = await self.store.roster_state()
+        if (state.version if state else 0) == self.roster_version:
+            return False
+        await self.reload_people()
+        _log.info("roster_reloaded", version=self.roster_version, persons=len(self.people))
+        return True
 
     def observe(self, event: str, **fields: Any) -> None:
         for observer in self.observers:

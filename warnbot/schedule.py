@@ -25,14 +25,15 @@ from warnbot.app import App
 from warnbot.ingest import poller
 
 _log = log.get(__name__)
+EVERY_PROCESS = frozenset({"outbox", "refresh"})  # jobs each process runs, lease or not
 
 
 class Schedule:
     """The scheduler with every job of ``app``, and the job runs in flight.
 
-    The outbox is drained by every process; the other jobs (pollers, the
-    escalation clock, expiry, the feed watch) run only while this process holds
-    the scheduler lease: ``lead`` adds them, ``follow`` removes them. Without
+    Every process drains the outbox and refreshes its roster (and rota); the other
+    jobs (pollers, the escalation clock, expiry, the feed watch) run only while this
+    process holds the scheduler lease: ``lead`` adds them, ``follow`` removes them. Without
     ``leader=False`` the schedule leads from the start (one process, no lease).
     """
 
@@ -41,9 +42,10 @@ class Schedule:
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.running: set[asyncio.Task[Any]] = set()
         self.leading = False
-        self._every(
-            "outbox", app.settings.outbox_tick_s, datetime.now(UTC), functools.partial(drain, app)
-        )
+        now = datetime.now(UTC)
+        self._every("outbox", app.settings.outbox_tick_s, now, functools.partial(drain, app))
+        # every process answers SMS from the roster: each notices a newer import itself
+        self._every("refresh", app.settings.escalation_tick_s, now, app.refresh)
         if leader:  # a single process (the demo, tests) leads from the start
             self.lead()
 
@@ -69,9 +71,9 @@ class Schedule:
         """Remove the lease holder's jobs and wait for their runs in flight."""
         self.leading = False
         for job in self.scheduler.get_jobs():
-            if job.id != "outbox":
+            if job.id not in EVERY_PROCESS:
                 job.remove()
-        leader_runs = {t for t in self.running if t.get_name() != "outbox"}
+        leader_runs = {t for t in self.running if t.get_name() not in EVERY_PROCESS}
         if leader_runs:
             await asyncio.wait(leader_runs, timeout=timeout_s)
 

@@ -16,6 +16,7 @@ from warnbot.regions import RegionTree, load_tree
 from warnbot.settings import Settings
 from warnbot.sms import estimate
 from warnbot.store import Store
+from warnbot.store.people import ImportState
 
 MAX_REGIONS = 20  # region rows of the report sums; a county can have hundreds of villages
 MAX_TRANSFER_LINES = 30
@@ -27,6 +28,7 @@ async def print_status(settings: Settings) -> int:
     try:
         await store.migrate()
         now = datetime.now(UTC)
+        print(roster_line(await store.roster_state()))
         opened = await store.open_incidents()
         print(f"进行中的响应 open incidents: {len(opened)}")
         for incident, _ in opened:
@@ -42,6 +44,17 @@ async def print_status(settings: Settings) -> int:
     finally:
         await store.close()
     return 0
+
+
+def roster_line(state: ImportState | None) -> str:
+    """Which roster the daemons use: its version, where it came from, when."""
+    if state is None:
+        return "名册 roster: 未导入 none imported"
+    via = "配置文件 config" if state.via == "config" else "导入 import"
+    return (
+        f"名册 roster: 版本 version {state.version}, {via} {state.source} "
+        f"({state.imported_at:%F %T}Z)"
+    )
 
 
 async def incident_lines(

@@ -94,16 +94,25 @@ def _roster_check(args: argparse.Namespace) -> int:
 
 
 def _roster_import(args: argparse.Namespace) -> int:
+    from warnbot.rosters.people import file_sha256
+
     try:
         settings, people = _load_roster(args)
+        sha256 = file_sha256(args.file)
     except ConfigError as e:
         return _report(e.problems, "名册")
+    state: list[Any] = []
 
     async def sync(store: Any) -> None:
-        await store.sync_roster(people)
+        now = datetime.now(UTC)
+        state.append(await store.import_roster(people, sha256, str(args.file), "import", now))
 
     _with_store(settings, sync)
-    print(f"名册已导入 roster imported: {len(people)} 人 persons ({_tiers(people)})")
+    print(
+        f"名册已导入 roster imported (版本 version {state[0].version}): "
+        f"{len(people)} 人 persons ({_tiers(people)}); "
+        "运行中的服务将自动重新加载 running daemons reload it"
+    )
     return 0
 
 

@@ -1,4 +1,10 @@
-"""The people part of the store beyond responders: public audiences 受众.
+"""The people part of the store: the responder roster with its import versions, and
+public audiences 受众.
+
+The roster in the store is the one warnbot uses. Each import (the configured file
+when its content changed, or ``warnbot roster import``) replaces it in one
+transaction and raises its version; every process compares that version on a
+cheap periodic check and reloads when it moved.
 
 An audience is a large opt-in list of residents' numbers by region, for public
 tip SMS 提示短信. One district sent 300,000 for one typhoon, so an import is a
@@ -9,17 +15,131 @@ stream of batches in number order (keyset pagination), never one huge result.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from warnbot import regions
-from warnbot.model import Message
-from warnbot.store.sql import Base, enqueue
-from warnbot.store.tables import audience_members, audiences
+from warnbot.model import Message, Responder
+from warnbot.store.sql import Base, enqueue, insert_ignore
+from warnbot.store.tables import (
+    audience_members,
+    audiences,
+    imports,
+    responder_phones,
+    responders,
+)
+
+ROSTER = "roster"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the placeholder row's time, before any import
+
+
+@dataclass(frozen=True)
+class ImportState:
+    """The last import of a list: its version (1, 2, …), content hash, where it came
+    from (``via`` config or import) and the configured file's hash when last applied."""
+
+    version: int
+    sha256: str
+    source: str
+    via: str
+    config_sha256: str | None
+    imported_at: datetime
+
+
+class RosterStore(Base):
+    """The responder roster: replaced whole by each import, versioned."""
+
+    async def sync_roster(self, people: Sequence[Responder]) -> None:
+        """Make the stored roster equal ``people``; absent persons become inactive.
+        Leaves the version alone: imports go through ``import_roster``."""
+        async with self.engine.begin() as conn:
+            await _sync_roster(conn, people)
+
+    async def import_roster(
+        self,
+        people: Sequence[Responder],
+        sha256: str,
+        source: str,
+        via: str,
+        now: datetime,
+        config_sha256: str | None = None,
+    ) -> ImportState:
+        """Replace the roster and raise its version, in one transaction. ``config_sha256``
+        (for an import of the configured file) is remembered; other imports keep the one
+        stored, so the file is not applied again until it changes."""
+        async with self.engine.begin() as conn:
+            before = await _locked_state(conn, ROSTER)
+            await _sync_roster(conn, people)
+            state = ImportState(
+                (before.version if before else 0) + 1,
+                sha256,
+                source[:500],
+                via,
+                config_sha256 or (before.config_sha256 if before else None),
+                now,
+            )
+            values = dataclasses.asdict(state)
+            await conn.execute(imports.update().where(imports.c.name == ROSTER).values(values))
+        return state
+
+    async def roster_state(self) -> ImportState | None:
+        """The roster's last import, or None before the first (one small row: cheap to
+        read on every tick)."""
+        query = sa.select(imports).where(imports.c.name == ROSTER)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().one_or_none()
+        return _state(row) if row else None
+
+
+async def _locked_state(conn: AsyncConnection, name: str) -> ImportState | None:
+    """The import row, locked for this transaction (created first if missing, so two
+    processes importing at once take turns on the same row)."""
+    placeholder = {"name": name, "version": 0, "sha256": "", "source": "", "via": ""}
+    await conn.execute(insert_ignore(conn, imports).values({**placeholder, "imported_at": _EPOCH}))
+    query = sa.select(imports).where(imports.c.name == name).with_for_update()
+    row = (await conn.execute(query)).mappings().one()
+    return _state(row) if row["version"] else None
+
+
+def _state(r: Any) -> ImportState:
+    return ImportState(
+        r["version"], r["sha256"], r["source"], r["via"], r["config_sha256"], r["imported_at"]
+    )
+
+
+async def _sync_roster(conn: AsyncConnection, people: Sequence[Responder]) -> None:
+    await conn.execute(responders.update().values(active=False))
+    for person in people:
+        await _upsert_responder(conn, person)
+    await conn.execute(responder_phones.delete())
+    phones = [{"phone": p, "responder_key": r.key} for r in people for p in r.phones]
+    if phones:
+        await conn.execute(insert_ignore(conn, responder_phones), phones)
+
+
+async def _upsert_responder(conn: AsyncConnection, p: Responder) -> None:
+    values = {
+        "name": p.name,
+        "tier": p.tier.value,
+        "region_code": p.region_code,
+        "phones": list(p.phones),
+        "roles": list(p.roles),
+        "language": p.language,
+        "superior": p.superior,
+        "chat_ids": dict(p.chat_ids) or None,
+        "active": True,
+    }
+    result = await conn.execute(responders.update().where(responders.c.key == p.key).values(values))
+    if not result.rowcount:
+        await conn.execute(responders.insert().values(key=p.key, **values))
+
 
 _MEMBER_COLUMNS = ["audience_id", "phone", "region_code"]
 _members_of = audience_members.c.audience_id == audiences.c.id

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +33,7 @@ from warnbot.store.ladder import (
     tier_policy_json,
 )
 from warnbot.store.outbox import OutboxStore
-from warnbot.store.people import AudienceStore
+from warnbot.store.people import AudienceStore, RosterStore
 from warnbot.store.reports import ReportStore
 from warnbot.store.sql import enqueue
 from warnbot.store.sql import insert_ignore as _insert_ignore
@@ -49,7 +49,7 @@ from warnbot.store.tables import (
 Compose = Callable[[Request], list[Message]]
 
 
-class Store(LadderStore, FeedStore, CapStore, OutboxStore, AudienceStore, ReportStore):
+class Store(LadderStore, FeedStore, CapStore, OutboxStore, RosterStore, AudienceStore, ReportStore):
     """All reads and writes of warnbot's state; see the package docstring."""
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -66,17 +66,6 @@ class Store(LadderStore, FeedStore, CapStore, OutboxStore, AudienceStore, Report
         await self.engine.dispose()
 
     # roster -------------------------------------------------------------
-
-    async def sync_roster(self, people: Sequence[Responder]) -> None:
-        """Make the stored roster equal ``people``; absent persons become inactive."""
-        async with self.engine.begin() as conn:
-            await conn.execute(responders.update().values(active=False))
-            for person in people:
-                await _upsert_responder(conn, person)
-            await conn.execute(responder_phones.delete())
-            phones = [{"phone": p, "responder_key": r.key} for r in people for p in r.phones]
-            if phones:
-                await conn.execute(_insert_ignore(conn, responder_phones), phones)
 
     async def roster(self) -> list[Responder]:
         async with self.engine.connect() as conn:
@@ -218,23 +207,6 @@ class Store(LadderStore, FeedStore, CapStore, OutboxStore, AudienceStore, Report
             await conn.execute(sa.text("SELECT 1"))
 
     # helpers -------------------------------------------------------------
-
-
-async def _upsert_responder(conn: AsyncConnection, p: Responder) -> None:
-    values = {
-        "name": p.name,
-        "tier": p.tier.value,
-        "region_code": p.region_code,
-        "phones": list(p.phones),
-        "roles": list(p.roles),
-        "language": p.language,
-        "superior": p.superior,
-        "chat_ids": dict(p.chat_ids) or None,
-        "active": True,
-    }
-    result = await conn.execute(responders.update().where(responders.c.key == p.key).values(values))
-    if not result.rowcount:
-        await conn.execute(responders.insert().values(key=p.key, **values))
 
 
 async def _insert_request(

@@ -440,3 +440,24 @@ drill_plans = sa.Table(
     sa.Column("incident_ids", sa.JSON),
     sa.Index("ix_drill_plans_status_fire_at", "status", "fire_at"),
 )
+
+
+# ---------------------------------------------------------------------------
+# Ladder follow-ups (migration 0008).
+
+# What was last imported of a list an office keeps (``name``: ``roster``): the content's
+# SHA-256, a version that goes up with every import (every process reloads when it
+# changes) and, apart, the configured file's content when it was last applied, so a
+# restart re-reads the configured file only when it changed and never undoes
+# ``warnbot roster import``.
+imports = sa.Table(
+    "imports",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(500), nullable=False),
+    sa.Column("via", sa.String(16), nullable=False),  # config | import
+    sa.Column("config_sha256", sa.String(64)),
+    sa.Column("imported_at", UTCDateTime, nullable=False),
+)
