@@ -93,7 +93,7 @@ async def test_an_unannounced_drill_fires_once_marked_and_keeps_away_from_the_pu
     assert await app.fire_due_drills("worker-b") == []  # claimed once, by one process
     await app.pump()
     bodies = [m.body or "" for m in fake_twilio.messages]
-    assert len(bodies) == 11 and all(b.startswith(MARK) for b in bodies)
+    assert len(bodies) == 12 and all(b.startswith(MARK) for b in bodies)  # 11 asks, 值班提示
     assert not {m.to for m in fake_twilio.messages} & set(RESIDENTS)  # no public tips
 
 

@@ -9,7 +9,6 @@ it; the console will stream it).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +16,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from warnbot import acks, dispatch, drills, feedwatch, links, log, receipts, rosters, transfers
+from warnbot import (
+    acks,
+    dispatch,
+    drills,
+    dutyalerts,
+    feedwatch,
+    links,
+    log,
+    receipts,
+    rosters,
+    transfers,
+)
 from warnbot.channels import CHANNELS, Channel
 from warnbot.errors import ConfigError, SendError
 from warnbot.escalate import escalate
@@ -38,7 +48,7 @@ from warnbot.publish import publish_cap
 from warnbot.regions import RegionTree, load_tree
 from warnbot.render import Renderer
 from warnbot.rosters.audience import tip_messages
-from warnbot.rosters.rota import DutyRota, duty_officers_at, load_rota
+from warnbot.rosters.rota import DutyRota, OnShift, duty_officers_at, load_rota, on_shift
 from warnbot.settings import Settings
 from warnbot.store import OutboxRow, Store
 
@@ -72,6 +82,7 @@ class App:
     regions: RegionTree | None = None
     rota: DutyRota = field(default_factory=DutyRota)
     roster_version: int = 0  # the stored roster's version in ``people``
+    rota_mtime: int | None = None  # the rota file's st_mtime_ns when it was read
 
     async def start(self) -> None:
         """Migrate the schema, load the region tree and the roster, fetch the link key."""
@@ -88,12 +99,7 @@ class App:
             )
             await self.store.sync_transfer_lists(entries)
         if self.settings.rota:
-            self.rota = load_rota(
-                self.settings.rota,
-                self.people.values(),
-                self.settings.timezone,
-                self.settings.phone_region,
-            )
+            self.load_rota(self.settings.rota)
         secret = self.settings.web.link_secret
         self.link_secret = (
             secret.get_secret_value()
@@ -131,13 +137,35 @@ class App:
 
     async def refresh(self) -> bool:
         """Reload the roster when another process imported a newer version (one small
-        read; every process runs it periodically). True when it reloaded."""
+        read), and the rota when its file changed (its mtime) or the roster did; every
+        process runs it periodically. True when the roster reloaded."""
         state = await self.store.roster_state()
-        if (state.version if state else 0) == self.roster_version:
-            return False
-        await self.reload_people()
-        _log.info("roster_reloaded", version=self.roster_version, persons=len(self.people))
-        return True
+        reloaded = (state.version if state else 0) != self.roster_version
+        if reloaded:
+            await self.reload_people()
+            _log.info("roster_reloaded", version=self.roster_version, persons=len(self.people))
+        path = self.settings.rota
+        if path is not None and (reloaded or _mtime(path) != self.rota_mtime):
+            self._reload_rota(path)
+        return reloaded
+
+    def load_rota(self, path: Path) -> None:
+        """Read the duty rota against the roster; ConfigError lists every problem."""
+        self.rota_mtime = _mtime(path)
+        self.rota = load_rota(
+            path, self.people.values(), self.settings.timezone, self.settings.phone_region
+        )
+
+    def _reload_rota(self, path: Path) -> None:
+        """A running daemon keeps the rota it has when the new file is bad, and says so
+        once per version of the file (``warnbot rota check`` shows every problem)."""
+        try:
+            self.load_rota(path)
+        except ConfigError as e:
+            first = e.problems[0] if e.problems else ""
+            _log.error("rota_refused", source=str(path), problems=len(e.problems), first=first)
+            return
+        _log.info("rota_reloaded", source=str(path), shifts=len(self.rota.shifts))
 
     def observe(self, event: str, **fields: Any) -> None:
         for observer in self.observers:
@@ -179,6 +207,7 @@ class App:
             await self.store.lift(incident_id, self.clock())
             self.observe("lifted", key=t.key, reason=t.reason)
             await self.tell_reached(incident_id, "lifted")
+            await self.alert_duty(incident_id, "lifted")
         else:
             incident_id = t.incident_id
             policy = self.settings.level_policy(t.level) if t.kind == "upgrade" else None
@@ -190,6 +219,7 @@ class App:
             return
         if t.kind == "upgrade":
             await self.reask(incident)
+            await self.alert_duty(incident.id, "upgraded")
         await publish_cap(self.store, self.settings, incident, t.kind, self.clock())
 
     async def open(self, t: Transition, warning_key: str | None, source: str) -> Incident:
@@ -207,7 +237,8 @@ class App:
         )
         incident = await self.store.open_incident(draft, warning_key)
         self.observe("opened", incident=incident, reason=t.reason)
-        await self.notify(incident)
+        asked = await self.notify(incident)
+        await self.alert_duty(incident.id, "opened", asked=len(asked))
         await self.send_tips(incident)
         return incident
 
@@ -241,7 +272,8 @@ class App:
                     continue
                 incident = await self.store.open_incident(draft, None)
                 self.observe("opened", incident=incident, reason="演练 drill")
-                await self.notify(incident)
+                asked = await self.notify(incident)
+                await self.alert_duty(incident.id, "opened", asked=len(asked))
                 opened.append(incident)
                 ids.append(incident.id)
             await self.store.drill_fired(plan_.id, ids)
@@ -487,6 +519,40 @@ class App:
         incident = await self.store.incident(r.incident_id)
         return incident.headline if incident else ""
 
+    # the duty officer on shift -------------------------------------------------------
+
+    async def alert_duty(self, incident_id: int, event: str, **context: Any) -> int:
+        """Tell the duty officer on shift for the incident's region that it ``opened``,
+        was ``upgraded`` or ``lifted`` (值班提示): one SMS each, keyed by incident and
+        level, so telling twice sends once. Returns the alerts offered."""
+        incident = await self.store.incident(incident_id)
+        if incident is None:
+            return 0
+        messages = self._duty_alerts(incident, event, str(incident.level.value), **context)
+        await self.store.enqueue(messages, self.clock())
+        return len(messages)
+
+    def _duty_alerts(
+        self, incident: Incident, event: str, token: str, **context: Any
+    ) -> list[Message]:
+        return dutyalerts.messages(
+            incident,
+            event,
+            token,
+            self.duty_officers(incident),
+            lambda o: self._sms(o, "duty_alert", incident, event=event, **context),
+            self.settings.sms_channel,
+        )
+
+    def on_shift(self, region_code: str) -> OnShift:
+        """Who is on duty for a region now: the duty officers (the rota's, walking up the
+        region tree, else the roster's ``duty_officer`` persons) and the leaders on shift
+        (带班领导, from the rota only)."""
+        found = on_shift(self.rota, region_code, self.clock(), self.people)
+        if found.duty_officers:
+            return found
+        return dataclasses.replace(found, duty_officers=tuple(duty_officers(self.people.values())))
+
     # reads for the console and the JSON API ---------------------------------------
 
     async def report_totals(self, incident_id: int) -> dict[str, receipts.RegionTotals]:
@@ -515,14 +581,19 @@ class App:
 
     async def tick(self) -> list[Step]:
         """Fire the ladder steps that are due: repeat, voice, superior, duty officer,
-        unreachable (see ``escalate``), each once."""
+        unreachable (see ``escalate``), each once; a person whose every address failed
+        gets the ``unreachable`` step too, so the duty officer hears of them once."""
         pending = await self.store.pending()
         fired = await self.store.fired_keys({r.incident_id for r, _ in pending})
         superiors = {k: p.superior for k, p in self.people.items()}
-        steps = escalate(pending, superiors, fired, self.clock())
+        gave_up = await self.store.gave_up_untold()  # every address failed: no step yet
+        steps = escalate(pending, superiors, fired, self.clock()) + [
+            Step(f"unreachable:{r.id}", "unreachable", r.incident_id, r.id, r.responder_key)
+            for r in gave_up
+        ]
         if not steps:
             return []
-        requests = {r.id: r for r, _ in pending}
+        requests = {r.id: r for r, _ in pending} | {r.id: r for r in gave_up}
         incidents = {i: await self.store.incident(i) for i in {s.incident_id for s in steps}}
         fired_now = await self.store.fire(
             steps, self.clock(), lambda f: self._step_messages(f, requests, incidents)
@@ -548,7 +619,28 @@ class App:
             for (kind, i, target), group in silent.items()
             for m in self._silent_report(group, target, incidents[i], kind)
         ]
-        return [m for m in asks if m] + reports
+        return [m for m in asks if m] + reports + self._unreachable_alerts(steps, incidents)
+
+    def _unreachable_alerts(
+        self, steps: list[Step], incidents: Mapping[int, Incident | None]
+    ) -> list[Message]:
+        """Per incident, one alert to its duty officer naming everyone given up now."""
+        gone: dict[int, list[Step]] = defaultdict(list)
+        for s in steps:
+            if s.kind == "unreachable":
+                gone[s.incident_id].append(s)
+        known = self.people
+        return [
+            m
+            for i, group in gone.items()
+            if (incident := incidents.get(i)) is not None
+            for m in self._duty_alerts(
+                incident,
+                "unreachable",
+                dutyalerts.steps_token(group),
+                people=[known[s.responder_key] for s in group if s.responder_key in known],
+            )
+        ]
 
     def _ask_again(self, s: Step, req: Request, incident: Incident | None) -> Message | None:
         """A reminder by SMS, or a call by voice (when a voice channel is configured)."""
@@ -612,7 +704,7 @@ class App:
             else self.duty_officers(incident)
         )
         silent = [self.people[s.responder_key] for s in group if s.responder_key in self.people]
-        digest = hashlib.sha256("|".join(sorted(s.key for s in group)).encode()).hexdigest()[:16]
+        digest = dutyalerts.steps_token(group)
         channel = self.settings.sms_channel
         if incident is None:
             return []
@@ -737,6 +829,14 @@ class App:
             **context,
         )
         return drills.mark(text, incident is not None and incident.drill)
+
+
+def _mtime(path: Path) -> int | None:
+    """The file's modification time in ns, None when it cannot be read."""
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def channel_names(settings: Settings) -> list[str]:

@@ -1,6 +1,7 @@
 """``warnbot status``: open incidents, their boards, the outbox and the feeds.
 
-Per open incident: the 叫应 board per tier, the muster board, the reports back
+First which roster is in use and who is on duty (值班员, 带班领导). Per open
+incident: the 叫应 board per tier, the muster board, the reports back
 (回执) summed per region, and the transfer lists (转移清单) with what is still
 to move. ``incident_lines`` builds those lines from the store alone, so tests
 and other front ends read the same text.
@@ -8,11 +9,14 @@ and other front ends read the same text.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from warnbot import board, receipts, regions, transfers
+from warnbot.errors import ConfigError
 from warnbot.model import Incident
 from warnbot.regions import RegionTree, load_tree
+from warnbot.rosters.rota import load_rota, on_shift
 from warnbot.settings import Settings
 from warnbot.sms import estimate
 from warnbot.store import Store
@@ -30,6 +34,8 @@ async def print_status(settings: Settings) -> int:
         now = datetime.now(UTC)
         print(roster_line(await store.roster_state()))
         opened = await store.open_incidents()
+        for line in await duty_lines(store, settings, now, tree, [i for i, _ in opened]):
+            print(line)
         print(f"进行中的响应 open incidents: {len(opened)}")
         for incident, _ in opened:
             print("\n" + "\n".join(await incident_lines(store, incident, now, tree)))
@@ -55,6 +61,29 @@ def roster_line(state: ImportState | None) -> str:
         f"名册 roster: 版本 version {state.version}, {via} {state.source} "
         f"({state.imported_at:%F %T}Z)"
     )
+
+
+async def duty_lines(
+    store: Store,
+    settings: Settings,
+    now: datetime,
+    tree: RegionTree | None,
+    incidents: Iterable[Incident] = (),
+) -> list[str]:
+    """Who is on duty now (值班员, 带班领导) for the office's region and for each open
+    incident's region, from the configured rota and the stored roster."""
+    if settings.rota is None:
+        return []
+    people = {p.key: p for p in await store.roster()}
+    try:
+        rota = load_rota(settings.rota, people.values(), settings.timezone, settings.phone_region)
+    except ConfigError as e:
+        return [f"值班表有误 rota has {len(e.problems)} problem(s): {e.problems[0]}"]
+    codes = [r.code for r in tree.roots()] if tree is not None else []
+    codes += [i.region_code for i in incidents if i.region_code not in codes]
+    return ["当前值班 on duty now:"] + [
+        "  " + on_shift(rota, code, now, people).line() for code in codes
+    ]
 
 
 async def incident_lines(
