@@ -196,7 +196,8 @@ class App:
         return transitions
 
     async def apply(self, t: Transition, warning_key: str | None, source: str) -> None:
-        """Make a transition happen, then publish it as CAP (when configured)."""
+        """Make a transition happen, then publish it as CAP (when configured; never for
+        a drill, whose transitions stay inside the office)."""
         _log.info("transition", kind=t.kind, incident=t.key, level=t.level.roman, reason=t.reason)
         if t.kind == "open":
             incident_id = (await self.open(t, warning_key, source)).id
@@ -220,7 +221,8 @@ class App:
         if t.kind == "upgrade":
             await self.reask(incident)
             await self.alert_duty(incident.id, "upgraded")
-        await publish_cap(self.store, self.settings, incident, t.kind, self.clock())
+        if drills.reaches_public(incident):  # a drill never leaves the office as CAP
+            await publish_cap(self.store, self.settings, incident, t.kind, self.clock())
 
     async def open(self, t: Transition, warning_key: str | None, source: str) -> Incident:
         draft = Incident(
