@@ -122,6 +122,15 @@ def test_audience_import_replaces_an_audience_and_a_bad_file_changes_nothing(
     assert stored(config)[1] == {"居民": 10}
 
 
+def test_audience_import_with_an_unknown_phone_region_says_so_and_does_not_crash(
+    config: Path,
+) -> None:
+    config.write_text(config.read_text(encoding="utf-8") + 'phone_region = "ZZ"\n', "utf-8")
+    result = run(config, "audience", "import", str(ROSTERS / "demo_audience.csv"), "--name", "居民")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "phone_region" in result.stderr and "unknown phone region 'ZZ'" in result.stderr
+
+
 def test_check_config_validates_the_configured_rota_relative_to_the_config(tmp_path: Path) -> None:
     (tmp_path / "rota.csv").write_text(
         "日期,开始时间,结束时间,行政区划代码,岗位,编号\n2026-08-15,08:30,20:30,449901,值班员,X99\n",

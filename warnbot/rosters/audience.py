@@ -43,8 +43,11 @@ def load_audience(
 ) -> AudienceFile:
     """Read and validate an audience file; raises ConfigError listing every bad row.
 
-    With ``tree``, each region must be in the tree or inside one of its regions.
+    With ``tree``, each region must be in the tree or inside one of its regions. An
+    unknown ``default_region`` is refused before any row is read.
     """
+    if not phones.is_region(default_region):
+        raise ConfigError([f"phone_region: unknown phone region {default_region!r} (e.g. CN, HK)"])
     audience, problems = AudienceFile(), []
     # A few hundred villages among 300,000 rows: each code is checked once.
     checked: dict[str, tuple[str, str | None]] = {}
