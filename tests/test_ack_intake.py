@@ -48,9 +48,35 @@ async def test_with_two_open_requests_a_bare_answer_is_told_the_open_codes(app: 
     await opened(app)
     await opened(app, "山洪@449901")
     answer = await app.sms_reply(phone(app, "V02"), "收到")
-    assert '"1"' in answer and '"2"' in answer and "山洪" in answer
-    assert "已确认收到" in await app.sms_reply(phone(app, "V02"), "2")
+    assert '"11"' in answer and '"12"' in answer and "山洪" in answer
+    assert "已确认收到" in await app.sms_reply(phone(app, "V02"), "12")
     assert "已确认收到" in await app.sms_reply(phone(app, "V02"), "ok")  # only one open now
+
+
+async def test_with_two_open_requests_a_bare_1_confirms_nothing_and_lists_the_codes(
+    app: App, fake_twilio: FakeTwilio
+) -> None:
+    """The first ask said "reply 1" (the only open request then); the second, asked while
+    the first is open, shows its own code. A bare "1" now guesses neither."""
+    first = await opened(app)
+    second = await opened(app, "山洪@449901")
+    await app.pump()
+    asks = [m.body or "" for m in fake_twilio.messages if m.to == phone(app, "V02")]
+    assert ['请回复"1"' in a for a in asks] == [True, False] and '请回复"12"' in asks[1]
+    for text in ("1", "1 已转移2户5人"):
+        answer = await app.sms_reply(phone(app, "V02"), text)
+        assert '"11"' in answer and '"12"' in answer and "山洪" in answer
+    states = {
+        r.incident_id: r.status
+        for i in (first, second)
+        for r in await app.store.requests_of(i)
+        if r.responder_key == "V02"
+    }
+    assert states == {first: "pending", second: "pending"}
+    assert await app.store.reports_of(first) == await app.store.reports_of(second) == []
+    assert "已确认收到" in await app.sms_reply(phone(app, "V02"), "11 已转移2户5人")
+    (filed,) = await app.store.reports_of(first)
+    assert filed.report.people_moved == 5
 
 
 @pytest.mark.parametrize("path", [AckPath.LINK, AckPath.KEYPAD, AckPath.CHAT])
@@ -167,16 +193,21 @@ async def test_a_muster_asks_to_arrive_and_the_board_follows_arrivals(
     assert ("V01", "arrive") in kinds and ("V04", "arrive") in kinds
 
 
-async def test_a_bare_2_answers_the_request_with_code_2_before_any_arrival(app: App) -> None:
+async def test_with_two_musters_a_code_confirms_one_and_a_bare_2_reports_arrival(
+    app: App,
+) -> None:
+    """No request has code 2 (codes start at 11): a bare "2" always says 到岗."""
     with_muster(app)
     first = await opened(app)
     second = await opened(app, "山洪@449901")
-    answer = await app.sms_reply(phone(app, "V01"), "2")
-    assert "已确认收到" in answer
+    assert "已确认收到" in await app.sms_reply(phone(app, "V01"), "12")
     (mine,) = [r for r in await app.store.requests_of(second) if r.responder_key == "V01"]
     assert mine.status == "confirmed" and mine.arrived_at is None
     (req,) = [r for r in await app.store.requests_of(first) if r.responder_key == "V01"]
     assert req.confirmed_at is None
+    assert "已登记到岗" in await app.sms_reply(phone(app, "V01"), "2")
+    (mine,) = [r for r in await app.store.requests_of(second) if r.responder_key == "V01"]
+    assert mine.arrived_at is not None
 
 
 # --- the command line ----------------------------------------------------------------------

@@ -89,7 +89,7 @@ async def test_a_number_on_no_roster_is_told_nothing_is_open(app: App, client: T
 async def test_an_unreadable_reply_lists_the_open_codes(app: App, client: TestClient) -> None:
     form = {"From": _phone(app, "V01"), "Body": "what is this"}
     resp = await client.post("/hooks/twilio/sms", data=form, headers=sign(URL, form))
-    assert '"1"' in await resp.text()
+    assert '"11"' in await resp.text()
     assert (await _statuses(app))["V01"] == "pending"
 
 
@@ -101,8 +101,8 @@ async def test_with_two_open_requests_a_bare_ok_asks_which(app: App, client: Tes
     form = {"From": _phone(app, "V01"), "Body": "ok"}
     resp = await client.post("/hooks/twilio/sms", data=form, headers=sign(URL, form))
     text = await resp.text()
-    assert '"1"' in text and '"2"' in text
-    form = {"From": _phone(app, "V01"), "Body": "2"}
+    assert '"11"' in text and '"12"' in text
+    form = {"From": _phone(app, "V01"), "Body": "12"}
     await client.post("/hooks/twilio/sms", data=form, headers=sign(URL, form))
     mine = {r.incident_id: r.status for r in await app.store.open_requests_for("V01")}
     assert mine == {1: "pending"}

@@ -9,7 +9,7 @@ it; the console will stream it).
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,6 +33,8 @@ from warnbot.errors import ConfigError, SendError
 from warnbot.escalate import escalate
 from warnbot.evaluate import Transition, evaluate, evaluate_observations, lapsed, longest_window_s
 from warnbot.model import (
+    BARE_REPLY,
+    FIRST_REPLY_CODE,
     AckPath,
     Delivery,
     Incident,
@@ -298,7 +300,7 @@ class App:
                 d.responder,
                 "upgrade" if req.responder_key in reached else "request",
                 incident,
-                code=req.reply_code,
+                code=shown_code(req.reply_code),
                 link=self.link(req.id),
                 muster_min=muster_min,
             )
@@ -421,8 +423,8 @@ class App:
         person = self.people.get(outcome.result.request.responder_key) if outcome.result else None
         answer = await self._after_ack(outcome, person, phone)
         report = receipts.parse_report(text)
-        if outcome.kind in ("unknown", "which") and not report.parsed:
-            return answer
+        if outcome.kind == "which" or (outcome.kind == "unknown" and not report.parsed):
+            return answer  # "which": ambiguous, the sender is asked for a code first
         filed = await self._file_report(phone, report, outcome, message_id)
         if filed is None or outcome.result is not None:
             return answer
@@ -607,8 +609,11 @@ class App:
     def _step_messages(
         self, steps: list[Step], requests: dict[int, Request], incidents: dict[int, Incident | None]
     ) -> list[Message]:
+        waiting = Counter(r.responder_key for r in requests.values())
         asks = [
-            self._ask_again(s, requests[s.request_id], incidents[s.incident_id])
+            self._ask_again(
+                s, requests[s.request_id], incidents[s.incident_id], waiting[s.responder_key] > 1
+            )
             for s in steps
             if s.kind in ("repeat", "voice")
         ]
@@ -644,8 +649,11 @@ class App:
             )
         ]
 
-    def _ask_again(self, s: Step, req: Request, incident: Incident | None) -> Message | None:
-        """A reminder by SMS, or a call by voice (when a voice channel is configured)."""
+    def _ask_again(
+        self, s: Step, req: Request, incident: Incident | None, several: bool = False
+    ) -> Message | None:
+        """A reminder by SMS, or a call by voice (when a voice channel is configured);
+        with ``several`` requests waiting, the reminder shows the request's own code."""
         person = self.people.get(s.responder_key)
         if person is None or incident is None or not person.phones:
             return None
@@ -669,9 +677,8 @@ class App:
                 person.key,
                 ack_token=self.token(req.id),
             )
-        body = self._sms(
-            person, "repeat", incident, code=req.reply_code, n=s.n, link=self.link(req.id)
-        )
+        code = req.reply_code if several else shown_code(req.reply_code)
+        body = self._sms(person, "repeat", incident, code=code, n=s.n, link=self.link(req.id))
         channel = self.settings.sms_channel
         return Message(
             f"{s.key}:{channel}",
@@ -831,6 +838,12 @@ class App:
             **context,
         )
         return drills.mark(text, incident is not None and incident.drill)
+
+
+def shown_code(reply_code: str) -> str:
+    """The code an ask shows: "1" for the person's only open request (code 11 when it
+    was asked; see ``model.FIRST_REPLY_CODE``), else the request's own code."""
+    return BARE_REPLY if reply_code == str(FIRST_REPLY_CODE) else reply_code
 
 
 def _mtime(path: Path) -> int | None:

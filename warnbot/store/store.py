@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from warnbot.model import (
+    FIRST_REPLY_CODE,
     Delivery,
     Incident,
     Level,
@@ -230,7 +231,8 @@ async def _insert_request(
 
 
 async def _free_code(conn: AsyncConnection, responder_key: str) -> str:
-    """The smallest reply code this person has no open request under."""
+    """The next reply code above every one this person has open (11 when none), so
+    code 11 says the request is the person's only open one when it is asked."""
     query = (
         sa.select(requests.c.reply_code)
         .join(incidents, incidents.c.id == requests.c.incident_id)
@@ -240,8 +242,8 @@ async def _free_code(conn: AsyncConnection, responder_key: str) -> str:
             incidents.c.status == "open",
         )
     )
-    taken = set((await conn.execute(query)).scalars())
-    return str(next(n for n in range(1, len(taken) + 2) if str(n) not in taken))
+    taken = [int(c) for c in (await conn.execute(query)).scalars() if c.isdigit()]
+    return str(max([FIRST_REPLY_CODE - 1, *taken]) + 1)
 
 
 def _responder(r: Any) -> Responder:
