@@ -108,7 +108,7 @@ async def test_a_real_incident_tips_its_public_audience_after_the_responsible_pe
         pass
     tips = [m for m in fake_twilio.messages if m.to in RESIDENTS]
     assert sorted(m.to for m in tips) == sorted(RESIDENTS)
-    assert all("无需回复" in (m.body or "") and MARK not in (m.body or "") for m in tips)
+    assert all("回复TD退订" in (m.body or "") and MARK not in (m.body or "") for m in tips)
     assert fake_twilio.messages.index(tips[0]) >= 11  # lane 1 waits for lane 0
 
 

@@ -64,6 +64,7 @@ def contexts(inc: Incident = INCIDENT) -> dict[str, dict[str, Any]]:
         "unknown": {"open": [{"code": "11", "headline": "暴雨橙色预警"}]},
         "report": {"report": REPORT, "summary": receipts.summary(REPORT)},
         "tip": {"incident": inc},
+        "optout": {},
         "feed_silent": {
             "incident": None,
             "person": PEOPLE["D01"],
@@ -292,3 +293,8 @@ def test_each_duty_alert_names_its_event_first(event: str, zh: str, en: str) -> 
     assert sms("duty_alert", "en", **context).startswith(en)
     if event == "unreachable":
         assert "赵德明(示例)(村级)" in sms("duty_alert", "zh", **context)
+
+
+def test_a_tip_ends_with_the_opt_out_hint_carriers_require() -> None:
+    assert sms("tip", "zh").endswith("本短信无需确认，回复TD退订")
+    assert sms("tip", "en").endswith("Reply TD to unsubscribe")

@@ -49,7 +49,7 @@ from warnbot.plan import duty_officers, group_notices, plan
 from warnbot.publish import publish_cap
 from warnbot.regions import RegionTree, load_tree
 from warnbot.render import Renderer
-from warnbot.rosters.audience import tip_messages
+from warnbot.rosters.audience import is_opt_out, tip_messages
 from warnbot.rosters.rota import DutyRota, OnShift, duty_officers_at, load_rota, on_shift
 from warnbot.settings import Settings
 from warnbot.store import OutboxRow, Store
@@ -414,11 +414,14 @@ class App:
     # acks ------------------------------------------------------------------
 
     async def sms_reply(self, phone: str, text: str, message_id: str | None = None) -> str:
-        """Record an SMS answer; returns the text to answer the sender with.
+        """Record an SMS answer; returns the text to answer the sender with ("" when the
+        answer was queued instead: a resident's 退订 confirmation).
 
         ``message_id`` is the provider's id of the inbound message (Twilio
         ``MessageSid``, Aliyun ``sequence_id``, prefixed by the provider): a provider
         retrying the same webhook then files its report back once, not twice."""
+        if is_opt_out(text) and await self.opt_out(phone, message_id):
+            return ""  # the confirmation goes through the outbox, on every provider
         outcome = await acks.intake_sms(self.store, phone, text, self.clock())
         person = self.people.get(outcome.result.request.responder_key) if outcome.result else None
         answer = await self._after_ack(outcome, person, phone)
@@ -431,6 +434,23 @@ class App:
         return self.renderer.render(
             "sms", "report", filed.language, report=report, summary=receipts.summary(report)
         )
+
+    async def opt_out(self, phone: str, message_id: str | None = None) -> bool:
+        """A resident's 退订 ("TD", "退订", "STOP"): the number leaves every public
+        audience (recorded with the time, so a re-import does not add it back unless
+        it says so) and is sent a short confirmation once per message. False when the
+        number is in no audience and never opted out: the reply is then read as any
+        other (a responsible person cannot opt out of 叫应)."""
+        removed = await self.store.opt_out(phone, self.clock())
+        if removed is None:
+            return False
+        _log.info("opted_out", phone=log.mask_phone(phone), audiences=removed)
+        key = f"optout:{message_id or phone + ':' + self.clock().isoformat()}"
+        body = self.renderer.render("sms", "optout", self.settings.language)
+        confirm = Message(key[:200], self.settings.sms_channel, phone, body)
+        await self.store.enqueue([confirm], self.clock())
+        self.observe("opted_out", phone=phone, audiences=removed)
+        return True
 
     async def _file_report(
         self,

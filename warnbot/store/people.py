@@ -32,6 +32,7 @@ from warnbot.store.tables import (
     audience_members,
     audiences,
     imports,
+    opt_outs,
     responder_phones,
     responders,
 )
@@ -149,15 +150,23 @@ class AudienceStore(Base):
     """Methods the audience import and the tip-SMS fan-out need."""
 
     async def replace_audience(
-        self, name: str, members: Mapping[str, str], source: str, now: datetime
+        self,
+        name: str,
+        members: Mapping[str, str],
+        source: str,
+        now: datetime,
+        include_opted_out: bool = False,
     ) -> int:
         """Make audience ``name`` exactly ``members`` (E.164 phone → region code), in one
-        transaction. Returns how many numbers it now holds.
+        transaction, leaving out numbers that opted out (退订) — unless
+        ``include_opted_out``: then they are taken back and their opt-out forgotten.
+        Returns how many numbers it now holds.
 
         The new list goes in under a fresh audience id and the old one is deleted after:
         PostgreSQL's COPY then never checks its keys against the rows just deleted,
         which halves a re-import."""
         async with self.engine.begin() as conn:
+            members = await _without_opted_out(conn, members, include_opted_out)
             old = await conn.execute(
                 sa.select(audiences.c.id).where(audiences.c.name == name).with_for_update()
             )
@@ -173,6 +182,33 @@ class AudienceStore(Base):
                 await conn.execute(audiences.delete().where(audiences.c.id == old_id))
             await conn.execute(audiences.update().where(audiences.c.id == new_id).values(name=name))
         return len(members)
+
+    async def opt_out(self, phone: str, now: datetime, via: str = "sms") -> int | None:
+        """A resident's 退订: remove ``phone`` from every audience and remember it (with
+        ``now``), in one transaction. Returns how many audiences it left, or None when
+        the number is in no audience and never opted out (it is no resident's number)."""
+        async with self.engine.begin() as conn:
+            removed = (
+                await conn.execute(
+                    audience_members.delete().where(audience_members.c.phone == phone)
+                )
+            ).rowcount
+            known = await conn.execute(sa.select(opt_outs.c.phone).where(opt_outs.c.phone == phone))
+            if not removed and known.first() is None:
+                return None
+            values = {"opted_out_at": now, "via": via[:16]}
+            updated = await conn.execute(
+                opt_outs.update().where(opt_outs.c.phone == phone).values(values)
+            )
+            if not updated.rowcount:
+                await conn.execute(opt_outs.insert().values(phone=phone, **values))
+            return int(removed)
+
+    async def opted_out(self, phone: str) -> datetime | None:
+        """When ``phone`` opted out of public audiences, or None."""
+        query = sa.select(opt_outs.c.opted_out_at).where(opt_outs.c.phone == phone)
+        async with self.engine.connect() as conn:
+            return (await conn.execute(query)).scalar_one_or_none()
 
     async def audience_sizes(self) -> dict[str, int]:
         """Each audience with how many numbers it holds."""
@@ -231,6 +267,20 @@ class AudienceStore(Base):
                 return
             yield batch
             last = batch[-1]
+
+
+async def _without_opted_out(
+    conn: AsyncConnection, members: Mapping[str, str], include: bool
+) -> Mapping[str, str]:
+    """``members`` less the numbers that opted out; with ``include``, all of them, and
+    their opt-outs are cleared (the import said to take them back)."""
+    gone = set((await conn.execute(sa.select(opt_outs.c.phone))).scalars()) & members.keys()
+    if not gone:
+        return members
+    if include:
+        await conn.execute(opt_outs.delete().where(opt_outs.c.phone.in_(sorted(gone))))
+        return members
+    return {p: c for p, c in members.items() if p not in gone}
 
 
 async def bulk_insert_members(conn: AsyncConnection, rows: list[tuple[int, str, str]]) -> None:

@@ -461,3 +461,13 @@ imports = sa.Table(
     sa.Column("config_sha256", sa.String(64)),
     sa.Column("imported_at", UTCDateTime, nullable=False),
 )
+
+# Residents who replied 退订 / TD / STOP: removed from every public audience, and kept
+# out of later imports unless the import says to take them back (``--include-opted-out``).
+opt_outs = sa.Table(
+    "opt_outs",
+    metadata,
+    sa.Column("phone", sa.String(20), primary_key=True),
+    sa.Column("opted_out_at", UTCDateTime, nullable=False),
+    sa.Column("via", sa.String(16), nullable=False),  # sms | import (cleared) …
+)

@@ -34,7 +34,8 @@ async def inbound_sms(request: web.Request) -> web.Response:
         form.get("From", ""), form.get("Body", ""), f"twilio:{sid}" if sid else None
     )
     twiml = MessagingResponse()
-    twiml.message(answer)
+    if answer:  # nothing to say here when the answer went through the outbox (退订)
+        twiml.message(answer)
     return web.Response(text=str(twiml), content_type="application/xml")
 
 

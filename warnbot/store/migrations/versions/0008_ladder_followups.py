@@ -1,4 +1,4 @@
-"""ladder follow-ups: roster import versions
+"""ladder follow-ups: roster import versions, public-audience opt-outs
 
 Revision ID: 0008
 Revises: 0007
@@ -31,7 +31,15 @@ def upgrade() -> None:
         sa.Column("imported_at", _UTC, nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
+    op.create_table(
+        "opt_outs",
+        sa.Column("phone", sa.String(length=20), nullable=False),
+        sa.Column("opted_out_at", _UTC, nullable=False),
+        sa.Column("via", sa.String(length=16), nullable=False),
+        sa.PrimaryKeyConstraint("phone"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("opt_outs")
     op.drop_table("imports")
