@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -191,6 +192,49 @@ async def test_a_muster_asks_to_arrive_and_the_board_follows_arrivals(
     assert (tier.arrived, tier.arrived_late, tier.on_the_way) == (("V04",), ("V01",), ())
     kinds = [(a.responder_key, a.kind) for a in await app.store.answers_of(incident)]
     assert ("V01", "arrive") in kinds and ("V04", "arrive") in kinds
+
+
+async def test_on_the_way_past_the_muster_deadline_the_superior_is_told_once(
+    app: App, fake_twilio: FakeTwilio, clock: Clock
+) -> None:
+    with_muster(app)
+    incident = await opened(app)
+    clock.advance(60)
+    await app.sms_reply(phone(app, "V01"), "收到")  # on the way …
+    await app.sms_reply(phone(app, "V04"), "收到")
+    clock.advance(600)
+    await app.sms_reply(phone(app, "V04"), "到岗")  # … V04 arrives in time
+    (tier,) = await app.muster_board(incident)
+    assert (tier.on_the_way, tier.arrived) == (("V01",), ("V04",))
+    clock.now = tier.deadline - timedelta(seconds=1)
+    assert [s for s in await app.tick() if s.kind == "muster"] == []
+    clock.advance(1)
+    (step,) = [s for s in await app.tick() if s.kind == "muster"]
+    assert (step.responder_key, step.target_key) == ("V01", "T01")
+    assert [s for s in await app.tick() if s.kind == "muster"] == []  # once
+    await app.pump()
+    (told,) = [m.body or "" for m in fake_twilio.messages if "集结超时" in (m.body or "")]
+    assert "王小川(示例)(村级)" in told and "孙秀英" not in told
+    assert [m.to for m in fake_twilio.messages if "集结超时" in (m.body or "")] == [
+        phone(app, "T01")
+    ]
+
+
+async def test_a_late_city_member_with_no_superior_is_reported_to_the_duty_officer(
+    app: App, fake_twilio: FakeTwilio, clock: Clock
+) -> None:
+    city = TierPolicySettings(ack_window_s=600, muster_s=1800, muster_roles=("administrative",))
+    policy = dict(app.settings.policy)
+    policy["Ⅱ"] = {**policy["Ⅱ"], Tier.CITY: city}
+    app.settings = app.settings.model_copy(update={"policy": policy})
+    await opened(app)
+    await app.sms_reply(phone(app, "C01"), "收到")
+    clock.advance(1800)
+    (step,) = [s for s in await app.tick() if s.kind == "muster"]
+    assert (step.responder_key, step.target_key) == ("C01", None)
+    await app.pump()
+    (told,) = [m for m in fake_twilio.messages if "集结超时" in (m.body or "")]
+    assert told.to == phone(app, "D01") and "林晓晴" in (told.body or "")
 
 
 async def test_with_two_musters_a_code_confirms_one_and_a_bare_2_reports_arrival(

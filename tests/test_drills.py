@@ -269,6 +269,7 @@ def test_the_people_csv_has_one_row_per_person_under_a_bilingual_header() -> Non
         "0",  # superior told
         "0",  # duty officer told
         "0",  # marked unreachable
+        "0",  # late to muster
         "1",
     ]
     assert rows[0][9:] == [
@@ -277,9 +278,10 @@ def test_the_people_csv_has_one_row_per_person_under_a_bilingual_header() -> Non
         "上报上级 superior told",
         "上报值班员 duty officer told",
         "标记无法联系 marked unreachable",
+        "集结超时上报 late to muster, told",
         "升级合计 escalations",
     ]
-    assert rows[3][9:] == ["1", "0", "1", "0", "0", "2"]  # t2: a reminder, the superior
+    assert rows[3][9:] == ["1", "0", "1", "0", "0", "0", "2"]  # t2: a reminder, the superior
     assert len(rows) == 7
 
 
@@ -287,7 +289,7 @@ def test_the_tier_csv_ends_with_the_whole_incident() -> None:
     rows = list(csv.reader(io.StringIO(drillreport.tiers_csv(_report()))))
     assert [r[0] for r in rows[1:]] == ["county", "township", "village", "all"]
     outcomes = ["all", "6", "2", "1", "1", "1", "1", "50.0", "120", "720"]
-    assert rows[-1] == [*outcomes, "2", "0", "1", "0", "0", "3"]
+    assert rows[-1] == [*outcomes, "2", "0", "1", "0", "0", "0", "3"]
     assert rows[0][10:] == [*drillreport.KIND_HEADER, "升级合计 escalations"]
 
 

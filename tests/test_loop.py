@@ -153,7 +153,7 @@ async def test_an_upgrade_asks_everyone_again_under_the_new_level_and_stops_the_
     assert {r.responder_key for r in old} == before
     assert {r.status for r in old} == {"superseded", "confirmed"}
     assert sorted(r.responder_key for r in new) == sorted([*before, "C01"])
-    assert {r.status for r in new} == {"pending"} and {r.reply_code for r in new} == {"1"}
+    assert {r.status for r in new} == {"pending"} and {r.reply_code for r in new} == {"11"}
     assert {s.key.split(":")[1] for s in await _ladder(app, clock, 4)} == {
         str(r.id) for r in new
     }  # only the new level's requests climb

@@ -54,6 +54,7 @@ def contexts(inc: Incident = INCIDENT) -> dict[str, dict[str, Any]]:
         "upgraded": {"incident": inc, "person": PEOPLE["V01"]},
         "lifted": {"incident": inc, "person": PEOPLE["V01"]},
         "duty": {"incident": inc, "person": PEOPLE["D01"], "silent": [PEOPLE["V03"]]},
+        "muster_late": {"incident": inc, "person": PEOPLE["T01"], "silent": [PEOPLE["V01"]]},
         "duty_alert": {"incident": inc, "person": PEOPLE["D01"], "event": "opened", "asked": 11},
         "which": {
             "open": [

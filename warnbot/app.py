@@ -18,6 +18,7 @@ from typing import Any
 
 from warnbot import (
     acks,
+    board,
     dispatch,
     drills,
     dutyalerts,
@@ -30,7 +31,7 @@ from warnbot import (
 )
 from warnbot.channels import CHANNELS, Channel
 from warnbot.errors import ConfigError, SendError
-from warnbot.escalate import escalate
+from warnbot.escalate import escalate, muster_overdue
 from warnbot.evaluate import Transition, evaluate, evaluate_observations, lapsed, longest_window_s
 from warnbot.model import (
     BARE_REPLY,
@@ -58,6 +59,9 @@ from warnbot.store import OutboxRow, Store
 # 21610 unsubscribed, 21614 not a mobile, 30004 blocked, 30005 unknown handset,
 # 30006 landline): recorded on the person, never retried, next address tried.
 PERMANENT_CODES = frozenset({"21211", "21610", "21614", "30004", "30005", "30006"})
+
+# Ladder steps that report people to someone, and the SMS template each uses.
+REPORTS = {"superior": "silent", "duty_officer": "duty", "muster": "muster_late"}
 
 _log = log.get(__name__)
 Observer = Callable[[str, dict[str, Any]], None]
@@ -589,6 +593,12 @@ class App:
         moved or not; unfinished lists first."""
         return await self.store.transfer_board(incident_id)
 
+    async def muster_board(self, incident_id: int) -> list[board.MusterTally]:
+        """The muster board (集结) of an incident: per tier, who arrived (in time, late),
+        who is on the way (answered, not arrived) and who has not answered, against the
+        deadline; persons by key (``self.people`` has their names). [] without a muster."""
+        return board.muster(await self.store.requests_of(incident_id))
+
     async def mark_moved(
         self, incident_id: int, person_key: str, entries: Sequence[str], by: str
     ) -> list[transfers.Mark]:
@@ -606,21 +616,28 @@ class App:
     async def tick(self) -> list[Step]:
         """Fire the ladder steps that are due: repeat, voice, superior, duty officer,
         unreachable (see ``escalate``), each once; a person whose every address failed
-        gets the ``unreachable`` step too, so the duty officer hears of them once."""
+        gets the ``unreachable`` step too, so the duty officer hears of them once; a
+        person on the way past the muster deadline gets ``muster`` (their superior is
+        told)."""
+        now = self.clock()
         pending = await self.store.pending()
-        fired = await self.store.fired_keys({r.incident_id for r, _ in pending})
-        superiors = {k: p.superior for k, p in self.people.items()}
         gave_up = await self.store.gave_up_untold()  # every address failed: no step yet
-        steps = escalate(pending, superiors, fired, self.clock()) + [
-            Step(f"unreachable:{r.id}", "unreachable", r.incident_id, r.id, r.responder_key)
-            for r in gave_up
-        ]
+        late = await self.store.late_to_muster(now)
+        ids = {r.incident_id for r, _ in pending} | {r.incident_id for r in late}
+        fired = await self.store.fired_keys(ids)
+        superiors = {k: p.superior for k, p in self.people.items()}
+        steps = [
+            *escalate(pending, superiors, fired, now),
+            *(Step(f"unreachable:{r.id}", "unreachable", r.incident_id, r.id, r.responder_key)
+              for r in gave_up),
+            *muster_overdue(late, superiors, fired, now),
+        ]  # fmt: skip
         if not steps:
             return []
-        requests = {r.id: r for r, _ in pending} | {r.id: r for r in gave_up}
+        requests = {r.id: r for r, _ in pending}
         incidents = {i: await self.store.incident(i) for i in {s.incident_id for s in steps}}
         fired_now = await self.store.fire(
-            steps, self.clock(), lambda f: self._step_messages(f, requests, incidents)
+            steps, now, lambda f: self._step_messages(f, requests, incidents)
         )
         for s in fired_now:
             self.observe("escalated", step=s, people=self.people)
@@ -639,7 +656,7 @@ class App:
         ]
         silent: dict[tuple[str, int, str | None], list[Step]] = defaultdict(list)
         for s in steps:
-            if s.kind in ("superior", "duty_officer"):
+            if s.kind in REPORTS:
                 silent[(s.kind, s.incident_id, s.target_key)].append(s)
         reports = [
             m
@@ -725,11 +742,13 @@ class App:
     def _silent_report(
         self, group: list[Step], target: str | None, incident: Incident | None, kind: str
     ) -> list[Message]:
-        """One message per recipient listing everyone silent in this group; the duty
-        officer's (``kind`` duty_officer) says they are still silent after the superior."""
+        """One message per recipient listing everyone in this group: silent (to the
+        superior, ``kind`` superior; to the duty officer, ``duty_officer``: still silent
+        after the superior) or on the way past the muster deadline (``muster``: to the
+        superior). A group without a superior goes to the duty officer."""
         recipients = (
             [self.people[target]]
-            if kind == "superior" and target in self.people
+            if kind != "duty_officer" and target in self.people
             else self.duty_officers(incident)
         )
         silent = [self.people[s.responder_key] for s in group if s.responder_key in self.people]
@@ -737,7 +756,7 @@ class App:
         channel = self.settings.sms_channel
         if incident is None:
             return []
-        template = "silent" if kind == "superior" else "duty"
+        template = REPORTS[kind]
         return [
             Message(
                 f"{template}:{digest}:{r.key}:{channel}",

@@ -37,14 +37,16 @@ OUTCOME_ZH = {
     "unreachable": "无法联系",
     "pending": "待确认",
 }
-# The ladder's steps (model.LADDER), each with its column in the CSV and the page.
-KINDS = ("repeat", "voice", "superior", "duty_officer", "unreachable")
+# The ladder's steps (model.LADDER, then a muster's), each with its column in the CSV
+# and the page.
+KINDS = ("repeat", "voice", "superior", "duty_officer", "unreachable", "muster")
 STEP_ZH = {
     "repeat": "重复提醒",
     "voice": "语音外呼",
     "superior": "上报上级",
     "duty_officer": "上报值班员",
     "unreachable": "标记无法联系",
+    "muster": "集结超时上报",
 }
 STEP_EN = {
     "repeat": "reminders",
@@ -52,6 +54,7 @@ STEP_EN = {
     "superior": "superior told",
     "duty_officer": "duty officer told",
     "unreachable": "marked unreachable",
+    "muster": "late to muster, told",
 }
 
 
