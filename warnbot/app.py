@@ -576,10 +576,8 @@ class App:
         """Who is on duty for a region now: the duty officers (the rota's, walking up the
         region tree, else the roster's ``duty_officer`` persons) and the leaders on shift
         (带班领导, from the rota only)."""
-        found = on_shift(self.rota, region_code, self.clock(), self.people)
-        if found.duty_officers:
-            return found
-        return dataclasses.replace(found, duty_officers=tuple(duty_officers(self.people.values())))
+        fallback = duty_officers(self.people.values())
+        return on_shift(self.rota, region_code, self.clock(), self.people, fallback)
 
     # reads for the console and the JSON API ---------------------------------------
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from warnbot import board, receipts, regions, transfers
 from warnbot.errors import ConfigError
 from warnbot.model import Incident
+from warnbot.plan import duty_officers
 from warnbot.regions import RegionTree, load_tree
 from warnbot.rosters.rota import load_rota, on_shift
 from warnbot.settings import Settings
@@ -81,8 +82,9 @@ async def duty_lines(
         return [f"值班表有误 rota has {len(e.problems)} problem(s): {e.problems[0]}"]
     codes = [r.code for r in tree.roots()] if tree is not None else []
     codes += [i.region_code for i in incidents if i.region_code not in codes]
+    fallback = duty_officers(people.values())
     return ["当前值班 on duty now:"] + [
-        "  " + on_shift(rota, code, now, people).line() for code in codes
+        "  " + on_shift(rota, code, now, people, fallback).line() for code in codes
     ]
 
 

@@ -119,14 +119,18 @@ class OnShift:
 
 
 def on_shift(
-    rota: DutyRota, region_code: str, now: datetime, people: Mapping[str, Responder]
+    rota: DutyRota,
+    region_code: str,
+    now: datetime,
+    people: Mapping[str, Responder],
+    fallback: Sequence[Responder] = (),
 ) -> OnShift:
-    """Both roles of the rota for ``region_code`` at ``now`` (each walking up the tree)."""
+    """Both roles of the rota for ``region_code`` at ``now`` (each walking up the tree);
+    ``fallback`` are the duty officers when the rota has none then (the roster's)."""
     shifts = on_duty(rota, region_code, now, LEADER_ON_SHIFT)
     leaders = [_person(s, people) for s in shifts if s.phones or s.person_key in people]
-    return OnShift(
-        region_code, tuple(duty_officers_at(rota, region_code, now, people)), tuple(leaders)
-    )
+    officers = duty_officers_at(rota, region_code, now, people) or list(fallback)
+    return OnShift(region_code, tuple(officers), tuple(leaders))
 
 
 def _names(people: Sequence[Responder]) -> str:
