@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -48,9 +49,35 @@ async def test_with_two_open_requests_a_bare_answer_is_told_the_open_codes(app: 
     await opened(app)
     await opened(app, "山洪@449901")
     answer = await app.sms_reply(phone(app, "V02"), "收到")
-    assert '"1"' in answer and '"2"' in answer and "山洪" in answer
-    assert "已确认收到" in await app.sms_reply(phone(app, "V02"), "2")
+    assert '"11"' in answer and '"12"' in answer and "山洪" in answer
+    assert "已确认收到" in await app.sms_reply(phone(app, "V02"), "12")
     assert "已确认收到" in await app.sms_reply(phone(app, "V02"), "ok")  # only one open now
+
+
+async def test_with_two_open_requests_a_bare_1_confirms_nothing_and_lists_the_codes(
+    app: App, fake_twilio: FakeTwilio
+) -> None:
+    """The first ask said "reply 1" (the only open request then); the second, asked while
+    the first is open, shows its own code. A bare "1" now guesses neither."""
+    first = await opened(app)
+    second = await opened(app, "山洪@449901")
+    await app.pump()
+    asks = [m.body or "" for m in fake_twilio.messages if m.to == phone(app, "V02")]
+    assert ['请回复"1"' in a for a in asks] == [True, False] and '请回复"12"' in asks[1]
+    for text in ("1", "1 已转移2户5人"):
+        answer = await app.sms_reply(phone(app, "V02"), text)
+        assert '"11"' in answer and '"12"' in answer and "山洪" in answer
+    states = {
+        r.incident_id: r.status
+        for i in (first, second)
+        for r in await app.store.requests_of(i)
+        if r.responder_key == "V02"
+    }
+    assert states == {first: "pending", second: "pending"}
+    assert await app.store.reports_of(first) == await app.store.reports_of(second) == []
+    assert "已确认收到" in await app.sms_reply(phone(app, "V02"), "11 已转移2户5人")
+    (filed,) = await app.store.reports_of(first)
+    assert filed.report.people_moved == 5
 
 
 @pytest.mark.parametrize("path", [AckPath.LINK, AckPath.KEYPAD, AckPath.CHAT])
@@ -80,6 +107,20 @@ async def test_a_duty_officers_entry_names_them_in_the_audit_trail(app: App, clo
     with pytest.raises(ValueError, match="name"):
         await app.duty_ack(incident, "V03", "  ")
     assert (await app.duty_ack(incident, "nobody", "值班员王五")).kind == "unknown"
+
+
+async def test_a_duty_officers_note_with_figures_is_filed_as_a_report_back(app: App) -> None:
+    """A phone call's "已转移5户12人" is summed like the same words by SMS; a note with
+    nothing to read is kept in the audit trail only."""
+    incident = await opened(app)
+    await app.duty_ack(incident, "V03", "值班员王五", note="电话确认")
+    assert await app.store.reports_of(incident) == []
+    await app.duty_ack(incident, "V03", "值班员王五", note="电话告知已转移5户12人")
+    (filed,) = await app.store.reports_of(incident)
+    assert (filed.path, filed.responder_key) == ("duty_officer", "V03")
+    assert filed.report.people_moved == 12
+    totals = await app.report_totals(incident)
+    assert totals["449901"].total.households_moved == 5 and totals["449901"].name
 
 
 async def test_a_delivery_report_marks_the_ask_delivered_but_not_a_report_about_others(
@@ -153,16 +194,64 @@ async def test_a_muster_asks_to_arrive_and_the_board_follows_arrivals(
     assert ("V01", "arrive") in kinds and ("V04", "arrive") in kinds
 
 
-async def test_a_bare_2_answers_the_request_with_code_2_before_any_arrival(app: App) -> None:
+async def test_on_the_way_past_the_muster_deadline_the_superior_is_told_once(
+    app: App, fake_twilio: FakeTwilio, clock: Clock
+) -> None:
+    with_muster(app)
+    incident = await opened(app)
+    clock.advance(60)
+    await app.sms_reply(phone(app, "V01"), "收到")  # on the way …
+    await app.sms_reply(phone(app, "V04"), "收到")
+    clock.advance(600)
+    await app.sms_reply(phone(app, "V04"), "到岗")  # … V04 arrives in time
+    (tier,) = await app.muster_board(incident)
+    assert (tier.on_the_way, tier.arrived) == (("V01",), ("V04",))
+    clock.now = tier.deadline - timedelta(seconds=1)
+    assert [s for s in await app.tick() if s.kind == "muster"] == []
+    clock.advance(1)
+    (step,) = [s for s in await app.tick() if s.kind == "muster"]
+    assert (step.responder_key, step.target_key) == ("V01", "T01")
+    assert [s for s in await app.tick() if s.kind == "muster"] == []  # once
+    await app.pump()
+    (told,) = [m.body or "" for m in fake_twilio.messages if "集结超时" in (m.body or "")]
+    assert "王小川(示例)(村级)" in told and "孙秀英" not in told
+    assert [m.to for m in fake_twilio.messages if "集结超时" in (m.body or "")] == [
+        phone(app, "T01")
+    ]
+
+
+async def test_a_late_city_member_with_no_superior_is_reported_to_the_duty_officer(
+    app: App, fake_twilio: FakeTwilio, clock: Clock
+) -> None:
+    city = TierPolicySettings(ack_window_s=600, muster_s=1800, muster_roles=("administrative",))
+    policy = dict(app.settings.policy)
+    policy["Ⅱ"] = {**policy["Ⅱ"], Tier.CITY: city}
+    app.settings = app.settings.model_copy(update={"policy": policy})
+    await opened(app)
+    await app.sms_reply(phone(app, "C01"), "收到")
+    clock.advance(1800)
+    (step,) = [s for s in await app.tick() if s.kind == "muster"]
+    assert (step.responder_key, step.target_key) == ("C01", None)
+    await app.pump()
+    (told,) = [m for m in fake_twilio.messages if "集结超时" in (m.body or "")]
+    assert told.to == phone(app, "D01") and "林晓晴" in (told.body or "")
+
+
+async def test_with_two_musters_a_code_confirms_one_and_a_bare_2_reports_arrival(
+    app: App,
+) -> None:
+    """No request has code 2 (codes start at 11): a bare "2" always says 到岗."""
     with_muster(app)
     first = await opened(app)
     second = await opened(app, "山洪@449901")
-    answer = await app.sms_reply(phone(app, "V01"), "2")
-    assert "已确认收到" in answer
+    assert "已确认收到" in await app.sms_reply(phone(app, "V01"), "12")
     (mine,) = [r for r in await app.store.requests_of(second) if r.responder_key == "V01"]
     assert mine.status == "confirmed" and mine.arrived_at is None
     (req,) = [r for r in await app.store.requests_of(first) if r.responder_key == "V01"]
     assert req.confirmed_at is None
+    assert "已登记到岗" in await app.sms_reply(phone(app, "V01"), "2")
+    (mine,) = [r for r in await app.store.requests_of(second) if r.responder_key == "V01"]
+    assert mine.arrived_at is not None
 
 
 # --- the command line ----------------------------------------------------------------------
@@ -178,6 +267,7 @@ async def test_warnbot_ack_records_a_phone_confirmation_by_a_named_duty_officer(
     from tests.factories import delivery, incident, person
 
     made = await store.open_incident(incident(T0), None)
+    await store.sync_roster([person("V09")])
     await store.add_requests(made.id, [delivery(person("V09"), T0)], T0, lambda r: [])
     await store.close()
 
@@ -197,7 +287,11 @@ async def test_warnbot_ack_records_a_phone_confirmation_by_a_named_duty_officer(
     assert "已登记确认 recorded" in done.stdout and "值班员王五" in done.stdout
     missing = ack("--person", "V99", "--by", "值班员王五")
     assert missing.returncode == 1 and "V99" in missing.stderr
+    reported = ack("--person", "V09", "--by", "值班员王五", "--note", "已转移3户7人")
+    assert reported.returncode == 0, reported.stderr
     store = Store.connect(url)
-    (answer,) = await store.answers_of(made.id)
+    answer, _ = await store.answers_of(made.id)
+    (filed,) = await store.reports_of(made.id)
     await store.close()
     assert (answer.path, answer.by_name, answer.text) == ("duty_officer", "值班员王五", "电话确认")
+    assert (filed.path, filed.report.people_moved) == ("duty_officer", 7)

@@ -109,12 +109,20 @@ def test_text_that_is_neither_code_nor_acknowledgement_is_none(text: str) -> Non
 
 
 def test_a_bare_acknowledgement_answers_the_only_open_request() -> None:
-    only = request(1, "1")
+    only = request(1, "11")
     assert choose([only], Reply(None)) is only
+    assert choose([only], Reply("1")) is only  # a bare "1" is an acknowledgement too
 
 
 def test_a_bare_acknowledgement_with_several_open_requests_is_ambiguous() -> None:
-    assert choose([request(1, "1"), request(2, "2")], Reply(None)) is None
+    assert choose([request(1, "11"), request(2, "12")], Reply(None)) is None
+    assert choose([request(1, "11"), request(2, "12")], Reply("1")) is None
+
+
+def test_a_bare_1_never_picks_a_request_asked_with_code_1_before_codes_began_at_11() -> None:
+    legacy, current = request(1, "1"), request(2, "11")
+    assert choose([legacy, current], Reply("1")) is None
+    assert choose([legacy, current], Reply("11")) is current
 
 
 def test_a_bare_acknowledgement_with_no_open_request_answers_nothing() -> None:
@@ -122,25 +130,25 @@ def test_a_bare_acknowledgement_with_no_open_request_answers_nothing() -> None:
 
 
 def test_an_explicit_code_picks_the_request_with_that_code() -> None:
-    first, second, third = request(1, "1"), request(2, "2"), request(3, "3")
-    assert choose([first, second, third], Reply("2")) is second
-    assert choose([first, second, third], Reply("3", "已到岗")) is third
+    first, second, third = request(1, "11"), request(2, "12"), request(3, "13")
+    assert choose([first, second, third], Reply("12")) is second
+    assert choose([first, second, third], Reply("13", "已到岗")) is third
 
 
 def test_a_code_read_from_a_full_width_reply_picks_its_request() -> None:
-    first, second = request(1, "1"), request(2, "2")
-    reply = parse_reply("２ 已转移12户30人")
+    first, second = request(1, "11"), request(2, "12")
+    reply = parse_reply("１２ 已转移12户30人")
     assert reply is not None
     assert choose([first, second], reply) is second
 
 
 def test_an_unknown_code_with_several_open_requests_is_none() -> None:
-    assert choose([request(1, "1"), request(2, "2")], Reply("7")) is None
+    assert choose([request(1, "11"), request(2, "12")], Reply("17")) is None
 
 
 def test_an_unknown_code_with_one_open_request_answers_it() -> None:
-    only = request(1, "1")
-    assert choose([only], Reply("7")) is only
+    only = request(1, "11")
+    assert choose([only], Reply("17")) is only
 
 
 def test_a_code_with_no_open_request_answers_nothing() -> None:

@@ -97,7 +97,7 @@ async def test_an_unannounced_drill_fires_once_marked_and_keeps_away_from_the_pu
     assert await app.fire_due_drills("worker-b") == []  # claimed once, by one process
     await app.pump()
     bodies = [m.body or "" for m in fake_twilio.messages]
-    assert len(bodies) == 11 and all(b.startswith(MARK) for b in bodies)
+    assert len(bodies) == 12 and all(b.startswith(MARK) for b in bodies)  # 11 asks, 值班提示
     assert not {m.to for m in fake_twilio.messages} & set(RESIDENTS)  # no public tips
 
 
@@ -112,7 +112,7 @@ async def test_a_real_incident_tips_its_public_audience_after_the_responsible_pe
         pass
     tips = [m for m in fake_twilio.messages if m.to in RESIDENTS]
     assert sorted(m.to for m in tips) == sorted(RESIDENTS)
-    assert all("无需回复" in (m.body or "") and MARK not in (m.body or "") for m in tips)
+    assert all("回复TD退订" in (m.body or "") and MARK not in (m.body or "") for m in tips)
     assert fake_twilio.messages.index(tips[0]) >= 11  # lane 1 waits for lane 0
 
 

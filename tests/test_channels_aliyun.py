@@ -420,6 +420,34 @@ async def test_a_body_that_is_not_a_json_array_gets_400(app: App, client: TestCl
     assert "confirmed" not in (await _statuses(app)).values()
 
 
+async def test_a_batch_pushed_again_sums_its_reports_back_once(
+    app: App, client: TestClient
+) -> None:
+    """Aliyun pushes a batch again (1, 5, 10 minutes) when it missed our answer: each
+    reply's sequence_id files its report once — 30 people moved, not 60."""
+    batch = [_item("17000000401", "1 已转移12户30人") | {"sequence_id": "9000000001"}]
+    for _ in range(2):
+        resp = await client.post(f"/hooks/aliyun/sms/{PATH_SECRET}", json=batch)
+        assert resp.status == 200
+    totals = await app.store.report_totals(1)
+    own = totals[app.people["V01"].region_code].own
+    assert (own.households_moved, own.people_moved, own.reports) == (12, 30, 1)
+
+
+async def test_a_push_without_sequence_ids_is_told_apart_by_send_time(
+    app: App, client: TestClient
+) -> None:
+    """An older push without sequence_id: the same sender, time and text is one reply;
+    the same text sent later is another."""
+    item = _item("17000000401", "1 已转移2户5人")
+    del item["sequence_id"]
+    later = item | {"send_time": "2026-08-15 14:30:00"}
+    for batch in ([item], [item], [later]):
+        assert (await client.post(f"/hooks/aliyun/sms/{PATH_SECRET}", json=batch)).status == 200
+    totals = await app.store.report_totals(1)
+    assert totals[app.people["V01"].region_code].own.people_moved == 10
+
+
 async def _crashed_after_claim(store: Store, messages: list[Message]) -> list[OutboxRow]:
     """Enqueue and claim as a worker that then died: its claim lapsed a minute ago."""
     now = utcnow()

@@ -9,12 +9,13 @@ import dataclasses
 import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import T0
+from tests.conftest import ROOT, T0
 from tests.factories import delivery, incident, person
 from warnbot import drillcli, drillreport, drills
 from warnbot.drillreport import Step as ReportStep
@@ -263,25 +264,42 @@ def test_the_people_csv_has_one_row_per_person_under_a_bilingual_header() -> Non
         "2026-08-15T06:27:00+00:00",
         "720",
         "late",
-        "1",
-        "0",
-        "0",
+        "1",  # reminders
+        "0",  # voice calls
+        "0",  # superior told
+        "0",  # duty officer told
+        "0",  # marked unreachable
+        "0",  # late to muster
         "1",
     ]
+    assert rows[0][9:] == [
+        "重复提醒 reminders",
+        "语音外呼 voice calls",
+        "上报上级 superior told",
+        "上报值班员 duty officer told",
+        "标记无法联系 marked unreachable",
+        "集结超时上报 late to muster, told",
+        "升级合计 escalations",
+    ]
+    assert rows[3][9:] == ["1", "0", "1", "0", "0", "0", "2"]  # t2: a reminder, the superior
     assert len(rows) == 7
 
 
 def test_the_tier_csv_ends_with_the_whole_incident() -> None:
     rows = list(csv.reader(io.StringIO(drillreport.tiers_csv(_report()))))
     assert [r[0] for r in rows[1:]] == ["county", "township", "village", "all"]
-    assert rows[-1] == ["all", "6", "2", "1", "1", "1", "1", "50.0", "120", "720", "3"]
+    outcomes = ["all", "6", "2", "1", "1", "1", "1", "50.0", "120", "720"]
+    assert rows[-1] == [*outcomes, "2", "0", "1", "0", "0", "0", "3"]
+    assert rows[0][10:] == [*drillreport.KIND_HEADER, "升级合计 escalations"]
 
 
 def test_the_html_page_is_chinese_first_and_escapes_what_it_shows() -> None:
     page = drillreport.html(_report())
     assert "【演练】演练报告" in page and "分层汇总" in page and "逐人明细" in page
     assert "县值班&lt;script&gt;" in page and "<script>" not in page
-    assert "迟到确认" in page and "无法联系" in page and "上报上级 1" in page
+    assert "迟到确认" in page and "无法联系" in page
+    for kind in drillreport.KINDS:
+        assert f"<th>{drillreport.STEP_ZH[kind]} <span" in page
     assert "12分00秒" in page
 
 
@@ -329,6 +347,37 @@ async def test_the_report_is_built_from_what_the_store_holds(rstore: Store) -> N
     assert [p.name for p in report.people] == ["县甲", "乡甲", "村甲", "村乙"]
     assert "【演练】演练报告" in drillreport.html(report)
     assert await drillcli.load_report(rstore, 999, T0) is None
+
+
+def test_after_an_upgrade_each_person_counts_once_with_all_their_steps() -> None:
+    """v1 was asked at Ⅱ (request 1, reminded), then again at Ⅰ (request 8, answered)."""
+    old = dataclasses.replace(_req(1, "v1", Tier.VILLAGE, None), status="superseded")
+    new = _req(8, "v1", Tier.VILLAGE, 16)
+    steps = [
+        ReportStep("repeat:1:1", "repeat", T0 + timedelta(minutes=10), 1),
+        ReportStep("voice:8:1", "voice", T0 + timedelta(minutes=14), 8),
+    ]
+    report = drillreport.build(DRILL, [old, new], PEOPLE, steps, T0 + timedelta(minutes=20))
+    (row,) = report.people
+    assert (row.outcome, row.escalations) == ("late", {"repeat": 1, "voice": 1})
+    assert report.total is not None and report.total.total == 1
+
+
+async def test_the_report_of_an_upgraded_incident_names_each_person_once(app: Any) -> None:
+    from warnbot.evaluate import Transition
+    from warnbot.ingest import cap
+
+    feed = (ROOT / "config" / "demo" / "feed" / "rainstorm_orange.xml").read_bytes()
+    await app.ingest("demo", cap.parse(feed))
+    upgrade = Transition("upgrade", "暴雨@449901", "暴雨", "449901", Level.I, "红色", "t", 1)
+    await app.apply(upgrade, None, source="test")
+    assert len(await app.store.requests_of(1)) == 22  # everyone asked twice
+    report = await drillcli.load_report(app.store, 1, app.clock())
+    assert report is not None and report.total is not None
+    assert report.total.total == 11
+    assert len({p.responder_key for p in report.people}) == len(report.people) == 11
+    rows = list(csv.reader(io.StringIO(drillreport.tiers_csv(report))))
+    assert rows[-1][:2] == ["all", "11"]
 
 
 def _roster() -> dict[str, Responder]:

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import T0
-from warnbot.escalate import escalate
+from warnbot.escalate import escalate, muster_overdue
 from warnbot.model import LADDER, Request, Step, Tier, TierPolicy
 from warnbot.settings import TierPolicySettings
 
@@ -55,6 +55,61 @@ def due(
     fired: frozenset[str] = frozenset(),
 ) -> list[Step]:
     return escalate([(req or request(), policy)], SUPERIORS, fired, at(seconds_after_deadline))
+
+
+# --- muster: on the way past the deadline (plain timelines) ---------------------------------
+
+ASKED = T0
+MUSTER_BY = T0 + timedelta(minutes=30)
+
+
+def mustered(
+    request_id: int = 1,
+    responder: str = "V01",
+    received_min: float | None = 5,
+    arrived_min: float | None = None,
+    status: str = "confirmed",
+) -> Request:
+    """Asked at T0 to arrive within 30 minutes; answered 收到 and arrived when given."""
+    minute = timedelta(minutes=1)
+    return replace(
+        request(request_id, responder, status, deadline=T0 + timedelta(minutes=10)),
+        sent_at=ASKED,
+        muster_deadline=MUSTER_BY,
+        confirmed_at=None if received_min is None else ASKED + received_min * minute,
+        arrived_at=None if arrived_min is None else ASKED + arrived_min * minute,
+    )
+
+
+def test_nobody_is_late_to_muster_before_the_deadline() -> None:
+    just_before = MUSTER_BY - timedelta(seconds=1)
+    assert muster_overdue([mustered()], SUPERIORS, frozenset(), just_before) == []
+
+
+def test_at_the_deadline_a_person_on_the_way_is_reported_to_their_superior() -> None:
+    (step,) = muster_overdue([mustered()], SUPERIORS, frozenset(), MUSTER_BY)
+    assert (step.key, step.kind, step.target_key) == ("muster:1", "muster", "T01")
+
+
+def test_a_person_on_the_way_without_a_superior_goes_to_the_duty_officer() -> None:
+    (step,) = muster_overdue([mustered(responder="X01")], SUPERIORS, frozenset(), MUSTER_BY)
+    assert step.target_key is None
+
+
+def test_arrived_silent_and_superseded_persons_are_not_late_to_muster() -> None:
+    timeline = [
+        mustered(1, arrived_min=25),  # in time
+        mustered(2, arrived_min=40),  # late, but arrived before this tick
+        mustered(3, received_min=None, status="pending"),  # silent: the ladder's business
+        mustered(4, status="superseded"),  # asked again after an upgrade
+    ]
+    later = MUSTER_BY + timedelta(minutes=15)
+    assert muster_overdue(timeline, SUPERIORS, frozenset(), later) == []
+
+
+def test_the_muster_report_is_made_once() -> None:
+    later = MUSTER_BY + timedelta(hours=2)
+    assert muster_overdue([mustered()], SUPERIORS, frozenset({"muster:1"}), later) == []
 
 
 # --- examples ------------------------------------------------------------------------------

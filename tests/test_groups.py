@@ -66,4 +66,4 @@ async def test_a_group_for_another_region_hears_nothing(app: App) -> None:
         }
     )
     await app.ingest("demo", cap.parse(FEED))
-    assert await app.store.outbox_counts() == {"queued": 11}
+    assert await app.store.outbox_counts() == {"queued": 12}  # 11 asks, 1 duty alert

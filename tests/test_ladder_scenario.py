@@ -158,7 +158,11 @@ async def test_four_tiers_and_325_people_climb_the_ladder_once_each(
     await app.apply(opening, None, source="test")
     await drain(app)
     responders = [p for p in people if p.key != "D00"]
-    assert len(fake_twilio.messages) == len(responders) == 325
+    duty_phone = app.people["D00"].phones[0]
+    asks = [m for m in fake_twilio.messages if m.to != duty_phone]
+    assert len(asks) == len(responders) == 325
+    (opened,) = [m for m in fake_twilio.messages if m.to == duty_phone]  # 值班提示
+    assert "启动响应" in (opened.body or "") and "325名责任人" in (opened.body or "")
     requests = {r.responder_key: r for r in await app.store.requests_of(1)}
     assert set(requests) == {p.key for p in responders}
 
@@ -218,6 +222,8 @@ async def test_four_tiers_and_325_people_climb_the_ladder_once_each(
 
     gone = await tick_at(app, clock, 3600)
     assert sorted(gone) == sorted(f"unreachable:{requests[k].id}" for k in roles.never)
+    (alert,) = [m for m in fake_twilio.messages if "无法联系" in (m.body or "")]
+    assert alert.to == duty_phone and all(app.people[k].name in alert.body for k in roles.never)
     assert await tick_at(app, clock, 86_400) == []
 
     # every person's final state

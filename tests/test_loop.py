@@ -33,8 +33,11 @@ async def test_cap_in_acks_recorded_and_the_silent_escalated(
     (opened,) = await app.ingest("demo", cap.parse(FEED))
     assert (opened.kind, opened.level.roman, opened.region_code) == ("open", "Ⅱ", "449901")
     await app.pump()
-    assert len(fake_twilio.messages) == 11 and fake_twilio.rejected == []
     phones = {p.key: p.phones[0] for p in app.people.values()}
+    # 11 asks, and the duty officer on shift is told the response opened (值班提示)
+    assert len(fake_twilio.messages) == 12 and fake_twilio.rejected == []
+    (alert,) = [m for m in fake_twilio.messages if m.to == phones["D01"]]
+    assert "【值班提示·启动响应】" in (alert.body or "") and "11名责任人" in (alert.body or "")
 
     clock.advance(1)
     for key in ("C01", "X01", "X02", "T01", "T02", "V01", "V02"):
@@ -86,7 +89,9 @@ async def test_silence_with_no_superior_is_reported_to_the_duty_officer(
     assert [(s.kind, s.target_key) for s in city] == [("superior", None)]
     await app.pump()
     duty_phone = app.people["D01"].phones[0]
-    (report,) = [m for m in fake_twilio.messages if m.to == duty_phone]
+    (report,) = [
+        m for m in fake_twilio.messages if m.to == duty_phone and "启动响应" not in (m.body or "")
+    ]
     assert "林晓晴" in (report.body or "")
 
 
@@ -148,7 +153,7 @@ async def test_an_upgrade_asks_everyone_again_under_the_new_level_and_stops_the_
     assert {r.responder_key for r in old} == before
     assert {r.status for r in old} == {"superseded", "confirmed"}
     assert sorted(r.responder_key for r in new) == sorted([*before, "C01"])
-    assert {r.status for r in new} == {"pending"} and {r.reply_code for r in new} == {"1"}
+    assert {r.status for r in new} == {"pending"} and {r.reply_code for r in new} == {"11"}
     assert {s.key.split(":")[1] for s in await _ladder(app, clock, 4)} == {
         str(r.id) for r in new
     }  # only the new level's requests climb
@@ -175,6 +180,9 @@ async def test_a_lift_tells_everyone_reached_and_stops_the_ladder(
     while await app.pump():
         pass
     lifted = [m for m in fake_twilio.messages if re.search("解除响应|lifted", m.body or "")]
-    assert sorted(m.to for m in lifted) == sorted(
+    duty = app.people["D01"].phones[0]
+    assert sorted(m.to for m in lifted if m.to != duty) == sorted(
         p.phones[0] for p in app.people.values() if "duty_officer" not in p.roles
     )
+    (alert,) = [m for m in lifted if m.to == duty]  # 值班提示: once, as an alert
+    assert "【值班提示·解除响应】" in (alert.body or "")

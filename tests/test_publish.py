@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -9,9 +10,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from tests.conftest import DEMO, Clock
+from tests.factories import incident
 from warnbot.app import App
 from warnbot.channels.cap_push import CapPush
+from warnbot.evaluate import Transition
 from warnbot.ingest import cap
+from warnbot.model import Level
+from warnbot.publish import publish_cap
 from warnbot.settings import CapSettings, DownstreamSettings
 from warnbot.web import make_app
 
@@ -99,3 +104,39 @@ async def test_a_lift_publishes_a_cancel_that_references_the_alert(publishing: A
     _, xml = await publishing.store.latest_cap(1) or ("", b"")
     doc = cap.parse(xml)
     assert doc.msg_type == "Cancel" and doc.references == (alert_ref,)
+
+
+async def _drill(app: App) -> int:
+    draft = dataclasses.replace(incident(app.clock(), region="449901"), drill=True)
+    opened = await app.store.open_incident(draft, None)
+    await app.notify(opened)
+    return opened.id
+
+
+async def test_a_drill_upgraded_or_lifted_publishes_nothing_downstream(
+    publishing: App, downstream: tuple[TestServer, list[tuple[str, bytes]]], clock: Clock
+) -> None:
+    _, received = downstream
+    drill_id = await _drill(publishing)
+    for kind, level in (("upgrade", Level.I), ("lift", Level.I)):
+        t = Transition(kind, "暴雨@449901", "暴雨", "449901", level, "演练", "test", drill_id)
+        await publishing.apply(t, None, source="test")
+    for _ in range(2):
+        await publishing.pump()
+        clock.advance(600)
+    assert received == []
+    assert await publishing.store.latest_cap(drill_id) is None
+
+
+async def test_publishing_a_drill_keeps_its_exercise_document_but_pushes_nothing(
+    publishing: App, downstream: tuple[TestServer, list[tuple[str, bytes]]], clock: Clock
+) -> None:
+    _, received = downstream
+    drill = await publishing.store.incident(await _drill(publishing))
+    assert drill is not None
+    doc = await publish_cap(publishing.store, publishing.settings, drill, "open", clock())
+    assert doc is not None and b"<status>Exercise</status>" in doc.xml
+    for _ in range(2):
+        await publishing.pump()
+        clock.advance(600)
+    assert received == []

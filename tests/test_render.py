@@ -54,15 +54,18 @@ def contexts(inc: Incident = INCIDENT) -> dict[str, dict[str, Any]]:
         "upgraded": {"incident": inc, "person": PEOPLE["V01"]},
         "lifted": {"incident": inc, "person": PEOPLE["V01"]},
         "duty": {"incident": inc, "person": PEOPLE["D01"], "silent": [PEOPLE["V03"]]},
+        "muster_late": {"incident": inc, "person": PEOPLE["T01"], "silent": [PEOPLE["V01"]]},
+        "duty_alert": {"incident": inc, "person": PEOPLE["D01"], "event": "opened", "asked": 11},
         "which": {
             "open": [
-                {"code": "1", "headline": "暴雨橙色预警"},
-                {"code": "2", "headline": "山洪灾害气象预警"},
+                {"code": "11", "headline": "暴雨橙色预警"},
+                {"code": "12", "headline": "山洪灾害气象预警"},
             ]
         },
-        "unknown": {"open": [{"code": "1", "headline": "暴雨橙色预警"}]},
+        "unknown": {"open": [{"code": "11", "headline": "暴雨橙色预警"}]},
         "report": {"report": REPORT, "summary": receipts.summary(REPORT)},
         "tip": {"incident": inc},
+        "optout": {},
         "feed_silent": {
             "incident": None,
             "person": PEOPLE["D01"],
@@ -146,13 +149,13 @@ def test_a_late_confirmation_says_it_was_recorded_late(language: str, marker: st
 
 def test_the_which_reply_lists_every_open_code_and_headline() -> None:
     assert sms("which", "zh") == (
-        '您有2条待确认预警，请回复对应编号："1" 暴雨橙色预警；"2" 山洪灾害气象预警'
+        '您有2条待确认预警，请回复对应编号："11" 暴雨橙色预警；"12" 山洪灾害气象预警'
     )
     assert sms("which", "en").startswith("You have 2 warnings to confirm")
 
 
 def test_the_unknown_reply_lists_codes_or_says_nothing_is_waiting() -> None:
-    assert '"1"' in sms("unknown", "zh")
+    assert '"11"' in sms("unknown", "zh")
     assert sms("unknown", "zh", open=[]) == "您当前没有待确认的预警。"
     assert sms("unknown", "en", open=[]) == "You have no warning waiting for confirmation."
 
@@ -274,3 +277,25 @@ def test_a_provider_with_its_own_templates_gets_them_and_falls_back_for_the_rest
         "sms", "confirmed", "zh", channel="aliyun", **contexts()["confirmed"]
     )
     assert confirmed == sms("confirmed", "zh")
+
+
+@pytest.mark.parametrize(
+    ("event", "zh", "en"),
+    [
+        ("opened", "【值班提示·启动响应】", "[Duty alert: response opened]"),
+        ("upgraded", "【值班提示·提升响应】", "[Duty alert: upgraded]"),
+        ("lifted", "【值班提示·解除响应】", "[Duty alert: lifted]"),
+        ("unreachable", "【值班提示·无法联系】", "[Duty alert: unreachable]"),
+    ],
+)
+def test_each_duty_alert_names_its_event_first(event: str, zh: str, en: str) -> None:
+    context = {"event": event, "people": [PEOPLE["V03"]]}
+    assert sms("duty_alert", "zh", **context).startswith(zh)
+    assert sms("duty_alert", "en", **context).startswith(en)
+    if event == "unreachable":
+        assert "赵德明(示例)(村级)" in sms("duty_alert", "zh", **context)
+
+
+def test_a_tip_ends_with_the_opt_out_hint_carriers_require() -> None:
+    assert sms("tip", "zh").endswith("本短信无需确认，回复TD退订")
+    assert sms("tip", "en").endswith("Reply TD to unsubscribe")

@@ -176,3 +176,8 @@ async def test_tips_for_an_incident_wait_behind_responders_and_are_enqueued_once
     claimed = await store.claim(2000, T0, 30)
     tips = [r.address for r in claimed if r.key.startswith("tip:7:")]
     assert sorted(tips) == sorted(members)  # every resident once, though offered twice
+
+
+def test_an_unknown_phone_region_is_refused_before_any_row_is_read() -> None:
+    with pytest.raises(ConfigError, match="unknown phone region 'ZZ'"):
+        load_audience(ROOT / "config" / "rosters" / "demo_audience.csv", "ZZ")

@@ -80,7 +80,9 @@ def test_roster_import_syncs_the_store_and_a_bad_file_changes_nothing(
 ) -> None:
     result = run(config, "roster", "import", str(ROSTERS / "demo_roster.csv"))
     assert result.returncode == 0, result.stderr
-    assert "名册已导入 roster imported: 12 人 persons (市级 city 2," in result.stdout
+    assert "名册已导入 roster imported (版本 version 1): 12 人 persons (市级 city 2," in (
+        result.stdout
+    )
     people, _ = stored(config)
     assert {p.key: p.chat_id("wecom") for p in people}["C01"] == "lin.xiaoqing"
     refused = run(config, "roster", "import", str(bad_roster(tmp_path)))
@@ -118,6 +120,15 @@ def test_audience_import_replaces_an_audience_and_a_bad_file_changes_nothing(
     assert refused.returncode == 1
     assert f"{bad}:3: '12345' is not a mobile number" in refused.stderr
     assert stored(config)[1] == {"居民": 10}
+
+
+def test_audience_import_with_an_unknown_phone_region_says_so_and_does_not_crash(
+    config: Path,
+) -> None:
+    config.write_text(config.read_text(encoding="utf-8") + 'phone_region = "ZZ"\n', "utf-8")
+    result = run(config, "audience", "import", str(ROSTERS / "demo_audience.csv"), "--name", "居民")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "phone_region" in result.stderr and "unknown phone region 'ZZ'" in result.stderr
 
 
 def test_check_config_validates_the_configured_rota_relative_to_the_config(tmp_path: Path) -> None:

@@ -96,7 +96,7 @@ async def test_a_crash_in_a_handler_shows_no_secret_on_the_500_page_or_in_the_lo
 ) -> None:
     link_secret = app.link_secret
 
-    async def crashing_reply(phone: str, text: str) -> str:
+    async def crashing_reply(phone: str, text: str, message_id: str | None = None) -> str:
         raise RuntimeError(f"something broke with key={link_secret} token={AUTH_TOKEN}")
 
     app.sms_reply = crashing_reply  # type: ignore[method-assign]

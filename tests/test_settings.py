@@ -324,3 +324,18 @@ def test_a_missing_config_file_is_reported(tmp_path: Path) -> None:
 def test_a_trailing_slash_on_the_public_url_is_dropped(tmp_path: Path) -> None:
     s = load_settings(toml(tmp_path, '[web]\npublic_url = "https://warnbot.example.org/"\n'))
     assert s.web.public_url == "https://warnbot.example.org"
+
+
+@pytest.mark.parametrize("region", ["ZZ", "XX", "AA"])
+def test_a_phone_region_phonenumbers_does_not_know_is_a_clear_error(
+    tmp_path: Path, region: str
+) -> None:
+    path = toml(tmp_path, f'phone_region = "{region}"\n')
+    (problem,) = problems(path)
+    assert problem.startswith(f"{path}: phone_region:") and f"unknown phone region {region!r}" in (
+        problem
+    )
+
+
+def test_a_known_phone_region_loads() -> None:
+    assert load_settings(None, phone_region="HK").phone_region == "HK"

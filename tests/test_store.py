@@ -64,7 +64,7 @@ async def test_incident_keeps_its_frozen_policy(store: Store) -> None:
 
 async def test_requests_and_their_messages_are_written_together(store: Store) -> None:
     _, reqs = await _open_with(store, "A", "B")
-    assert [r.reply_code for r in reqs] == ["1", "1"]
+    assert [r.reply_code for r in reqs] == ["11", "11"]  # codes start at 11: "1" is bare
     claimed = await store.claim(10, T0, lease_s=60)
     assert sorted(r.responder_key for r in claimed) == ["A", "B"]
 
@@ -80,7 +80,25 @@ async def test_a_second_open_incident_gets_the_next_reply_code(store: Store) -> 
     await _open_with(store, "A")
     second = await store.open_incident(incident(T0, region="449902"), warning_key="s,id2")
     reqs = await store.add_requests(second.id, [delivery(person("A"), T0)], T0, _one_message)
-    assert reqs[0].reply_code == "2"
+    assert reqs[0].reply_code == "12"
+
+
+async def test_codes_climb_above_every_open_one_and_start_again_when_none_is_open(
+    store: Store,
+) -> None:
+    """Code 11 always means "the person's only open request when asked"."""
+    first_id, (first,) = await _open_with(store, "A")
+    second = await store.open_incident(incident(T0, region="449902"), warning_key="s,id2")
+    (two,) = await store.add_requests(second.id, [delivery(person("A"), T0)], T0, _one_message)
+    await store.record_ack(first.id, "sms", "11", T0)  # 11 is free again, 12 still open
+    third = await store.open_incident(incident(T0, region="449903"), warning_key="s,id3")
+    (three,) = await store.add_requests(third.id, [delivery(person("A"), T0)], T0, _one_message)
+    assert (first.reply_code, two.reply_code, three.reply_code) == ("11", "12", "13")
+    for done in (two, three):
+        await store.record_ack(done.id, "sms", done.reply_code, T0)
+    fourth = await store.open_incident(incident(T0, region="449904"), warning_key="s,id4")
+    (four,) = await store.add_requests(fourth.id, [delivery(person("A"), T0)], T0, _one_message)
+    assert four.reply_code == "11" and first_id
 
 
 async def test_claimed_rows_are_not_claimed_again_until_the_lease_expires(store: Store) -> None:

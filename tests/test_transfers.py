@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -10,7 +13,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import DEMO, T0
+from tests.conftest import DEMO, ROOT, T0
 from tests.factories import POLICY, delivery, incident, person
 from warnbot import links, sms, transfers
 from warnbot.app import App
@@ -23,6 +26,8 @@ from warnbot.store import Store
 from warnbot.store.reports import ReportStore
 from warnbot.transfers import Mark, TransferEntry
 from warnbot.web import make_app
+
+FEED = (DEMO / "feed" / "rainstorm_orange.xml").read_bytes()
 
 
 class FullStore(Store, ReportStore):
@@ -251,9 +256,44 @@ async def test_the_board_of_an_incident_lists_only_persons_asked_in_it(
     assert [(p.responder_key, p.remaining, p.people_total) for p in board] == [("v2", 2, 6)]
 
 
-# --- the page behind the signed link ------------------------------------------------------------
+async def test_a_duty_officer_marks_entries_moved_under_their_own_name(
+    app: App, clock: Any
+) -> None:
+    await app.store.sync_transfer_lists(
+        [TransferEntry("V01", str(n), f"户{n}", n, "沿村道", "村委会") for n in (1, 2, 3)]
+    )
+    await app.ingest("demo", cap.parse(FEED))
+    marks = await app.mark_moved(1, "V01", ["2号", "3"], "值班员张三")
+    assert [(m.no, m.by, m.via) for m in marks] == [
+        ("2", "值班员张三", "duty_officer"),
+        ("3", "值班员张三", "duty_officer"),
+    ]
+    assert await app.mark_moved(1, "V01", ["2"], "值班员李四") == []  # the first mark stays
+    assert [m.no for m in await app.mark_moved(1, "V01", ["all"], "值班员李四")] == ["1"]
+    (board,) = await app.transfer_board(1)
+    assert (board.moved, board.remaining) == (3, 0)
 
-FEED = (DEMO / "feed" / "rainstorm_orange.xml").read_bytes()
+
+@pytest.mark.parametrize(
+    ("person_key", "entries", "by", "says"),
+    [
+        ("V01", ["9"], "值班员张三", "没有 9 号"),
+        ("V01", ["1"], " ", "required"),
+        ("nobody", ["1"], "值班员张三", "was not asked"),
+    ],
+    ids=["unknown-entry", "no-name", "not-asked"],
+)
+async def test_a_wrong_mark_is_refused_with_the_reason_and_changes_nothing(
+    app: App, person_key: str, entries: list[str], by: str, says: str
+) -> None:
+    await app.store.sync_transfer_lists([TransferEntry("V01", "1", "户1", 2, "沿村道", "村委会")])
+    await app.ingest("demo", cap.parse(FEED))
+    with pytest.raises(ValueError, match=says):
+        await app.mark_moved(1, person_key, entries, by)
+    assert await app.store.transfer_marks(1) == []
+
+
+# --- the page behind the signed link ------------------------------------------------------------
 
 
 async def test_the_signed_link_page_shows_the_persons_list_and_what_is_moved(
@@ -279,3 +319,42 @@ async def test_the_signed_link_page_shows_the_persons_list_and_what_is_moved(
     elsewhere = await (await client.get(f"/a/{links.sign(other.id, app.link_secret)}/list")).text()
     assert "您没有转移清单" in elsewhere and "王" not in elsewhere
     assert (await client.get("/a/1.AAAAAAAAAAAA/list")).status == 404
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+async def test_warnbot_transfer_moved_marks_an_entry_with_the_officers_name(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/w.db"
+    store = Store.connect(url)
+    await store.migrate()
+    await store.sync_transfer_lists(transfers.load(_write(tmp_path, "list.csv", CSV)))
+    made = await store.open_incident(incident(T0), None)
+    await store.add_requests(made.id, [delivery(person("v1"), T0)], T0, lambda r: [])
+    await store.close()
+
+    def transfer(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "warnbot", "transfer", *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "WARNBOT_DATABASE_URL": url},
+            cwd=ROOT,
+            timeout=60,
+            check=False,
+        )
+
+    moved = ["moved", "--incident", str(made.id), "--person", "v1", "--by", "值班员张三"]
+    done = transfer(*moved, "--entry", "2")
+    assert done.returncode == 0, done.stderr
+    assert "已登记转移 marked moved" in done.stdout and "2号" in done.stdout
+    wrong = transfer(*moved, "--entry", "7")
+    assert wrong.returncode == 1 and "没有 7 号" in wrong.stderr
+    board = transfer("board", "--incident", str(made.id))
+    assert "v1: 已转移 1/2 户 moved" in board.stdout and "1号 王某某" in board.stdout
+    store = Store.connect(url)
+    (mark,) = await store.transfer_marks(made.id)
+    await store.close()
+    assert (mark.no, mark.by, mark.via) == ("2", "值班员张三", "duty_officer")

@@ -89,7 +89,7 @@ async def test_a_number_on_no_roster_is_told_nothing_is_open(app: App, client: T
 async def test_an_unreadable_reply_lists_the_open_codes(app: App, client: TestClient) -> None:
     form = {"From": _phone(app, "V01"), "Body": "what is this"}
     resp = await client.post("/hooks/twilio/sms", data=form, headers=sign(URL, form))
-    assert '"1"' in await resp.text()
+    assert '"11"' in await resp.text()
     assert (await _statuses(app))["V01"] == "pending"
 
 
@@ -101,8 +101,48 @@ async def test_with_two_open_requests_a_bare_ok_asks_which(app: App, client: Tes
     form = {"From": _phone(app, "V01"), "Body": "ok"}
     resp = await client.post("/hooks/twilio/sms", data=form, headers=sign(URL, form))
     text = await resp.text()
-    assert '"1"' in text and '"2"' in text
-    form = {"From": _phone(app, "V01"), "Body": "2"}
+    assert '"11"' in text and '"12"' in text
+    form = {"From": _phone(app, "V01"), "Body": "12"}
     await client.post("/hooks/twilio/sms", data=form, headers=sign(URL, form))
     mine = {r.incident_id: r.status for r in await app.store.open_requests_for("V01")}
     assert mine == {1: "pending"}
+
+
+async def test_a_retried_webhook_sums_its_report_back_once(app: App, client: TestClient) -> None:
+    """Twilio retries a webhook with the same MessageSid: 30 people moved, not 60."""
+    form = {"From": _phone(app, "V01"), "Body": "1 已转移12户30人", "MessageSid": "SM" + "a" * 32}
+    for _ in range(2):
+        resp = await client.post("/hooks/twilio/sms", data=form, headers=sign(URL, form))
+        assert resp.status == 200 and "已确认收到" in await resp.text()
+    totals = await app.store.report_totals(1)
+    village = totals[app.people["V01"].region_code].own
+    assert (village.households_moved, village.people_moved, village.reports) == (12, 30, 1)
+
+
+async def test_a_second_message_with_the_same_words_is_a_second_report(
+    app: App, client: TestClient
+) -> None:
+    """Two distinct messages (two sids) are two reports, even with the same text."""
+    await _reply(app, client, "V01", "1", "SM" + "0" * 32)
+    for n in (1, 2):
+        resp = await _reply(app, client, "V01", "已转移2户5人", f"SM{n:032d}")
+        assert "已记录回执" in await resp.text()
+    totals = await app.store.report_totals(1)
+    assert totals[app.people["V01"].region_code].own.people_moved == 10
+
+
+async def test_a_retried_report_on_its_own_is_answered_alike_and_filed_once(
+    app: App, client: TestClient
+) -> None:
+    await _reply(app, client, "V01", "1", "SM" + "0" * 32)
+    answers = [
+        await (await _reply(app, client, "V01", "已转移2户5人", "SM" + "b" * 32)).text()
+        for _ in range(2)
+    ]
+    assert answers[0] == answers[1] and "已记录回执" in answers[0]
+    assert len(await app.store.reports_of(1)) == 1
+
+
+async def _reply(app: App, client: TestClient, key: str, body: str, sid: str) -> Any:
+    form = {"From": _phone(app, key), "Body": body, "MessageSid": sid}
+    return await client.post("/hooks/twilio/sms", data=form, headers=sign(URL, form))

@@ -3,11 +3,12 @@
 Each responsible person confirms for themself; nobody's answer counts for
 another, except a duty officer recording, under their own name, an answer
 taken by phone. An SMS reply is attributed by the sender's number and matched
-by reply code: ``"2"`` answers that person's request with code 2, and a bare
-``"收到"`` / ``"ok"`` / ``"1"`` answers the only open request when there is
-exactly one (with several, the reply lists the open codes). In a muster,
-``"到岗"`` / ``"到达"`` — or a bare ``"2"`` that is no open request's code —
-reports arrival. Signed links, voice keypad digits and chat buttons carry a
+by reply code: a person's requests are numbered 11, 12, … (``FIRST_REPLY_CODE``),
+and ``"12"`` answers that person's request with code 12. A bare ``"1"`` /
+``"收到"`` / ``"ok"`` names no request: it answers the only open request when
+there is exactly one, and with several the reply lists the open codes and their
+headlines — it never guesses. In a muster, ``"到岗"`` / ``"到达"`` — or a bare
+``"2"`` — reports arrival. Signed links, voice keypad digits and chat buttons carry a
 signed token naming their request. Recording is idempotent: the first answer
 counts, repeats change nothing; every answer's text is kept verbatim (reports
 back are parsed from it) with its path, time and, for a duty officer, the name.
@@ -23,7 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from warnbot.model import AckPath, Request
+from warnbot import receipts
+from warnbot.model import BARE_REPLY, AckPath, Request
 from warnbot.settings import Settings
 from warnbot.store import AckResult, Store
 
@@ -88,8 +90,10 @@ def _word_ends(text: str, at: int) -> bool:
 
 
 def choose(open_requests: Sequence[Request], reply: Reply) -> Request | None:
-    """The request a reply answers, or None when it is ambiguous or matches none."""
-    if reply.code is not None:
+    """The request a reply answers, or None when it is ambiguous or matches none. A bare
+    "1" is an acknowledgement like "收到", not a code: with several open it is ambiguous
+    (even when an old request still carries code 1)."""
+    if reply.code is not None and reply.code != BARE_REPLY:
         hits = [r for r in open_requests if r.reply_code == reply.code]
         if hits:
             return hits[0]
@@ -101,8 +105,8 @@ def arrival(
 ) -> Request | None:
     """The muster request an answer reports arrival for, or None when it is no arrival.
 
-    "到岗" alone or after a code says it; a bare ``"2"`` says it only when no open
-    request has that code (then "2" answers that request, as any code does).
+    "到岗" alone or after a code says it; so does a bare ``"2"``, unless an open request
+    has that code (one asked before codes began at 11: then it answers that request).
     """
     if not musters:
         return None
@@ -162,7 +166,9 @@ async def intake_duty_officer(
     arrived: bool = False,
 ) -> Outcome:
     """A duty officer records an answer taken by phone, under their own name; the
-    person's current request on the incident is confirmed (or marked arrived)."""
+    person's current request on the incident is confirmed (or marked arrived). A
+    note that reports something back ("已转移5户12人", "3号已转移") is filed as a
+    report back (path ``duty_officer``), as the same words by SMS would be."""
     if not by.strip():
         raise ValueError("the duty officer's name is required (--by)")
     current = [
@@ -174,8 +180,27 @@ async def intake_duty_officer(
         return Outcome("unknown")
     request_id = current[-1].id
     if arrived:
-        return await _arrive(store, request_id, AckPath.DUTY_OFFICER, note, now, by.strip())
-    return await _record(store, request_id, AckPath.DUTY_OFFICER, note, now, by.strip())
+        outcome = await _arrive(store, request_id, AckPath.DUTY_OFFICER, note, now, by.strip())
+    else:
+        outcome = await _record(store, request_id, AckPath.DUTY_OFFICER, note, now, by.strip())
+    if outcome.result is not None:
+        await file_note(store, outcome.result.request, note, now)
+    return outcome
+
+
+async def file_note(store: Store, request: Request, note: str, now: datetime) -> bool:
+    """File a duty officer's note as a report back when figures or moved entries can be
+    read from it; True when it was filed."""
+    report = receipts.parse_report(note)
+    if not report.parsed:
+        return False
+    person = (await store.people_by_key([request.responder_key])).get(request.responder_key)
+    if person is None:
+        return False
+    await store.file_report(
+        request.incident_id, request.id, person, report, AckPath.DUTY_OFFICER.value, now
+    )
+    return True
 
 
 async def _record(

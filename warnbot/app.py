@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from warnbot import (
     acks,
+    board,
     dispatch,
     drills,
+    dutyalerts,
     failover,
     feedwatch,
     links,
@@ -33,9 +35,11 @@ from warnbot import (
 )
 from warnbot.channels import CHANNELS, Channel
 from warnbot.errors import ConfigError, SendError
-from warnbot.escalate import escalate
+from warnbot.escalate import escalate, muster_overdue
 from warnbot.evaluate import Transition, evaluate, evaluate_observations, lapsed, longest_window_s
 from warnbot.model import (
+    BARE_REPLY,
+    FIRST_REPLY_CODE,
     AckPath,
     Delivery,
     Incident,
@@ -50,8 +54,8 @@ from warnbot.plan import duty_officers, group_notices, plan
 from warnbot.publish import publish_cap
 from warnbot.regions import RegionTree, load_tree
 from warnbot.render import Renderer
-from warnbot.rosters.audience import tip_messages
-from warnbot.rosters.rota import DutyRota, duty_officers_at, load_rota
+from warnbot.rosters.audience import is_opt_out, tip_messages
+from warnbot.rosters.rota import DutyRota, OnShift, duty_officers_at, load_rota, on_shift
 from warnbot.secrecy import secret_values
 from warnbot.settings import Settings
 from warnbot.store import OutboxRow, Report, Store
@@ -60,6 +64,9 @@ from warnbot.store import OutboxRow, Report, Store
 # 21610 unsubscribed, 21614 not a mobile, 30004 blocked, 30005 unknown handset,
 # 30006 landline): recorded on the person, never retried, next address tried.
 PERMANENT_CODES = frozenset({"21211", "21610", "21614", "30004", "30005", "30006"})
+
+# Ladder steps that report people to someone, and the SMS template each uses.
+REPORTS = {"superior": "silent", "duty_officer": "duty", "muster": "muster_late"}
 
 _log = log.get(__name__)
 Observer = Callable[[str, dict[str, Any]], None]
@@ -85,30 +92,25 @@ class App:
     started_at: datetime = field(default_factory=utcnow)
     regions: RegionTree | None = None
     rota: DutyRota = field(default_factory=DutyRota)
+    roster_version: int = 0  # the stored roster's version in ``people``
+    rota_mtime: int | None = None  # the rota file's st_mtime_ns when it was read
 
     async def start(self) -> None:
-        """Migrate the schema, load the roster, fetch the link key."""
+        """Migrate the schema, load the region tree and the roster, fetch the link key."""
         await self.store.migrate()
         self.started_at = self.clock()
-        if self.settings.roster:
-            await self.store.sync_roster(
-                rosters.load(self.settings.roster, self.settings.phone_region)
-            )
-        await self.reload_people()
         if self.settings.regions:
             self.regions = load_tree(self.settings.regions)
+        if self.settings.roster:
+            await self.seed_roster(self.settings.roster)
+        await self.reload_people()
         if self.settings.transfer_lists:
             entries = transfers.load(
                 self.settings.transfer_lists, self.people.keys(), self.settings.phone_region
             )
             await self.store.sync_transfer_lists(entries)
         if self.settings.rota:
-            self.rota = load_rota(
-                self.settings.rota,
-                self.people.values(),
-                self.settings.timezone,
-                self.settings.phone_region,
-            )
+            self.load_rota(self.settings.rota)
         secret = self.settings.web.link_secret
         self.link_secret = (
             secret.get_secret_value()
@@ -122,8 +124,60 @@ class App:
             await channel.aclose()
         await self.store.close()
 
+    async def seed_roster(self, path: Path) -> bool:
+        """Apply the configured roster file when its content changed since it was last
+        applied (or the store has none); True when it was. The store's roster is the
+        one used: a ``warnbot roster import`` stays until the file changes. Rows are
+        checked against the region tree; ConfigError lists every bad one."""
+        sha256 = rosters.file_sha256(path)
+        state = await self.store.roster_state()
+        if state is not None and state.config_sha256 == sha256:
+            return False
+        people = rosters.load(path, self.settings.phone_region, self.regions)
+        await self.store.import_roster(
+            people, sha256, str(path), "config", self.clock(), config_sha256=sha256
+        )
+        _log.info("roster_applied", source=str(path), persons=len(people))
+        return True
+
     async def reload_people(self) -> None:
+        """Read the roster from the store, noting its version (read first: an import
+        between the two reads only causes one more reload)."""
+        state = await self.store.roster_state()
         self.people = {p.key: p for p in await self.store.roster()}
+        self.roster_version = state.version if state else 0
+
+    async def refresh(self) -> bool:
+        """Reload the roster when another process imported a newer version (one small
+        read), and the rota when its file changed (its mtime) or the roster did; every
+        process runs it periodically. True when the roster reloaded."""
+        state = await self.store.roster_state()
+        reloaded = (state.version if state else 0) != self.roster_version
+        if reloaded:
+            await self.reload_people()
+            _log.info("roster_reloaded", version=self.roster_version, persons=len(self.people))
+        path = self.settings.rota
+        if path is not None and (reloaded or _mtime(path) != self.rota_mtime):
+            self._reload_rota(path)
+        return reloaded
+
+    def load_rota(self, path: Path) -> None:
+        """Read the duty rota against the roster; ConfigError lists every problem."""
+        self.rota_mtime = _mtime(path)
+        self.rota = load_rota(
+            path, self.people.values(), self.settings.timezone, self.settings.phone_region
+        )
+
+    def _reload_rota(self, path: Path) -> None:
+        """A running daemon keeps the rota it has when the new file is bad, and says so
+        once per version of the file (``warnbot rota check`` shows every problem)."""
+        try:
+            self.load_rota(path)
+        except ConfigError as e:
+            first = e.problems[0] if e.problems else ""
+            _log.error("rota_refused", source=str(path), problems=len(e.problems), first=first)
+            return
+        _log.info("rota_reloaded", source=str(path), shifts=len(self.rota.shifts))
 
     def observe(self, event: str, **fields: Any) -> None:
         for observer in self.observers:
@@ -154,7 +208,8 @@ class App:
         return transitions
 
     async def apply(self, t: Transition, warning_key: str | None, source: str) -> None:
-        """Make a transition happen, then publish it as CAP (when configured)."""
+        """Make a transition happen, then publish it as CAP (when configured; never for
+        a drill, whose transitions stay inside the office)."""
         _log.info("transition", kind=t.kind, incident=t.key, level=t.level.roman, reason=t.reason)
         if t.kind == "open":
             incident_id = (await self.open(t, warning_key, source)).id
@@ -165,6 +220,7 @@ class App:
             await self.store.lift(incident_id, self.clock())
             self.observe("lifted", key=t.key, reason=t.reason)
             await self.tell_reached(incident_id, "lifted")
+            await self.alert_duty(incident_id, "lifted")
         else:
             incident_id = t.incident_id
             policy = self.settings.level_policy(t.level) if t.kind == "upgrade" else None
@@ -176,7 +232,9 @@ class App:
             return
         if t.kind == "upgrade":
             await self.reask(incident)
-        await publish_cap(self.store, self.settings, incident, t.kind, self.clock())
+            await self.alert_duty(incident.id, "upgraded")
+        if drills.reaches_public(incident):  # a drill never leaves the office as CAP
+            await publish_cap(self.store, self.settings, incident, t.kind, self.clock())
 
     async def open(self, t: Transition, warning_key: str | None, source: str) -> Incident:
         draft = Incident(
@@ -193,7 +251,8 @@ class App:
         )
         incident = await self.store.open_incident(draft, warning_key)
         self.observe("opened", incident=incident, reason=t.reason)
-        await self.notify(incident)
+        asked = await self.notify(incident)
+        await self.alert_duty(incident.id, "opened", asked=len(asked))
         await self.send_tips(incident)
         return incident
 
@@ -246,7 +305,8 @@ class App:
                     continue
                 incident = await self.store.open_incident(draft, None)
                 self.observe("opened", incident=incident, reason="演练 drill")
-                await self.notify(incident)
+                asked = await self.notify(incident)
+                await self.alert_duty(incident.id, "opened", asked=len(asked))
                 opened.append(incident)
                 ids.append(incident.id)
             await self.store.drill_fired(plan_.id, ids)
@@ -269,7 +329,7 @@ class App:
                 d.responder,
                 "upgrade" if req.responder_key in reached else "request",
                 incident,
-                code=req.reply_code,
+                code=shown_code(req.reply_code),
                 link=self.link(req.id),
                 muster_min=muster_min,
             )
@@ -382,28 +442,58 @@ class App:
 
     # acks ------------------------------------------------------------------
 
-    async def sms_reply(self, phone: str, text: str) -> str:
-        """Record an SMS answer; returns the text to answer the sender with."""
+    async def sms_reply(self, phone: str, text: str, message_id: str | None = None) -> str:
+        """Record an SMS answer; returns the text to answer the sender with ("" when the
+        answer was queued instead: a resident's 退订 confirmation).
+
+        ``message_id`` is the provider's id of the inbound message (Twilio
+        ``MessageSid``, Aliyun ``sequence_id``, prefixed by the provider): a provider
+        retrying the same webhook then files its report back once, not twice."""
+        if is_opt_out(text) and await self.opt_out(phone, message_id):
+            return ""  # the confirmation goes through the outbox, on every provider
         outcome = await acks.intake_sms(self.store, phone, text, self.clock())
         person = self.people.get(outcome.result.request.responder_key) if outcome.result else None
         answer = await self._after_ack(outcome, person, phone)
         report = receipts.parse_report(text)
-        if outcome.kind in ("unknown", "which") and not report.parsed:
-            return answer
-        filed = await self._file_report(phone, report, outcome)
+        if outcome.kind == "which" or (outcome.kind == "unknown" and not report.parsed):
+            return answer  # "which": ambiguous, the sender is asked for a code first
+        filed = await self._file_report(phone, report, outcome, message_id)
         if filed is None or outcome.result is not None:
             return answer
         return self.renderer.render(
             "sms", "report", filed.language, report=report, summary=receipts.summary(report)
         )
 
+    async def opt_out(self, phone: str, message_id: str | None = None) -> bool:
+        """A resident's 退订 ("TD", "退订", "STOP"): the number leaves every public
+        audience (recorded with the time, so a re-import does not add it back unless
+        it says so) and is sent a short confirmation once per message. False when the
+        number is in no audience and never opted out: the reply is then read as any
+        other (a responsible person cannot opt out of 叫应)."""
+        removed = await self.store.opt_out(phone, self.clock())
+        if removed is None:
+            return False
+        _log.info("opted_out", phone=log.mask_phone(phone), audiences=removed)
+        key = f"optout:{message_id or phone + ':' + self.clock().isoformat()}"
+        body = self.renderer.render("sms", "optout", self.settings.language)
+        confirm = Message(key[:200], self.settings.sms_channel, phone, body)
+        await self.store.enqueue([confirm], self.clock())
+        self.observe("opted_out", phone=phone, audiences=removed)
+        return True
+
     async def _file_report(
-        self, phone: str, report: receipts.Report, outcome: acks.Outcome
+        self,
+        phone: str,
+        report: receipts.Report,
+        outcome: acks.Outcome,
+        message_id: str | None = None,
     ) -> Responder | None:
         """Keep what an SMS reports back (回执: "已转移12户30人", "已转移 3号") with the
         request it answers — or, for a report sent on its own, the sender's latest
         request — and sum it into the incident; the person, or None when nothing is
-        filed (a bare confirmation, or a sender with no request)."""
+        filed (a bare confirmation, or a sender with no request). A message already
+        filed under ``message_id`` (a provider's retry) is answered alike, not summed
+        again."""
         if outcome.result is not None:
             request: Request | None = outcome.result.request
             reply = acks.parse_reply(report.text)
@@ -416,10 +506,11 @@ class App:
         person = self.people.get(request.responder_key) if request else None
         if request is None or person is None:
             return None
-        await self.store.file_report(
-            request.incident_id, request.id, person, report, "sms", self.clock()
+        report_id, _ = await self.store.file_report(
+            request.incident_id, request.id, person, report, "sms", self.clock(), message_id
         )
-        self.observe("report", request=request, report=report, person=person)
+        if report_id is not None:
+            self.observe("report", request=request, report=report, person=person)
         return person
 
     async def link_ack(self, request_id: int, path: AckPath = AckPath.LINK) -> acks.Outcome:
@@ -481,21 +572,95 @@ class App:
         incident = await self.store.incident(r.incident_id)
         return incident.headline if incident else ""
 
+    # the duty officer on shift -------------------------------------------------------
+
+    async def alert_duty(self, incident_id: int, event: str, **context: Any) -> int:
+        """Tell the duty officer on shift for the incident's region that it ``opened``,
+        was ``upgraded`` or ``lifted`` (值班提示): one SMS each, keyed by incident and
+        level, so telling twice sends once. Returns the alerts offered."""
+        incident = await self.store.incident(incident_id)
+        if incident is None:
+            return 0
+        messages = self._duty_alerts(incident, event, str(incident.level.value), **context)
+        await self.store.enqueue(messages, self.clock())
+        return len(messages)
+
+    def _duty_alerts(
+        self, incident: Incident, event: str, token: str, **context: Any
+    ) -> list[Message]:
+        return dutyalerts.messages(
+            incident,
+            event,
+            token,
+            self.duty_officers(incident),
+            lambda o: self._sms(o, "duty_alert", incident, event=event, **context),
+            self.settings.sms_channel,
+        )
+
+    def on_shift(self, region_code: str) -> OnShift:
+        """Who is on duty for a region now: the duty officers (the rota's, walking up the
+        region tree, else the roster's ``duty_officer`` persons) and the leaders on shift
+        (带班领导, from the rota only)."""
+        fallback = duty_officers(self.people.values())
+        return on_shift(self.rota, region_code, self.clock(), self.people, fallback)
+
+    # reads for the console and the JSON API ---------------------------------------
+
+    async def report_totals(self, incident_id: int) -> dict[str, receipts.RegionTotals]:
+        """The incident's reports back (回执) summed per region code, each region with its
+        own figures and the total of everything inside it, named from the region tree."""
+        return await self.store.report_totals(incident_id, self.regions)
+
+    async def transfer_board(self, incident_id: int) -> list[transfers.PersonProgress]:
+        """Each transfer list (转移清单) of a person asked in the incident, entry by entry,
+        moved or not; unfinished lists first."""
+        return await self.store.transfer_board(incident_id)
+
+    async def muster_board(self, incident_id: int) -> list[board.MusterTally]:
+        """The muster board (集结) of an incident: per tier, who arrived (in time, late),
+        who is on the way (answered, not arrived) and who has not answered, against the
+        deadline; persons by key (``self.people`` has their names). [] without a muster."""
+        return board.muster(await self.store.requests_of(incident_id))
+
+    async def mark_moved(
+        self, incident_id: int, person_key: str, entries: Sequence[str], by: str
+    ) -> list[transfers.Mark]:
+        """A duty officer marks entries of a person's list moved (``entries``: numbers, or
+        ``["all"]``), their name ``by`` kept on each mark; returns the new marks.
+        ValueError (nothing changed) for an empty name, a person not asked, an
+        unknown entry."""
+        marks = await self.store.mark_moved_by(incident_id, person_key, entries, by, self.clock())
+        if marks:
+            self.observe("moved", incident_id=incident_id, marks=marks)
+        return marks
+
     # the ladder and the outbox -----------------------------------------------
 
     async def tick(self) -> list[Step]:
         """Fire the ladder steps that are due: repeat, voice, superior, duty officer,
-        unreachable (see ``escalate``), each once."""
+        unreachable (see ``escalate``), each once; a person whose every address failed
+        gets the ``unreachable`` step too, so the duty officer hears of them once; a
+        person on the way past the muster deadline gets ``muster`` (their superior is
+        told)."""
+        now = self.clock()
         pending = await self.store.pending()
-        fired = await self.store.fired_keys({r.incident_id for r, _ in pending})
+        gave_up = await self.store.gave_up_untold()  # every address failed: no step yet
+        late = await self.store.late_to_muster(now)
+        ids = {r.incident_id for r, _ in pending} | {r.incident_id for r in late}
+        fired = await self.store.fired_keys(ids)
         superiors = {k: p.superior for k, p in self.people.items()}
-        steps = escalate(pending, superiors, fired, self.clock())
+        steps = [
+            *escalate(pending, superiors, fired, now),
+            *(Step(f"unreachable:{r.id}", "unreachable", r.incident_id, r.id, r.responder_key)
+              for r in gave_up),
+            *muster_overdue(late, superiors, fired, now),
+        ]  # fmt: skip
         if not steps:
             return []
         requests = {r.id: r for r, _ in pending}
         incidents = {i: await self.store.incident(i) for i in {s.incident_id for s in steps}}
         fired_now = await self.store.fire(
-            steps, self.clock(), lambda f: self._step_messages(f, requests, incidents)
+            steps, now, lambda f: self._step_messages(f, requests, incidents)
         )
         for s in fired_now:
             self.observe("escalated", step=s, people=self.people)
@@ -504,24 +669,51 @@ class App:
     def _step_messages(
         self, steps: list[Step], requests: dict[int, Request], incidents: dict[int, Incident | None]
     ) -> list[Message]:
+        waiting = Counter(r.responder_key for r in requests.values())
         asks = [
-            self._ask_again(s, requests[s.request_id], incidents[s.incident_id])
+            self._ask_again(
+                s, requests[s.request_id], incidents[s.incident_id], waiting[s.responder_key] > 1
+            )
             for s in steps
             if s.kind in ("repeat", "voice")
         ]
         silent: dict[tuple[str, int, str | None], list[Step]] = defaultdict(list)
         for s in steps:
-            if s.kind in ("superior", "duty_officer"):
+            if s.kind in REPORTS:
                 silent[(s.kind, s.incident_id, s.target_key)].append(s)
         reports = [
             m
             for (kind, i, target), group in silent.items()
             for m in self._silent_report(group, target, incidents[i], kind)
         ]
-        return [m for m in asks if m] + reports
+        return [m for m in asks if m] + reports + self._unreachable_alerts(steps, incidents)
 
-    def _ask_again(self, s: Step, req: Request, incident: Incident | None) -> Message | None:
-        """A reminder by SMS, or a call by voice (when a voice channel is configured)."""
+    def _unreachable_alerts(
+        self, steps: list[Step], incidents: Mapping[int, Incident | None]
+    ) -> list[Message]:
+        """Per incident, one alert to its duty officer naming everyone given up now."""
+        gone: dict[int, list[Step]] = defaultdict(list)
+        for s in steps:
+            if s.kind == "unreachable":
+                gone[s.incident_id].append(s)
+        known = self.people
+        return [
+            m
+            for i, group in gone.items()
+            if (incident := incidents.get(i)) is not None
+            for m in self._duty_alerts(
+                incident,
+                "unreachable",
+                dutyalerts.steps_token(group),
+                people=[known[s.responder_key] for s in group if s.responder_key in known],
+            )
+        ]
+
+    def _ask_again(
+        self, s: Step, req: Request, incident: Incident | None, several: bool = False
+    ) -> Message | None:
+        """A reminder by SMS, or a call by voice (when a voice channel is configured);
+        with ``several`` requests waiting, the reminder shows the request's own code."""
         person = self.people.get(s.responder_key)
         if person is None or incident is None or not person.phones:
             return None
@@ -545,9 +737,8 @@ class App:
                 person.key,
                 ack_token=self.token(req.id),
             )
-        body = self._sms(
-            person, "repeat", incident, code=req.reply_code, n=s.n, link=self.link(req.id)
-        )
+        code = req.reply_code if several else shown_code(req.reply_code)
+        body = self._sms(person, "repeat", incident, code=code, n=s.n, link=self.link(req.id))
         channel = self.settings.sms_channel
         return Message(
             f"{s.key}:{channel}",
@@ -574,19 +765,21 @@ class App:
     def _silent_report(
         self, group: list[Step], target: str | None, incident: Incident | None, kind: str
     ) -> list[Message]:
-        """One message per recipient listing everyone silent in this group; the duty
-        officer's (``kind`` duty_officer) says they are still silent after the superior."""
+        """One message per recipient listing everyone in this group: silent (to the
+        superior, ``kind`` superior; to the duty officer, ``duty_officer``: still silent
+        after the superior) or on the way past the muster deadline (``muster``: to the
+        superior). A group without a superior goes to the duty officer."""
         recipients = (
             [self.people[target]]
-            if kind == "superior" and target in self.people
+            if kind != "duty_officer" and target in self.people
             else self.duty_officers(incident)
         )
         silent = [self.people[s.responder_key] for s in group if s.responder_key in self.people]
-        digest = hashlib.sha256("|".join(sorted(s.key for s in group)).encode()).hexdigest()[:16]
+        digest = dutyalerts.steps_token(group)
         channel = self.settings.sms_channel
         if incident is None:
             return []
-        template = "silent" if kind == "superior" else "duty"
+        template = REPORTS[kind]
         return [
             Message(
                 f"{template}:{digest}:{r.key}:{channel}",
@@ -764,6 +957,20 @@ class App:
             **context,
         )
         return drills.mark(text, incident is not None and incident.drill)
+
+
+def shown_code(reply_code: str) -> str:
+    """The code an ask shows: "1" for the person's only open request (code 11 when it
+    was asked; see ``model.FIRST_REPLY_CODE``), else the request's own code."""
+    return BARE_REPLY if reply_code == str(FIRST_REPLY_CODE) else reply_code
+
+
+def _mtime(path: Path) -> int | None:
+    """The file's modification time in ns, None when it cannot be read."""
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def channel_names(settings: Settings) -> list[str]:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from warnbot import drillcli, log
+from warnbot import drillcli, log, transfercli
 from warnbot.errors import ConfigError
 from warnbot.rosters.cli import add_commands as add_roster_commands
 from warnbot.settings import Settings, load_settings
@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     add_roster_commands(sub, _command)  # roster check|import, rota check, audience import
     _user_commands(sub)
     drillcli.register(sub)  # drill schedule|list|cancel|report
+    transfercli.register(sub)  # transfer board|moved
     return parser
 
 

@@ -3,8 +3,10 @@
 Built from what the store already holds for an incident — its requests, the
 persons asked, the ladder steps that fired and the addresses that failed —
 per person (time to confirm; confirmed / late / silent / unreachable; the
-reminders, calls and reports to the superior their silence caused) and per
-tier (counts, median and slowest time to confirm, escalations by kind). It
+reminders, calls, reports to the superior and the duty officer, and the mark
+unreachable their silence caused, one column each) and per tier (counts, median
+and slowest time to confirm, escalations by kind). After an upgrade each person
+counts once, by their current request. It
 renders as CSV (one row per person, or one per tier) and as an HTML page,
 Chinese first. Used for drills, it works as well for any incident.
 """
@@ -35,7 +37,25 @@ OUTCOME_ZH = {
     "unreachable": "无法联系",
     "pending": "待确认",
 }
-STEP_ZH = {"repeat": "重复提醒", "superior": "上报上级", "voice": "语音外呼"}
+# The ladder's steps (model.LADDER, then a muster's), each with its column in the CSV
+# and the page.
+KINDS = ("repeat", "voice", "superior", "duty_officer", "unreachable", "muster")
+STEP_ZH = {
+    "repeat": "重复提醒",
+    "voice": "语音外呼",
+    "superior": "上报上级",
+    "duty_officer": "上报值班员",
+    "unreachable": "标记无法联系",
+    "muster": "集结超时上报",
+}
+STEP_EN = {
+    "repeat": "reminders",
+    "voice": "voice calls",
+    "superior": "superior told",
+    "duty_officer": "duty officer told",
+    "unreachable": "marked unreachable",
+    "muster": "late to muster, told",
+}
 
 
 @dataclass(frozen=True)
@@ -124,17 +144,22 @@ def build(
 ) -> DrillReport:
     """The report at ``now``: an open window counts as pending, a passed one as silent.
 
-    A request whose status says ``unreachable``, or a person in ``unreachable``,
-    is unreachable unless they answered after all.
+    Each person counts once, by their current request (after an upgrade asked
+    again, the new one); the steps fired for their earlier requests count with
+    it. A request whose status says ``unreachable``, or a person in
+    ``unreachable``, is unreachable unless they answered after all.
     """
-    reqs = sorted(requests, key=lambda r: (list(Tier).index(r.tier), r.responder_key))
-    per_request: dict[int, Counter[str]] = {r.id: Counter() for r in reqs}
+    every = list(requests)
+    owner = {r.id: r.responder_key for r in every}
+    reqs = sorted(board.current(every), key=lambda r: (list(Tier).index(r.tier), r.responder_key))
+    per_person: dict[str, Counter[str]] = {r.responder_key: Counter() for r in reqs}
     other: Counter[str] = Counter()
     for s in steps:
-        target = per_request.get(s.request_id) if s.request_id is not None else None
-        (target if target is not None else other)[s.kind] += 1
+        key = owner.get(s.request_id) if s.request_id is not None else None
+        (per_person[key] if key is not None else other)[s.kind] += 1
     rows = tuple(
-        _person(r, people.get(r.responder_key), per_request[r.id], now, unreachable) for r in reqs
+        _person(r, people.get(r.responder_key), per_person[r.responder_key], now, unreachable)
+        for r in reqs
     )
     present = [t for t in Tier if any(p.tier == t for p in rows)]
     tiers = tuple(_tier(t, [p for p in rows if p.tier == t]) for t in present)
@@ -183,6 +208,7 @@ def _tier(tier: Tier | None, rows: Sequence[PersonRow]) -> TierRow:
 
 # --- CSV ---------------------------------------------------------------------------------------
 
+KIND_HEADER = tuple(f"{STEP_ZH[k]} {STEP_EN[k]}" for k in KINDS)
 PERSON_HEADER = (
     "层级 tier",
     "编号 key",
@@ -193,9 +219,7 @@ PERSON_HEADER = (
     "确认 confirmed at",
     "确认用时(秒) seconds to confirm",
     "结果 outcome",
-    "重复提醒 repeats",
-    "上报上级 superior told",
-    "语音外呼 voice calls",
+    *KIND_HEADER,
     "升级合计 escalations",
 )
 TIER_HEADER = (
@@ -205,6 +229,7 @@ TIER_HEADER = (
     "应答率 answered %",
     "中位用时(秒) median s",
     "最长用时(秒) max s",
+    *KIND_HEADER,
     "升级合计 escalations",
 )
 
@@ -226,9 +251,7 @@ def people_csv(report: DrillReport) -> str:
                 p.confirmed_at.isoformat() if p.confirmed_at else "",
                 _seconds(p.confirm_s),
                 p.outcome,
-                p.escalations.get("repeat", 0),
-                p.escalations.get("superior", 0),
-                p.escalations.get("voice", 0),
+                *(p.escalations.get(k, 0) for k in KINDS),
                 p.escalated,
             ]
         )
@@ -249,6 +272,7 @@ def tiers_csv(report: DrillReport) -> str:
                 f"{100 * t.rate:.1f}",
                 _seconds(t.median_confirm_s),
                 _seconds(t.max_confirm_s),
+                *(t.escalations.get(k, 0) for k in KINDS),
                 sum(t.escalations.values()),
             ]
         )
@@ -279,6 +303,8 @@ def html(report: DrillReport, tz: tzinfo = UTC, templates_dir: Any = None) -> st
         outcomes=OUTCOMES,
         outcome_zh=OUTCOME_ZH,
         step_zh=STEP_ZH,
+        step_en=STEP_EN,
+        kinds=KINDS,
         tz=str(tz),
     )
 

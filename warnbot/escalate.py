@@ -17,6 +17,10 @@ fires nothing twice; after a long pause only the latest reminder and the
 latest call are due, not a burst of the missed ones, while reports to people
 (superior, duty officer) are still made, once each. Confirmed, unreachable and
 superseded requests, and the requests of lifted incidents, escalate no further.
+
+A muster (集结) has one more step, ``muster`` (``muster_overdue``): when the
+muster deadline passes with a person who answered "收到" but has not reported
+arrival (到岗), their superior — or the duty officer — is told, once.
 """
 
 from __future__ import annotations
@@ -95,6 +99,31 @@ def _call(policy: TierPolicy, since_s: float) -> int:
         return 0
     n = int((since_s - policy.voice_after_s) // policy.repeat_interval_s) + 1
     return min(n, policy.voice_count)
+
+
+def muster_overdue(
+    requests: Iterable[Request],
+    superior_of: Mapping[str, str | None],
+    fired: frozenset[str],
+    now: datetime,
+) -> list[Step]:
+    """``muster:<id>`` steps due at ``now``: persons who answered but have not arrived by
+    their muster deadline; the target is their superior (None: the duty officer)."""
+    return [
+        _step(r, "muster", f"muster:{r.id}", target=superior_of.get(r.responder_key))
+        for r in requests
+        if _on_the_way_late(r, now) and f"muster:{r.id}" not in fired
+    ]
+
+
+def _on_the_way_late(r: Request, now: datetime) -> bool:
+    return (
+        r.muster_deadline is not None
+        and now >= r.muster_deadline
+        and r.confirmed_at is not None
+        and r.arrived_at is None
+        and r.status != "superseded"
+    )
 
 
 def _step(req: Request, kind: str, key: str, n: int = 0, target: str | None = None) -> Step:

@@ -255,6 +255,14 @@ class Delivery:
     policy: TierPolicy | None = None  # the tier policy frozen onto the request
 
 
+# Reply codes (回复编号): a person's requests are numbered from 11 (11, 12, …) so that a
+# bare "1" — like "收到"/"ok" — never names one: it answers the only open request, and
+# with several open the reply lists their codes. Two digits anyone can type on a
+# feature phone. An ask shows "1" while it is the person's only open request.
+FIRST_REPLY_CODE = 11
+BARE_REPLY = "1"
+
+
 @dataclass(frozen=True)
 class Request:
     """One 叫应 request: one person asked to confirm one incident by ``deadline``.
@@ -263,7 +271,8 @@ class Request:
     confirmed; or → escalated (the superior was told) → unreachable (the ladder
     gave up, or every address failed); a confirmation after ``deadline`` is late
     and still counts. ``superseded``: an upgrade asked again under the new level.
-    ``reply_code`` is what the person texts back. A muster request also waits for
+    ``reply_code`` is what the person texts back (11, 12, …: see ``FIRST_REPLY_CODE``).
+    A muster request also waits for
     arrival (到岗) by ``muster_deadline``.
     """
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from warnbot import capout
+from warnbot import capout, drills
 from warnbot.model import Incident, Message
 from warnbot.settings import Settings
 from warnbot.store import Store
@@ -18,7 +18,8 @@ from warnbot.store import Store
 async def publish_cap(
     store: Store, settings: Settings, incident: Incident, kind: str, now: datetime
 ) -> capout.Published | None:
-    """Publish ``kind`` (open, upgrade, downgrade, update, lift) of ``incident``."""
+    """Publish ``kind`` (open, upgrade, downgrade, update, lift) of ``incident``; a
+    drill's document is kept but never pushed downstream."""
     if settings.cap is None:
         return None
     previous = await store.latest_cap(incident.id)
@@ -38,6 +39,7 @@ async def publish_cap(
     pushes = [
         Message(f"cap:{doc.identifier}:{d.name}", "cap", d.url, doc.xml.decode(), incident.id, None)
         for d in settings.downstream
+        if drills.reaches_public(incident)  # a drill's document (Exercise) is kept, never pushed
     ]
     await store.add_cap(
         incident.id, doc.identifier, doc.reference, at, doc.msg_type, doc.xml, pushes, now

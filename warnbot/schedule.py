@@ -28,14 +28,15 @@ from warnbot.app import App
 from warnbot.ingest import poller
 
 _log = log.get(__name__)
+EVERY_PROCESS = frozenset({"outbox", "refresh"})  # jobs each process runs, lease or not
 
 
 class Schedule:
     """The scheduler with every job of ``app``, and the job runs in flight.
 
-    The outbox is drained by every process; the other jobs (pollers, the
-    escalation clock, expiry, the feed watch) run only while this process holds
-    the scheduler lease: ``lead`` adds them, ``follow`` removes them. Without
+    Every process drains the outbox and refreshes its roster (and rota); the other
+    jobs (pollers, the escalation clock, expiry, the feed watch) run only while this
+    process holds the scheduler lease: ``lead`` adds them, ``follow`` removes them. Without
     ``leader=False`` the schedule leads from the start (one process, no lease).
     """
 
@@ -44,9 +45,10 @@ class Schedule:
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.running: set[asyncio.Task[Any]] = set()
         self.leading = False
-        self._every(
-            "outbox", app.settings.outbox_tick_s, datetime.now(UTC), functools.partial(drain, app)
-        )
+        now = datetime.now(UTC)
+        self._every("outbox", app.settings.outbox_tick_s, now, functools.partial(drain, app))
+        # every process answers SMS from the roster: each notices a newer import itself
+        self._every("refresh", app.settings.escalation_tick_s, now, app.refresh)
         if leader:  # a single process (the demo, tests) leads from the start
             self.lead()
 
@@ -72,9 +74,9 @@ class Schedule:
         """Remove the lease holder's jobs and wait for their runs in flight."""
         self.leading = False
         for job in self.scheduler.get_jobs():
-            if job.id != "outbox":
+            if job.id not in EVERY_PROCESS:
                 job.remove()
-        await finish({t for t in self.running if t.get_name() != "outbox"}, timeout_s)
+        await finish({t for t in self.running if t.get_name() not in EVERY_PROCESS}, timeout_s)
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """No new runs; wait up to ``timeout_s`` for the current ones, then cancel them."""

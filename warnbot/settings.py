@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from warnbot.errors import ConfigError
 from warnbot.model import Level, LevelPolicy, Tier, TierPolicy
+from warnbot.rosters.phones import is_region
 from warnbot.rules import CapRule as CapRule  # re-exported: rules moved to warnbot.rules
 from warnbot.rules import Rule
 
@@ -376,6 +377,16 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The TOML arrives as init kwargs; the environment must win over it.
         return env_settings, dotenv_settings, init_settings
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_phone_region(cls, v: str) -> str:
+        """A region ``phonenumbers`` knows, so numbers can be read in it (not "ZZ")."""
+        if not is_region(v):
+            raise ValueError(
+                f"unknown phone region {v!r}: use a region code phonenumbers knows, e.g. CN, HK"
+            )
+        return v
 
     @field_validator("policy", "transfer_levels")
     @classmethod

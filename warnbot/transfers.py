@@ -285,13 +285,14 @@ def marks_from_report(
     """
     numbers = {e.no for e in own}
     if report.all_moved:
-        chosen = sorted(numbers, key=_order)
+        chosen = sorted(numbers, key=entry_order)
     else:
         chosen = [n for n in report.entries if n in numbers]
     return [Mark(responder_key, n, responder_key, "report", now, report_id) for n in chosen]
 
 
-def _order(no: str) -> tuple[int, str]:
+def entry_order(no: str) -> tuple[int, str]:
+    """Sort key of entry numbers: 2 before 10, numbers before anything else."""
     return (int(no), no) if no.isdigit() else (1 << 30, no)
 
 
@@ -336,7 +337,7 @@ def progress(
     entry in list order with its mark, people with unmoved entries first."""
     marked = {(m.responder_key, m.no): m for m in marks}
     by_person: dict[str, list[EntryState]] = {}
-    for e in sorted(entries, key=lambda e: (e.responder_key, _order(e.no))):
+    for e in sorted(entries, key=lambda e: (e.responder_key, entry_order(e.no))):
         if people is None or e.responder_key in people:
             state = EntryState(e, marked.get((e.responder_key, e.no)))
             by_person.setdefault(e.responder_key, []).append(state)

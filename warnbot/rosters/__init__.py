@@ -6,6 +6,6 @@ problem reported as ``FILE:LINE: what is wrong``. A file with any error is
 rejected whole.
 """
 
-from warnbot.rosters.people import load, tier_counts
+from warnbot.rosters.people import file_sha256, load, tier_counts
 
-__all__ = ["load", "tier_counts"]
+__all__ = ["file_sha256", "load", "tier_counts"]

@@ -8,10 +8,13 @@ twice is kept once (lists get merged by hand); its first row wins.
 
 Tip SMS are never a 叫应 request: nobody is asked to confirm, nothing
 escalates, and they travel in outbox lane 1, behind every responsible person.
+Each ends with the opt-out hint carriers require ("回复TD退订"); a reply
+``is_opt_out`` recognises removes the number from every audience.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +31,10 @@ HEADERS = {
     "region_code": ("行政区划代码", "区划代码", "region_code", "region"),
 }
 TIP_LANE = 1  # outbox priority: public tips wait until lane 0 (responders) is empty
+# Whole replies that mean 退订 (unsubscribe), compared case-folded, full-width folded,
+# spaces and end punctuation dropped: "TD", "td", "ＴＤ", "退订。", "STOP".
+OPT_OUT_WORDS = frozenset({"td", "t", "退订", "退定", "取消订阅", "stop", "unsubscribe"})
+_END = " \t\r\n,，.。!！"
 
 
 @dataclass
@@ -43,8 +50,11 @@ def load_audience(
 ) -> AudienceFile:
     """Read and validate an audience file; raises ConfigError listing every bad row.
 
-    With ``tree``, each region must be in the tree or inside one of its regions.
+    With ``tree``, each region must be in the tree or inside one of its regions. An
+    unknown ``default_region`` is refused before any row is read.
     """
+    if not phones.is_region(default_region):
+        raise ConfigError([f"phone_region: unknown phone region {default_region!r} (e.g. CN, HK)"])
     audience, problems = AudienceFile(), []
     # A few hundred villages among 300,000 rows: each code is checked once.
     checked: dict[str, tuple[str, str | None]] = {}
@@ -95,3 +105,9 @@ def tip_messages(
         )
         for number in numbers
     ]
+
+
+def is_opt_out(text: str) -> bool:
+    """Whether a whole reply asks to stop public tips (退订): "TD", "退订", "STOP" …"""
+    folded = unicodedata.normalize("NFKC", text).strip(_END).casefold().replace(" ", "")
+    return folded in OPT_OUT_WORDS

@@ -43,6 +43,11 @@ def add_commands(sub: Any, command: Command) -> None:
     )
     load.add_argument("file", type=Path)
     load.add_argument("--name", required=True, help="the audience's name, e.g. 示例县-居民")
+    load.add_argument(
+        "--include-opted-out",
+        action="store_true",
+        help="take back numbers that replied 退订 (they consented again); default: left out",
+    )
 
 
 def _group(sub: Any, name: str, text: str) -> Any:
@@ -94,16 +99,25 @@ def _roster_check(args: argparse.Namespace) -> int:
 
 
 def _roster_import(args: argparse.Namespace) -> int:
+    from warnbot.rosters.people import file_sha256
+
     try:
         settings, people = _load_roster(args)
+        sha256 = file_sha256(args.file)
     except ConfigError as e:
         return _report(e.problems, "名册")
+    state: list[Any] = []
 
     async def sync(store: Any) -> None:
-        await store.sync_roster(people)
+        now = datetime.now(UTC)
+        state.append(await store.import_roster(people, sha256, str(args.file), "import", now))
 
     _with_store(settings, sync)
-    print(f"名册已导入 roster imported: {len(people)} 人 persons ({_tiers(people)})")
+    print(
+        f"名册已导入 roster imported (版本 version {state[0].version}): "
+        f"{len(people)} 人 persons ({_tiers(people)}); "
+        "运行中的服务将自动重新加载 running daemons reload it"
+    )
     return 0
 
 
@@ -158,12 +172,17 @@ def _audience_import(args: argparse.Namespace) -> int:
     except ConfigError as e:
         return _report(e.problems, "受众名单")
 
+    kept: list[int] = []
+
     async def replace(store: Any) -> None:
-        await store.replace_audience(args.name, audience.members, str(args.file), datetime.now(UTC))
+        source, now, back = str(args.file), datetime.now(UTC), args.include_opted_out
+        kept.append(await store.replace_audience(args.name, audience.members, source, now, back))
 
     _with_store(settings, replace)
+    opted_out = len(audience.members) - kept[0]
     print(
-        f"受众已导入 audience {args.name!r} imported: {len(audience.members)} 个号码 numbers, "
-        f"{audience.duplicates} 重复 duplicates skipped, {time.perf_counter() - started:.1f} s"
+        f"受众已导入 audience {args.name!r} imported: {kept[0]} 个号码 numbers, "
+        f"{audience.duplicates} 重复 duplicates skipped, {opted_out} 已退订 opted out left out, "
+        f"{time.perf_counter() - started:.1f} s"
     )
     return 0

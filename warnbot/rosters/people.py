@@ -10,6 +10,7 @@ whole, never half-applied. Headers may be Chinese or English.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,6 +58,15 @@ _CHAT_ID = {
     "telegram": re.compile(r"-?\d{1,20}"),  # a private chat's id is the user's numeric id
 }
 _ANY_CHAT_ID = re.compile(r"[\w.@:+-]{1,64}")
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a roster file's bytes: the store remembers it, so a file is
+    applied again only when its content changed. ConfigError when it cannot be read."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as e:
+        raise ConfigError([f"{path}: cannot read roster: {e.strerror or e}"]) from None
 
 
 def load(path: Path, default_region: str = "CN", tree: RegionTree | None = None) -> list[Responder]:

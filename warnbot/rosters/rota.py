@@ -101,6 +101,42 @@ def duty_officers_at(
     return [_person(s, people) for s in on_duty(rota, region_code, now) if s.phones]
 
 
+@dataclass(frozen=True)
+class OnShift:
+    """Who is on duty for a region at a moment: duty officers 值班员 and leaders on
+    shift 带班领导, as persons to message (see ``duty_officers_at``)."""
+
+    region_code: str
+    duty_officers: tuple[Responder, ...]
+    leaders: tuple[Responder, ...]
+
+    def line(self) -> str:
+        """One line for a terminal, Chinese first: ``值班员 A、B；带班领导 C``."""
+        return (
+            f"{self.region_code} {ROLE_ZH[DUTY_OFFICER]} duty officer: {_names(self.duty_officers)}"
+            f"；{ROLE_ZH[LEADER_ON_SHIFT]} leader on shift: {_names(self.leaders)}"
+        )
+
+
+def on_shift(
+    rota: DutyRota,
+    region_code: str,
+    now: datetime,
+    people: Mapping[str, Responder],
+    fallback: Sequence[Responder] = (),
+) -> OnShift:
+    """Both roles of the rota for ``region_code`` at ``now`` (each walking up the tree);
+    ``fallback`` are the duty officers when the rota has none then (the roster's)."""
+    shifts = on_duty(rota, region_code, now, LEADER_ON_SHIFT)
+    leaders = [_person(s, people) for s in shifts if s.phones or s.person_key in people]
+    officers = duty_officers_at(rota, region_code, now, people) or list(fallback)
+    return OnShift(region_code, tuple(officers), tuple(leaders))
+
+
+def _names(people: Sequence[Responder]) -> str:
+    return "、".join(p.name for p in people) or "无 none"
+
+
 def region_chain(code: str) -> list[str]:
     """``code`` and the regions above it, nearest first, canonical:
     449901001001 → 449901001001, 449901001, 449901, 449900, 440000."""

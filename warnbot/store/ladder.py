@@ -123,6 +123,42 @@ class LadderStore(Base):
                 await _give_up(conn, requests.c.id.in_(ids), now)
         return ids
 
+    async def gave_up_untold(self) -> list[Request]:
+        """Requests of open incidents made unreachable without the ladder's
+        ``unreachable:<id>`` step (every address failed): the tick fires that step for
+        them, so the duty officer is told of every person given up, once."""
+        step = escalations.c.key == sa.literal("unreachable:") + sa.cast(requests.c.id, sa.String)
+        query = (
+            sa.select(requests)
+            .join(incidents, incidents.c.id == requests.c.incident_id)
+            .where(
+                requests.c.status == "unreachable",
+                incidents.c.status == "open",
+                ~sa.exists().where(step),
+            )
+            .order_by(requests.c.id)
+        )
+        async with self.engine.connect() as conn:
+            return [request_of(r) for r in (await conn.execute(query)).mappings()]
+
+    async def late_to_muster(self, now: datetime) -> list[Request]:
+        """Muster requests of open incidents past their deadline whose person answered
+        but has not arrived (在途, on the way): the tick tells their superior."""
+        query = (
+            sa.select(requests)
+            .join(incidents, incidents.c.id == requests.c.incident_id)
+            .where(
+                incidents.c.status == "open",
+                requests.c.muster_deadline <= now,
+                requests.c.confirmed_at.is_not(None),
+                requests.c.arrived_at.is_(None),
+                requests.c.status != "superseded",
+            )
+            .order_by(requests.c.id)
+        )
+        async with self.engine.connect() as conn:
+            return [request_of(r) for r in (await conn.execute(query)).mappings()]
+
     async def supersede(self, incident_id: int, level: Level) -> list[Request]:
         """Stop the ladder of every open request of another level (an upgrade asks again)."""
         where = sa.and_(

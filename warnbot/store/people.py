@@ -1,4 +1,10 @@
-"""The people part of the store beyond responders: public audiences 受众.
+"""The people part of the store: the responder roster with its import versions, and
+public audiences 受众.
+
+The roster in the store is the one warnbot uses. Each import (the configured file
+when its content changed, or ``warnbot roster import``) replaces it in one
+transaction and raises its version; every process compares that version on a
+cheap periodic check and reloads when it moved.
 
 An audience is a large opt-in list of residents' numbers by region, for public
 tip SMS 提示短信. One district sent 300,000 for one typhoon, so an import is a
@@ -9,17 +15,132 @@ stream of batches in number order (keyset pagination), never one huge result.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from warnbot import regions
-from warnbot.model import Message
-from warnbot.store.sql import Base, enqueue
-from warnbot.store.tables import audience_members, audiences
+from warnbot.model import Message, Responder
+from warnbot.store.sql import Base, enqueue, insert_ignore
+from warnbot.store.tables import (
+    audience_members,
+    audiences,
+    imports,
+    opt_outs,
+    responder_phones,
+    responders,
+)
+
+ROSTER = "roster"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the placeholder row's time, before any import
+
+
+@dataclass(frozen=True)
+class ImportState:
+    """The last import of a list: its version (1, 2, …), content hash, where it came
+    from (``via`` config or import) and the configured file's hash when last applied."""
+
+    version: int
+    sha256: str
+    source: str
+    via: str
+    config_sha256: str | None
+    imported_at: datetime
+
+
+class RosterStore(Base):
+    """The responder roster: replaced whole by each import, versioned."""
+
+    async def sync_roster(self, people: Sequence[Responder]) -> None:
+        """Make the stored roster equal ``people``; absent persons become inactive.
+        Leaves the version alone: imports go through ``import_roster``."""
+        async with self.engine.begin() as conn:
+            await _sync_roster(conn, people)
+
+    async def import_roster(
+        self,
+        people: Sequence[Responder],
+        sha256: str,
+        source: str,
+        via: str,
+        now: datetime,
+        config_sha256: str | None = None,
+    ) -> ImportState:
+        """Replace the roster and raise its version, in one transaction. ``config_sha256``
+        (for an import of the configured file) is remembered; other imports keep the one
+        stored, so the file is not applied again until it changes."""
+        async with self.engine.begin() as conn:
+            before = await _locked_state(conn, ROSTER)
+            await _sync_roster(conn, people)
+            state = ImportState(
+                (before.version if before else 0) + 1,
+                sha256,
+                source[:500],
+                via,
+                config_sha256 or (before.config_sha256 if before else None),
+                now,
+            )
+            values = dataclasses.asdict(state)
+            await conn.execute(imports.update().where(imports.c.name == ROSTER).values(values))
+        return state
+
+    async def roster_state(self) -> ImportState | None:
+        """The roster's last import, or None before the first (one small row: cheap to
+        read on every tick)."""
+        query = sa.select(imports).where(imports.c.name == ROSTER)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().one_or_none()
+        return _state(row) if row else None
+
+
+async def _locked_state(conn: AsyncConnection, name: str) -> ImportState | None:
+    """The import row, locked for this transaction (created first if missing, so two
+    processes importing at once take turns on the same row)."""
+    placeholder = {"name": name, "version": 0, "sha256": "", "source": "", "via": ""}
+    await conn.execute(insert_ignore(conn, imports).values({**placeholder, "imported_at": _EPOCH}))
+    query = sa.select(imports).where(imports.c.name == name).with_for_update()
+    row = (await conn.execute(query)).mappings().one()
+    return _state(row) if row["version"] else None
+
+
+def _state(r: Any) -> ImportState:
+    return ImportState(
+        r["version"], r["sha256"], r["source"], r["via"], r["config_sha256"], r["imported_at"]
+    )
+
+
+async def _sync_roster(conn: AsyncConnection, people: Sequence[Responder]) -> None:
+    await conn.execute(responders.update().values(active=False))
+    for person in people:
+        await _upsert_responder(conn, person)
+    await conn.execute(responder_phones.delete())
+    phones = [{"phone": p, "responder_key": r.key} for r in people for p in r.phones]
+    if phones:
+        await conn.execute(insert_ignore(conn, responder_phones), phones)
+
+
+async def _upsert_responder(conn: AsyncConnection, p: Responder) -> None:
+    values = {
+        "name": p.name,
+        "tier": p.tier.value,
+        "region_code": p.region_code,
+        "phones": list(p.phones),
+        "roles": list(p.roles),
+        "language": p.language,
+        "superior": p.superior,
+        "chat_ids": dict(p.chat_ids) or None,
+        "active": True,
+    }
+    result = await conn.execute(responders.update().where(responders.c.key == p.key).values(values))
+    if not result.rowcount:
+        await conn.execute(responders.insert().values(key=p.key, **values))
+
 
 _MEMBER_COLUMNS = ["audience_id", "phone", "region_code"]
 _members_of = audience_members.c.audience_id == audiences.c.id
@@ -29,15 +150,23 @@ class AudienceStore(Base):
     """Methods the audience import and the tip-SMS fan-out need."""
 
     async def replace_audience(
-        self, name: str, members: Mapping[str, str], source: str, now: datetime
+        self,
+        name: str,
+        members: Mapping[str, str],
+        source: str,
+        now: datetime,
+        include_opted_out: bool = False,
     ) -> int:
         """Make audience ``name`` exactly ``members`` (E.164 phone → region code), in one
-        transaction. Returns how many numbers it now holds.
+        transaction, leaving out numbers that opted out (退订) — unless
+        ``include_opted_out``: then they are taken back and their opt-out forgotten.
+        Returns how many numbers it now holds.
 
         The new list goes in under a fresh audience id and the old one is deleted after:
         PostgreSQL's COPY then never checks its keys against the rows just deleted,
         which halves a re-import."""
         async with self.engine.begin() as conn:
+            members = await _without_opted_out(conn, members, include_opted_out)
             old = await conn.execute(
                 sa.select(audiences.c.id).where(audiences.c.name == name).with_for_update()
             )
@@ -53,6 +182,33 @@ class AudienceStore(Base):
                 await conn.execute(audiences.delete().where(audiences.c.id == old_id))
             await conn.execute(audiences.update().where(audiences.c.id == new_id).values(name=name))
         return len(members)
+
+    async def opt_out(self, phone: str, now: datetime, via: str = "sms") -> int | None:
+        """A resident's 退订: remove ``phone`` from every audience and remember it (with
+        ``now``), in one transaction. Returns how many audiences it left, or None when
+        the number is in no audience and never opted out (it is no resident's number)."""
+        async with self.engine.begin() as conn:
+            removed = (
+                await conn.execute(
+                    audience_members.delete().where(audience_members.c.phone == phone)
+                )
+            ).rowcount
+            known = await conn.execute(sa.select(opt_outs.c.phone).where(opt_outs.c.phone == phone))
+            if not removed and known.first() is None:
+                return None
+            values = {"opted_out_at": now, "via": via[:16]}
+            updated = await conn.execute(
+                opt_outs.update().where(opt_outs.c.phone == phone).values(values)
+            )
+            if not updated.rowcount:
+                await conn.execute(opt_outs.insert().values(phone=phone, **values))
+            return int(removed)
+
+    async def opted_out(self, phone: str) -> datetime | None:
+        """When ``phone`` opted out of public audiences, or None."""
+        query = sa.select(opt_outs.c.opted_out_at).where(opt_outs.c.phone == phone)
+        async with self.engine.connect() as conn:
+            return (await conn.execute(query)).scalar_one_or_none()
 
     async def audience_sizes(self) -> dict[str, int]:
         """Each audience with how many numbers it holds."""
@@ -130,6 +286,20 @@ def _members_in(name: str, region_codes: Iterable[str]) -> sa.ColumnElement[bool
         return None
     inside = sa.or_(*(audience_members.c.region_code.startswith(p) for p in prefixes))
     return sa.and_(audiences.c.name == name, inside)
+
+
+async def _without_opted_out(
+    conn: AsyncConnection, members: Mapping[str, str], include: bool
+) -> Mapping[str, str]:
+    """``members`` less the numbers that opted out; with ``include``, all of them, and
+    their opt-outs are cleared (the import said to take them back)."""
+    gone = set((await conn.execute(sa.select(opt_outs.c.phone))).scalars()) & members.keys()
+    if not gone:
+        return members
+    if include:
+        await conn.execute(opt_outs.delete().where(opt_outs.c.phone.in_(sorted(gone))))
+        return members
+    return {p: c for p, c in members.items() if p not in gone}
 
 
 async def bulk_insert_members(conn: AsyncConnection, rows: list[tuple[int, str, str]]) -> None:

@@ -32,7 +32,14 @@ from warnbot.store.tables import (
     transfer_entries,
     transfer_marks,
 )
-from warnbot.transfers import Mark, PersonProgress, TransferEntry, marks_from_report, progress
+from warnbot.transfers import (
+    Mark,
+    PersonProgress,
+    TransferEntry,
+    entry_order,
+    marks_from_report,
+    progress,
+)
 
 _COUNT_COLUMNS = receipts.COUNTS
 
@@ -128,6 +135,30 @@ class ReportStore(Base):
         """Record entries moved (a duty officer's entry, or marks read from a report);
         an entry already marked in this incident keeps its first mark."""
         async with self.engine.begin() as conn:
+            return await _mark(conn, incident_id, marks)
+
+    async def mark_moved_by(
+        self, incident_id: int, responder_key: str, numbers: Sequence[str], by: str, now: datetime
+    ) -> list[Mark]:
+        """A duty officer marks entries of ``responder_key``'s list moved in an incident,
+        under their own name (``by``, kept on the mark); ``numbers`` are entry numbers
+        or ``all`` (全部). Returns the marks that are new (an entry already marked keeps
+        its first mark). ValueError, changing nothing, when the name is empty, the
+        person was not asked in the incident, or a number is not on their list."""
+        if not by.strip():
+            raise ValueError("值班员姓名必填 the duty officer's name is required (--by)")
+        async with self.engine.begin() as conn:
+            asked = sa.select(requests.c.id).where(
+                requests.c.incident_id == incident_id, requests.c.responder_key == responder_key
+            )
+            if (await conn.execute(asked.limit(1))).first() is None:
+                raise ValueError(
+                    f"{responder_key} 在响应 #{incident_id} 中没有叫应请求 "
+                    "was not asked in that incident"
+                )
+            own = {e.no for e in await _entries(conn, [responder_key])}
+            chosen = _chosen(own, numbers, responder_key)
+            marks = [Mark(responder_key, n, by.strip(), "duty_officer", now) for n in chosen]
             return await _mark(conn, incident_id, marks)
 
     async def transfer_marks(self, incident_id: int) -> list[Mark]:
@@ -341,6 +372,24 @@ async def _mark(conn: AsyncConnection, incident_id: int, marks: Sequence[Mark]) 
         if (await conn.execute(insert_ignore(conn, transfer_marks).values(values))).rowcount:
             new.append(m)
     return new
+
+
+ALL_ENTRIES = ("all", "全部")
+
+
+def _chosen(own: set[str], numbers: Sequence[str], responder_key: str) -> list[str]:
+    """The entry numbers a duty officer named, checked against the person's list."""
+    wanted = [n.strip().removesuffix("号") for n in numbers if n.strip()]
+    if any(n.casefold() in ALL_ENTRIES for n in wanted):
+        return sorted(own, key=entry_order)
+    unknown = [n for n in wanted if n not in own]
+    if unknown or not wanted:
+        shown = "、".join(unknown) or "—"
+        raise ValueError(
+            f"{responder_key} 的转移清单中没有 {shown} 号 no such entry in their list "
+            f"(有 has: {'、'.join(sorted(own)) or '无 none'})"
+        )
+    return list(dict.fromkeys(wanted))
 
 
 def _mark_of(r: Any) -> Mark:

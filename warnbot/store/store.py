@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from warnbot import log
 from warnbot.model import (
+    FIRST_REPLY_CODE,
     Delivery,
     Incident,
     Level,
@@ -35,7 +36,7 @@ from warnbot.store.ladder import (
     tier_policy_json,
 )
 from warnbot.store.outbox import OutboxStore
-from warnbot.store.people import AudienceStore
+from warnbot.store.people import AudienceStore, RosterStore
 from warnbot.store.reports import ReportStore
 from warnbot.store.sql import enqueue
 from warnbot.store.sql import insert_ignore as _insert_ignore
@@ -53,7 +54,7 @@ Compose = Callable[[Request], list[Message]]
 _log = log.get(__name__)
 
 
-class Store(LadderStore, FeedStore, CapStore, OutboxStore, AudienceStore, ReportStore):
+class Store(LadderStore, FeedStore, CapStore, OutboxStore, RosterStore, AudienceStore, ReportStore):
     """All reads and writes of warnbot's state; see the package docstring."""
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -75,17 +76,6 @@ class Store(LadderStore, FeedStore, CapStore, OutboxStore, AudienceStore, Report
             _log.warning("store_close_timed_out", after_s=timeout_s)
 
     # roster -------------------------------------------------------------
-
-    async def sync_roster(self, people: Sequence[Responder]) -> None:
-        """Make the stored roster equal ``people``; absent persons become inactive."""
-        async with self.engine.begin() as conn:
-            await conn.execute(responders.update().values(active=False))
-            for person in people:
-                await _upsert_responder(conn, person)
-            await conn.execute(responder_phones.delete())
-            phones = [{"phone": p, "responder_key": r.key} for r in people for p in r.phones]
-            if phones:
-                await conn.execute(_insert_ignore(conn, responder_phones), phones)
 
     async def roster(self) -> list[Responder]:
         async with self.engine.connect() as conn:
@@ -229,23 +219,6 @@ class Store(LadderStore, FeedStore, CapStore, OutboxStore, AudienceStore, Report
     # helpers -------------------------------------------------------------
 
 
-async def _upsert_responder(conn: AsyncConnection, p: Responder) -> None:
-    values = {
-        "name": p.name,
-        "tier": p.tier.value,
-        "region_code": p.region_code,
-        "phones": list(p.phones),
-        "roles": list(p.roles),
-        "language": p.language,
-        "superior": p.superior,
-        "chat_ids": dict(p.chat_ids) or None,
-        "active": True,
-    }
-    result = await conn.execute(responders.update().where(responders.c.key == p.key).values(values))
-    if not result.rowcount:
-        await conn.execute(responders.insert().values(key=p.key, **values))
-
-
 async def _insert_request(
     conn: AsyncConnection, incident_id: int, d: Delivery, now: datetime
 ) -> Request | None:
@@ -267,7 +240,8 @@ async def _insert_request(
 
 
 async def _free_code(conn: AsyncConnection, responder_key: str) -> str:
-    """The smallest reply code this person has no open request under."""
+    """The next reply code above every one this person has open (11 when none), so
+    code 11 says the request is the person's only open one when it is asked."""
     query = (
         sa.select(requests.c.reply_code)
         .join(incidents, incidents.c.id == requests.c.incident_id)
@@ -277,8 +251,8 @@ async def _free_code(conn: AsyncConnection, responder_key: str) -> str:
             incidents.c.status == "open",
         )
     )
-    taken = set((await conn.execute(query)).scalars())
-    return str(next(n for n in range(1, len(taken) + 2) if str(n) not in taken))
+    taken = [int(c) for c in (await conn.execute(query)).scalars() if c.isdigit()]
+    return str(max([FIRST_REPLY_CODE - 1, *taken]) + 1)
 
 
 def _responder(r: Any) -> Responder:

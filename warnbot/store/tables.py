@@ -452,3 +452,34 @@ drill_plans = sa.Table(
     sa.Column("incident_ids", sa.JSON),
     sa.Index("ix_drill_plans_status_fire_at", "status", "fire_at"),
 )
+
+
+# ---------------------------------------------------------------------------
+# Ladder follow-ups (migration 0008).
+
+# What was last imported of a list an office keeps (``name``: ``roster``): the content's
+# SHA-256, a version that goes up with every import (every process reloads when it
+# changes) and, apart, the configured file's content when it was last applied, so a
+# restart re-reads the configured file only when it changed and never undoes
+# ``warnbot roster import``.
+imports = sa.Table(
+    "imports",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(500), nullable=False),
+    sa.Column("via", sa.String(16), nullable=False),  # config | import
+    sa.Column("config_sha256", sa.String(64)),
+    sa.Column("imported_at", UTCDateTime, nullable=False),
+)
+
+# Residents who replied 退订 / TD / STOP: removed from every public audience, and kept
+# out of later imports unless the import says to take them back (``--include-opted-out``).
+opt_outs = sa.Table(
+    "opt_outs",
+    metadata,
+    sa.Column("phone", sa.String(20), primary_key=True),
+    sa.Column("opted_out_at", UTCDateTime, nullable=False),
+    sa.Column("via", sa.String(16), nullable=False),  # sms | import (cleared) …
+)

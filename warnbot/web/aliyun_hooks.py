@@ -16,8 +16,9 @@ the proxy and let it filter, or leave the list empty. A proxy's access log
 records paths: keep this one out of it, as it is a credential.
 
 Each reply goes to ``App.sms_reply`` as ``+86`` + the number; a malformed item
-is logged and skipped and the rest are taken. Answers are recorded once, so a
-batch Aliyun pushes again changes nothing. The reply text ``sms_reply`` returns
+is logged and skipped and the rest are taken. Answers are recorded once, and a
+report back is filed once per ``sequence_id``, so a batch Aliyun pushes again
+changes nothing. The reply text ``sms_reply`` returns
 is not sent back: an SmsUp answer cannot carry one.
 """
 
@@ -100,7 +101,7 @@ async def _take(app: App, index: int, item: Any) -> int:
     if reply is None:
         _log.warning("aliyun_smsup_item_skipped", index=index)
         return 0
-    await app.sms_reply(*reply)
+    await app.sms_reply(*reply, message_id=_message_id(item, *reply))
     return 1
 
 
@@ -113,3 +114,16 @@ def _reply(item: Any) -> tuple[str, str] | None:
         return None
     match = _MAINLAND.fullmatch(phone.strip())
     return ("+86" + match.group(1), content) if match else None
+
+
+def _message_id(item: dict[str, Any], phone: str, content: str) -> str | None:
+    """The reply's identity across Aliyun's re-pushes: its ``sequence_id``, else (an
+    older push without one) the sender, send time and text together."""
+    sequence = item.get("sequence_id")
+    if isinstance(sequence, str | int) and not isinstance(sequence, bool) and str(sequence):
+        return f"aliyun:{sequence}"[:200]
+    sent = item.get("send_time")
+    if not isinstance(sent, str) or not sent:
+        return None
+    digest = hashlib.sha256(f"{phone}|{sent}|{content}".encode()).hexdigest()[:32]
+    return f"aliyun:{digest}"

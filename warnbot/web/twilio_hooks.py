@@ -21,14 +21,21 @@ _log = log.get(__name__)
 
 
 async def inbound_sms(request: web.Request) -> web.Response:
-    """An SMS reply: attribute it, record the answer, and text back what happened."""
+    """An SMS reply: attribute it, record the answer, and text back what happened.
+
+    Twilio retries a webhook that timed out with the same ``MessageSid``: the answer
+    is recorded once, and a report back it carries is summed once."""
     form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
     if not _signed(request, form):
         _log.warning("twilio_signature_refused", path=request.path)
         raise web.HTTPForbidden(text="invalid signature")
-    answer = await request.app[APP].sms_reply(form.get("From", ""), form.get("Body", ""))
+    sid = form.get("MessageSid") or form.get("SmsSid")
+    answer = await request.app[APP].sms_reply(
+        form.get("From", ""), form.get("Body", ""), f"twilio:{sid}" if sid else None
+    )
     twiml = MessagingResponse()
-    twiml.message(answer)
+    if answer:  # nothing to say here when the answer went through the outbox (退订)
+        twiml.message(answer)
     return web.Response(text=str(twiml), content_type="application/xml")
 
 
