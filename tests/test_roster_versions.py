@@ -107,7 +107,7 @@ async def test_every_process_refreshes_its_roster_whether_it_leads_or_not(
         assert {j.id for j in jobs.scheduler.get_jobs()} == {"outbox", "refresh"}
 
 
-async def test_the_tables_of_0008_are_exactly_what_the_code_reads(store: Store) -> None:
+async def test_the_tables_of_0009_are_exactly_what_the_code_reads(store: Store) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
