@@ -18,8 +18,20 @@ from warnbot.model import Level
 from warnbot.settings import TwilioSettings
 from warnbot.store import OutboxRow, Store
 
-# The message kinds (the key's first part) that ask a person or report silence.
-URGENT_KINDS = frozenset({"request", "repeat", "silent", "duty"})
+# The message kinds (the key's first part) that ask a person, report silence or
+# lateness, or tell the duty officer of a response starting, rising or losing people.
+URGENT_KINDS = frozenset(
+    {
+        "request",
+        "repeat",
+        "silent",
+        "duty",
+        "muster_late",
+        "duty-opened",
+        "duty-upgraded",
+        "duty-unreachable",
+    }
+)
 
 
 def urgent(row: OutboxRow) -> bool:
