@@ -6,15 +6,17 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import DEMO, ROOT, T0
 from tests.factories import incident
 from tests.test_rosters_tablefile import workbook
 from warnbot.errors import ConfigError
-from warnbot.model import Message
+from warnbot.model import Message, TipBlast
 from warnbot.regions import load_tree
-from warnbot.rosters.audience import load_audience, tip_messages
+from warnbot.rosters.audience import load_audience, tip_blast
 from warnbot.store import Store
+from warnbot.store.tables import outbox
 
 DEMO_AUDIENCE = ROOT / "config" / "rosters" / "demo_audience.csv"
 TREE = load_tree(DEMO / "regions.toml")
@@ -90,51 +92,45 @@ def test_every_bad_row_is_listed(tmp_path: Path) -> None:
 # --- tip SMS ----------------------------------------------------------------------------------
 
 
-def test_tip_messages_go_in_lane_1_keyed_by_incident_and_number() -> None:
-    event = dataclasses.replace(incident(T0), id=7)
-    messages = tip_messages(
-        event, ["+8613800138001", "+8613800138002"], "【示例县】暴雨提示", "aliyun"
-    )
-    assert [(m.key, m.to, m.priority, m.channel) for m in messages] == [
-        ("tip:7:+8613800138001", "+8613800138001", 1, "aliyun"),
-        ("tip:7:+8613800138002", "+8613800138002", 1, "aliyun"),
-    ]
-    assert {(m.body, m.incident_id, m.responder_key, m.ack_token) for m in messages} == {
-        ("【示例县】暴雨提示", 7, None, None)
-    }
-
-
-def test_a_drill_sends_no_tip_to_the_public() -> None:
+def test_a_drill_has_no_tip_blast_for_the_public() -> None:
     drill = dataclasses.replace(incident(T0), id=7, drill=True)
-    assert tip_messages(drill, ["+8613800138001"], "【演练】", "aliyun") == []
-
-
-async def test_tips_enqueued_twice_are_queued_once(store: Store) -> None:
-    event = dataclasses.replace(incident(T0), id=7)
-    for _ in range(2):
-        await store.enqueue(tip_messages(event, ["+8613800138001"], "提示", "console"), T0)
-    (row,) = await store.claim(10, T0, 30)
-    assert row.key == "tip:7:+8613800138001"
+    assert tip_blast(drill, "【演练】", "aliyun") is None
+    real = tip_blast(dataclasses.replace(incident(T0), id=7), "提示", "aliyun")
+    assert real is not None and real.key_prefix == "tip:7:" and real.priority == 1
 
 
 # --- the store --------------------------------------------------------------------------------
 
 
-async def numbers(store: Store, name: str, codes: list[str], batch: int = 3) -> list[list[str]]:
-    return [b async for b in store.audience_numbers(name, codes, batch)]
+BLAST = TipBlast(7, "【示例县】暴雨提示", "console")
 
 
-async def test_an_imported_audience_streams_by_region_including_descendants(store: Store) -> None:
+async def numbers(store: Store, name: str, codes: list[str], blast: TipBlast = BLAST) -> list[str]:
+    """The numbers a tip blast to ``codes`` queues, in number order."""
+    await store.enqueue_tips(name, codes, blast, T0)
+    query = sa.select(outbox.c.address).where(outbox.c.key.startswith(blast.key_prefix))
+    async with store.engine.connect() as conn:
+        return sorted((await conn.execute(query)).scalars())
+
+
+async def test_a_blast_reaches_the_audience_of_its_regions_and_the_regions_inside(
+    store: Store,
+) -> None:
     audience = load_audience(DEMO_AUDIENCE, tree=TREE)
     assert await store.replace_audience("示例县居民", audience.members, "demo.csv", T0) == 10
     town = await numbers(store, "示例县居民", ["449901001"])
-    assert town == [["+8617000002001", "+8617000002002", "+8617000002003"], ["+8617000002007"]]
-    county = [n for batch in await numbers(store, "示例县居民", ["449901000000"]) for n in batch]
-    assert county == sorted(audience.members)
-    two = await numbers(store, "示例县居民", ["449901002", "449901003001"], batch=100)
-    assert two == [["+8617000002004", "+8617000002005", "+8617000002006", "+8617000002008"]]
-    assert await numbers(store, "示例县居民", []) == []
-    assert await numbers(store, "nobody", ["449901"]) == []
+    assert town == ["+8617000002001", "+8617000002002", "+8617000002003", "+8617000002007"]
+    county = TipBlast(8, "县", "console")
+    assert await numbers(store, "示例县居民", ["449901000000"], county) == sorted(audience.members)
+    two = TipBlast(9, "两地", "console")
+    assert await numbers(store, "示例县居民", ["449901002", "449901003001"], two) == [
+        "+8617000002004",
+        "+8617000002005",
+        "+8617000002006",
+        "+8617000002008",
+    ]
+    assert await store.enqueue_tips("示例县居民", [], TipBlast(10, "x", "console"), T0) == 0
+    assert await store.enqueue_tips("nobody", ["449901"], TipBlast(11, "x", "console"), T0) == 0
 
 
 async def test_audiences_are_kept_apart_and_a_reimport_replaces_one(store: Store) -> None:
@@ -144,38 +140,28 @@ async def test_audiences_are_kept_apart_and_a_reimport_replaces_one(store: Store
     await store.replace_audience("b", {"+8613800138001": "449901001"}, "b", T0)
     await store.replace_audience("a", {"+8613800138003": "449901"}, "a2", T0)
     assert await store.audience_sizes() == {"a": 1, "b": 1}
-    assert await numbers(store, "a", ["449901"]) == [["+8613800138003"]]
-    assert await numbers(store, "b", ["449901"]) == [["+8613800138001"]]
+    assert await numbers(store, "a", ["449901"], TipBlast(1, "a", "console")) == ["+8613800138003"]
+    assert await numbers(store, "b", ["449901"], TipBlast(2, "b", "console")) == ["+8613800138001"]
     assert await store.roster() == []  # residents are not responders
 
 
-async def test_a_large_audience_streams_every_number_once(store: Store) -> None:
-    members = {f"+861380013{n:04d}": "449901001001" if n % 2 else "449901002" for n in range(5000)}
-    await store.replace_audience("big", members, "gen", T0)
-    got = [n for b in await numbers(store, "big", ["449901"], batch=700) for n in b]
-    assert got == sorted(members)
-    odd = [n for b in await numbers(store, "big", ["449901001"], batch=700) for n in b]
-    assert len(odd) == 2500
-
-
-async def test_tips_for_an_incident_wait_behind_responders_and_are_enqueued_once(
+async def test_tips_for_an_incident_wait_behind_responders_and_are_queued_once(
     store: Store,
 ) -> None:
     members = {f"+861380013{n:04d}": "449901001001" if n % 2 else "449901002" for n in range(1200)}
     await store.replace_audience("居民", members, "gen", T0)
-    event = dataclasses.replace(incident(T0), id=7)
-
-    def compose(batch: list[str]) -> list[Message]:
-        return tip_messages(event, batch, "【示例县】暴雨提示", "console")
-
-    assert await store.enqueue_tips("居民", ["449901001"], compose, T0, batch_size=250) == 600
+    assert await store.enqueue_tips("居民", ["449901001"], BLAST, T0) == 600
     await store.enqueue([Message("request:1:console", "console", "+8617000000201", "请回复1")], T0)
-    assert await store.enqueue_tips("居民", ["449901"], compose, T0, batch_size=500) == 1200
+    assert await store.enqueue_tips("居民", ["449901"], BLAST, T0) == 600  # only the new ones
     (first,) = await store.claim(1, T0, 30)
-    assert first.key == "request:1:console"  # lane 0 first, though enqueued after tips
+    assert first.key == "request:1:console"  # lane 0 first, though queued after tips
     claimed = await store.claim(2000, T0, 30)
-    tips = [r.address for r in claimed if r.key.startswith("tip:7:")]
-    assert sorted(tips) == sorted(members)  # every resident once, though offered twice
+    tips = [r for r in claimed if r.key.startswith("tip:7:")]
+    assert sorted(r.address for r in tips) == sorted(members)  # everyone once, offered twice
+    assert {(r.body, r.priority, r.incident_id, r.channel) for r in tips} == {
+        ("【示例县】暴雨提示", 1, 7, "console")
+    }
+    assert {r.key for r in tips} == {f"tip:7:{p}" for p in members}
 
 
 def test_an_unknown_phone_region_is_refused_before_any_row_is_read() -> None:

@@ -54,7 +54,7 @@ from warnbot.plan import duty_officers, group_notices, plan
 from warnbot.publish import publish_cap
 from warnbot.regions import RegionTree, load_tree
 from warnbot.render import Renderer
-from warnbot.rosters.audience import is_opt_out, tip_messages
+from warnbot.rosters.audience import is_opt_out, tip_blast
 from warnbot.rosters.rota import DutyRota, OnShift, duty_officers_at, load_rota, on_shift
 from warnbot.secrecy import secret_values
 from warnbot.settings import Settings
@@ -265,12 +265,10 @@ class App:
         body = self.renderer.render("sms", "tip", self.settings.language, incident=incident)
         channel = self.settings.sms_channel
         await self._before_blast(incident, name, body, channel)
-        count = await self.store.enqueue_tips(
-            name,
-            [incident.region_code],
-            lambda numbers: tip_messages(incident, numbers, body, channel),
-            self.clock(),
-        )
+        blast = tip_blast(incident, body, channel)
+        if blast is None:
+            return 0
+        count = await self.store.enqueue_tips(name, [incident.region_code], blast, self.clock())
         self.observe("tips", incident=incident, count=count)
         return count
 

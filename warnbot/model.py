@@ -348,3 +348,22 @@ class Step:
     responder_key: str
     n: int = 0
     target_key: str | None = None
+
+
+TIP_LANE = 1  # outbox priority: public tips wait until lane 0 (responders) is empty
+
+
+@dataclass(frozen=True)
+class TipBlast:
+    """One incident's 提示短信 to a public audience: the same text to every number,
+    in lane 1, keyed ``tip:<incident>:<number>`` so a repeated fan-out (after a crash,
+    or a second region) queues nobody twice. The store fans it out in the database."""
+
+    incident_id: int
+    body: str
+    channel: str
+    priority: int = TIP_LANE
+
+    @property
+    def key_prefix(self) -> str:
+        return f"tip:{self.incident_id}:"

@@ -15,13 +15,12 @@ Each ends with the opt-out hint carriers require ("回复TD退订"); a reply
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from warnbot import regions
 from warnbot.errors import ConfigError
-from warnbot.model import Incident, Message
+from warnbot.model import Incident, TipBlast
 from warnbot.regions import RegionTree
 from warnbot.rosters import phones
 from warnbot.rosters.tablefile import iter_table, text
@@ -30,7 +29,6 @@ HEADERS = {
     "phone": ("手机号码", "手机号", "电话", "phone", "mobile"),
     "region_code": ("行政区划代码", "区划代码", "region_code", "region"),
 }
-TIP_LANE = 1  # outbox priority: public tips wait until lane 0 (responders) is empty
 # Whole replies that mean 退订 (unsubscribe), compared case-folded, full-width folded,
 # spaces and end punctuation dropped: "TD", "td", "ＴＤ", "退订。", "STOP".
 OPT_OUT_WORDS = frozenset({"td", "t", "退订", "退定", "取消订阅", "stop", "unsubscribe"})
@@ -87,24 +85,11 @@ def _region(code: str, tree: RegionTree | None) -> tuple[str, str | None]:
     return regions.canonical(code), None
 
 
-def tip_messages(
-    incident: Incident, numbers: Iterable[str], body: str, channel: str
-) -> list[Message]:
-    """One tip SMS per number, in lane 1, keyed by (incident, number) so a repeated
-    fan-out enqueues nothing twice. A drill reaches no public audience: none for it."""
+def tip_blast(incident: Incident, body: str, channel: str) -> TipBlast | None:
+    """The incident's tip blast; None for a drill, which never reaches the public."""
     if incident.drill:
-        return []
-    return [
-        Message(
-            key=f"tip:{incident.id}:{number}",
-            channel=channel,
-            to=number,
-            body=body,
-            incident_id=incident.id,
-            priority=TIP_LANE,
-        )
-        for number in numbers
-    ]
+        return None
+    return TipBlast(incident.id, body, channel)
 
 
 def is_opt_out(text: str) -> bool:

@@ -9,15 +9,16 @@ cheap periodic check and reloads when it moved.
 An audience is a large opt-in list of residents' numbers by region, for public
 tip SMS 提示短信. One district sent 300,000 for one typhoon, so an import is a
 bulk load (PostgreSQL ``COPY``; one prepared ``executemany`` on SQLite) inside
-one transaction — a failed import leaves the old list whole — and reading is a
-stream of batches in number order (keyset pagination), never one huge result.
+one transaction — a failed import leaves the old list whole — and a blast is one
+``INSERT … SELECT`` from the audience into the outbox: the database fans out, and
+the numbers never travel to Python and back.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,13 +27,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from warnbot import regions
-from warnbot.model import Message, Responder
-from warnbot.store.sql import Base, enqueue, insert_ignore
+from warnbot.model import Responder, TipBlast
+from warnbot.store.sql import Base, insert_ignore
 from warnbot.store.tables import (
+    UTCDateTime,
     audience_members,
     audiences,
     imports,
     opt_outs,
+    outbox,
     responder_phones,
     responders,
 )
@@ -222,27 +225,23 @@ class AudienceStore(Base):
             return {n: int(c) for n, c in (await conn.execute(query)).all()}
 
     async def enqueue_tips(
-        self,
-        name: str,
-        region_codes: Iterable[str],
-        compose: Callable[[list[str]], list[Message]],
-        now: datetime,
-        batch_size: int = 5000,
+        self, name: str, region_codes: Iterable[str], blast: TipBlast, now: datetime
     ) -> int:
-        """Stream audience ``name``'s numbers in ``region_codes`` and enqueue what
-        ``compose`` makes of each batch (``audience.tip_messages``), one transaction a
-        batch. Keys are per (incident, number), so running it again after a crash
-        enqueues only what is missing. Returns how many messages were offered."""
-        offered = 0
-        async for batch in self.audience_numbers(name, region_codes, batch_size):
-            messages = compose(batch)
-            async with self.engine.begin() as conn:
-                await enqueue(conn, messages, now)
-            offered += len(messages)
-        return offered
+        """Queue ``blast`` to every number of audience ``name`` in ``region_codes`` (or a
+        region inside them) with one ``INSERT … SELECT`` in the database: 300,000 rows
+        never cross into Python. One transaction, so a crash queues all or nothing;
+        keys already queued are left as they are, so running it again after a crash or
+        for an overlapping region queues only what is missing. Returns how many it queued."""
+        chosen = _members_in(name, region_codes)
+        if chosen is None:
+            return 0
+        async with self.engine.begin() as conn:
+            rows = _tip_rows(blast, now, chosen)
+            stmt = insert_ignore(conn, outbox).from_select(_TIP_COLUMNS, rows)
+            return int((await conn.execute(stmt)).rowcount or 0)
 
     async def audience_count(self, name: str, region_codes: Iterable[str]) -> int:
-        """How many numbers ``audience_numbers`` would give: a blast's size, before it."""
+        """How many numbers a tip blast to ``region_codes`` reaches: its size, before it."""
         chosen = _members_in(name, region_codes)
         if chosen is None:
             return 0
@@ -252,31 +251,42 @@ class AudienceStore(Base):
         async with self.engine.connect() as conn:
             return int((await conn.execute(query.where(chosen))).scalar_one())
 
-    async def audience_numbers(
-        self, name: str, region_codes: Iterable[str], batch_size: int = 5000
-    ) -> AsyncIterator[list[str]]:
-        """The numbers of audience ``name`` in ``region_codes`` or any region inside them,
-        in batches of up to ``batch_size``, each number once, in number order."""
-        chosen = _members_in(name, region_codes)
-        if chosen is None:
-            return
-        query = (
-            sa.select(audience_members.c.phone)
-            .join(audiences, _members_of)
-            .where(chosen)
-            .order_by(audience_members.c.phone)
-            .limit(batch_size)
+
+_TIP_COLUMNS = [
+    "key",
+    "channel",
+    "address",
+    "body",
+    "incident_id",
+    "priority",
+    "status",
+    "in_doubt",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+]
+
+
+def _tip_rows(blast: TipBlast, now: datetime, chosen: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """One outbox row per chosen member, built by the database."""
+    phone = audience_members.c.phone
+    return (
+        sa.select(
+            sa.literal(blast.key_prefix, sa.String) + phone,
+            sa.literal(blast.channel, sa.String),
+            phone,
+            sa.literal(blast.body, sa.Text),
+            sa.literal(blast.incident_id, sa.Integer),
+            sa.literal(blast.priority, sa.SmallInteger),
+            sa.literal("queued", sa.String),
+            sa.false(),
+            sa.literal(0, sa.Integer),
+            sa.literal(now, UTCDateTime),
+            sa.literal(now, UTCDateTime),
         )
-        last = ""
-        while True:
-            async with self.engine.connect() as conn:
-                batch = list(
-                    (await conn.execute(query.where(audience_members.c.phone > last))).scalars()
-                )
-            if not batch:
-                return
-            yield batch
-            last = batch[-1]
+        .select_from(audience_members.join(audiences, _members_of))
+        .where(chosen)
+    )
 
 
 def _members_in(name: str, region_codes: Iterable[str]) -> sa.ColumnElement[bool] | None:
