@@ -31,7 +31,7 @@ from warnbot.model import Message, Request
 from warnbot.settings import load_settings
 from warnbot.store.tables import acks
 from warnbot.web import make_app
-from warnbot.web.telegram_hooks import CONFIRMED, INVALID
+from warnbot.web.telegram_hooks import CLOSED, CONFIRMED, INVALID
 
 BOT_TOKEN = "123456789:AAtest-token-not-a-secret"
 SECRET = "test-webhook-secret"
@@ -196,6 +196,17 @@ async def test_pressing_the_button_confirms_exactly_that_persons_request_once(
     (ack,) = await recorded_acks(app)
     assert ack["request_id"] == target.id and ack["path"] == "chat"
     assert [a.text for a in fake.answers] == [CONFIRMED, CONFIRMED]
+
+
+async def test_a_press_after_the_lift_says_the_response_ended_and_records_nothing(
+    app: App, fake: FakeTelegram, hook: str
+) -> None:
+    target = (await requests(app))[0]
+    sent = await ask(app, fake, app.token(target.id))
+    await app.store.lift(target.incident_id, app.clock())
+    assert await fake.press(hook, SECRET, sent) == 200
+    assert [a.text for a in fake.answers] == [CLOSED]
+    assert not await recorded_acks(app)
 
 
 @pytest.mark.parametrize("secret", [None, "", "wrong-secret", SECRET + "x"])

@@ -71,6 +71,17 @@ async def test_pressing_1_confirms_that_request_only(app: App, aiohttp_client: A
     assert statuses[3] == "confirmed" and list(statuses.values()).count("confirmed") == 1
 
 
+async def test_pressing_1_after_the_lift_says_the_response_ended_and_confirms_nothing(
+    app: App, aiohttp_client: Any
+) -> None:
+    await app.ingest("demo", cap.parse(FEED))
+    await app.store.lift(1, app.clock())
+    client = await aiohttp_client(make_app(app))
+    resp = await _press(client, app.token(3), "1")
+    assert "本次响应已结束" in await resp.text()
+    assert (await app.store.request(3)).status == "pending"  # type: ignore[union-attr]
+
+
 async def test_another_digit_asks_again_and_confirms_nothing(app: App, aiohttp_client: Any) -> None:
     await app.ingest("demo", cap.parse(FEED))
     client = await aiohttp_client(make_app(app))

@@ -47,6 +47,16 @@ async def test_links_cannot_be_enumerated_by_walking_the_ids(app: App, client: T
     assert all(r.status == "pending" for r in await app.store.requests_of(1))
 
 
+async def test_a_link_expires_with_its_incident_and_records_nothing_after_the_lift(
+    app: App, client: TestClient
+) -> None:
+    first = (await app.store.requests_of(1))[0]
+    await app.store.lift(1, app.clock())
+    resp = await client.post("/a/" + links.sign(first.id, app.link_secret))
+    assert resp.status == 200 and "本次响应已结束" in await resp.text()
+    assert (await app.store.request(first.id)).status == "pending"  # type: ignore[union-attr]
+
+
 def test_a_template_cannot_reach_python_internals_or_files(tmp_path: Any) -> None:
     renderer = Renderer()
     env = renderer.env

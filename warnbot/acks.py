@@ -47,7 +47,8 @@ class Reply:
 @dataclass(frozen=True)
 class Outcome:
     """What an answer did: ``confirmed``, ``duplicate``, ``arrived`` (muster: 到岗),
-    ``which`` (say which code), ``unknown`` (not an answer, or nothing to answer), or
+    ``which`` (say which code), ``unknown`` (not an answer, or nothing to answer),
+    ``closed`` (a signed token of an incident already lifted: it has expired), or
     ``stranger`` (number not on any roster)."""
 
     kind: str
@@ -145,7 +146,15 @@ async def intake_token(
     store: Store, request_id: int, path: AckPath, now: datetime, text: str = ""
 ) -> Outcome:
     """Record a confirmation from a signed link, keypad digit or chat button; the
-    caller has verified the token that named ``request_id``."""
+    caller has verified the token that named ``request_id``. A token expires with its
+    incident: once lifted (解除) it records nothing, so an old SMS forwarded or found
+    later cannot write into a closed response."""
+    req = await store.request(request_id)
+    incident = await store.incident(req.incident_id) if req is not None else None
+    if incident is None:
+        return Outcome("unknown")
+    if incident.status != "open":
+        return Outcome("closed")
     return await _record(store, request_id, path, text, now)
 
 

@@ -78,10 +78,14 @@ class TwilioVoice:
         await self.http.close()
 
 
-def answer(confirmed: bool | None) -> str:
-    """TwiML to play after a keypress: thanks, a retry prompt, or 'invalid'."""
+def answer(confirmed: bool | None, closed: bool = False) -> str:
+    """TwiML to play after a keypress: thanks, a retry prompt, 'invalid', or that the
+    response has ended (the incident was lifted while the call rang)."""
     response = VoiceResponse()
-    if confirmed:
+    if closed:
+        response.say("本次响应已结束，无需确认。", **VOICE)
+        response.hangup()
+    elif confirmed:
         response.say("已确认收到，谢谢。", **VOICE)
         response.hangup()
     elif confirmed is None:

@@ -30,6 +30,7 @@ _log = log.get(__name__)
 
 CONFIRMED = "已确认收到 Confirmed"
 INVALID = "链接无效 Invalid"
+CLOSED = "本次响应已结束 This response has ended"
 
 
 async def update(request: web.Request) -> web.Response:
@@ -44,8 +45,11 @@ async def update(request: web.Request) -> web.Response:
     if query is None or token is None:
         return web.Response(text="ignored")
     outcome = await app.token_ack(token, AckPath.CHAT)
-    confirmed = outcome is not None and outcome.result is not None
-    await _answer(bot, query["id"], CONFIRMED if confirmed else INVALID)
+    if outcome is not None and outcome.kind == "closed":
+        text = CLOSED
+    else:
+        text = CONFIRMED if outcome is not None and outcome.result is not None else INVALID
+    await _answer(bot, query["id"], text)
     return web.Response(text="ok")
 
 

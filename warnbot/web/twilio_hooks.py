@@ -58,10 +58,12 @@ async def keypad(request: web.Request) -> web.Response:
         _log.warning("twilio_signature_refused", path=request.path)
         raise web.HTTPForbidden(text="invalid signature")
     confirmed: bool | None = False
+    closed = False
     if form.get("Digits") == "1":
         outcome = await request.app[APP].token_ack(request.match_info["token"], AckPath.KEYPAD)
-        confirmed = None if outcome is None else True
-    return web.Response(text=answer(confirmed), content_type="application/xml")
+        confirmed = None if outcome is None else outcome.result is not None
+        closed = outcome is not None and outcome.kind == "closed"
+    return web.Response(text=answer(confirmed, closed), content_type="application/xml")
 
 
 def _signed(request: web.Request, form: dict[str, str]) -> bool:
