@@ -3,21 +3,19 @@ written to the audit log with who did it.
 
 A manual response (手动启动响应) opens one incident per chosen region through the
 same store and ``App.notify`` the feeds use, so its messages go through the
-outbox and its 叫应 through the same ladder. ``preview`` shows what confirming
-would send, without writing anything.
+outbox and its 叫应 through the same ladder (``preview.py`` shows what confirming
+would send, without writing anything).
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from warnbot import regions, sms
+from warnbot import regions
 from warnbot.app import App
 from warnbot.evaluate import Transition, incident_key
 from warnbot.model import Incident, Level, Message, Tier
-from warnbot.plan import plan
 from warnbot.publish import publish_cap
 from warnbot.store.accounts import ConsoleStore
 
@@ -85,63 +83,25 @@ def draft(app: App, m: Manual, code: str, actor: str) -> Incident:
     )
 
 
-@dataclass
-class Preview:
-    """What confirming would send: counts per tier and channel, texts, segments, time."""
+@dataclass(frozen=True)
+class Scope:
+    """One incident a manual response opens, and who it leaves out because another
+    incident of the same response asks them already."""
 
-    incidents: list[Incident]
-    people: Counter[tuple[str, str]] = field(default_factory=Counter)  # (tier, channel) → n
-    texts: dict[str, str] = field(default_factory=dict)  # channel → a rendered sample
-    segments: dict[str, int] = field(default_factory=dict)
-    messages: Counter[str] = field(default_factory=Counter)  # channel → n
-    send_s: dict[str, float | None] = field(default_factory=dict)
-    already_open: list[str] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        return sum(self.people.values())
+    draft: Incident
+    asked_elsewhere: frozenset[str] = frozenset()
 
 
-async def preview(app: App, m: Manual, actor: str) -> Preview:
-    check(app, m)
-    open_keys = {i.key for i, _ in await app.store.open_incidents()}
-    drafts = [draft(app, m, code, actor) for code in m.region_codes]
-    result = Preview(drafts, already_open=[d.key for d in drafts if d.key in open_keys])
-    for d in drafts:
-        for delivery in plan(d, app.people.values(), app.settings.sms_channel, app.clock()):
-            result.people[(delivery.tier.value, delivery.channel)] += 1
-            result.messages[delivery.channel] += 1
-            if delivery.channel not in result.texts:
-                body = app.renderer.render(
-                    "sms",
-                    "request",
-                    delivery.responder.language,
-                    incident=d,
-                    person=delivery.responder,
-                    channel=delivery.channel,
-                    code="1",
-                    link=f"{app.public_url}/a/…",
-                )
-                result.texts[delivery.channel] = body
-                result.segments[delivery.channel] = sms.segments(body)
-    for channel, n in result.messages.items():
-        result.send_s[channel] = _send_s(app, channel, n, result.segments.get(channel, 1))
-    return result
-
-
-def _send_s(app: App, channel: str, messages: int, segments: int) -> float | None:
-    limit = app.settings.rate_limits.get(channel)
-    if limit is None:
-        return None
-    units = messages * segments if limit.per_segment else messages
-    return units / limit.effective_per_s
+def scopes(app: App, m: Manual, actor: str) -> list[Scope]:
+    """The incidents manual response ``m`` opens: one per chosen region."""
+    return [Scope(draft(app, m, code, actor)) for code in m.region_codes]
 
 
 async def open_manual(app: App, audit: ConsoleStore, m: Manual, actor: str) -> list[Incident]:
     """Open one incident per region and ask its people; a region whose incident of this
     hazard is already open is refused as a whole, before anything is sent."""
     check(app, m)
-    drafts = [draft(app, m, code, actor) for code in m.region_codes]
+    drafts = [s.draft for s in scopes(app, m, actor)]
     open_keys = {i.key for i, _ in await app.store.open_incidents()}
     clash = [d.key for d in drafts if d.key in open_keys]
     if clash:
@@ -151,6 +111,7 @@ async def open_manual(app: App, audit: ConsoleStore, m: Manual, actor: str) -> l
         incident = await app.store.open_incident(d, None)
         app.observe("opened", incident=incident, reason=f"手动 manual by {actor}")
         await app.notify(incident)
+        await app.send_tips(incident)  # as App.open does; never for a drill
         if not incident.drill:
             await publish_cap(app.store, app.settings, incident, "open", app.clock())
         await audit.audit(

@@ -9,6 +9,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from warnbot.console import actions
+from warnbot.console import preview as previews
 from warnbot.console.actions import ActionError, Manual
 from warnbot.console.keys import CONSOLE_STORE, PAGES
 from warnbot.console.session import Visitor, guard
@@ -85,7 +86,7 @@ async def preview(request: web.Request, v: Visitor) -> web.StreamResponse:
     app = request.app[APP]
     try:
         m = manual_from(v)
-        shown = await actions.preview(app, m, v.name)
+        shown = await previews.build(app, request.app[CONSOLE_STORE], m, v.name)
     except ActionError as e:
         return _form_page(request, v, str(e), 400)
     return request.app[PAGES].response(
@@ -100,7 +101,7 @@ async def confirm(request: web.Request, v: Visitor) -> web.StreamResponse:
     try:
         m = manual_from(v)
         if m.level in actions.HIGH_LEVELS and v.field("second") != "yes":
-            shown = await actions.preview(app, m, v.name)
+            shown = await previews.build(app, request.app[CONSOLE_STORE], m, v.name)
             return request.app[PAGES].response(v.language, "confirm_high.html", me=v, m=m, p=shown)
         opened = await actions.open_manual(app, request.app[CONSOLE_STORE], m, v.name)
     except ActionError as e:

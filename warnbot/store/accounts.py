@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from warnbot.model import Incident
-from warnbot.store.sql import Base
+from warnbot.store.previewreads import PreviewReads
 from warnbot.store.store import _incident
 from warnbot.store.tables import (
     acks,
@@ -81,7 +81,7 @@ class AccountExists(ValueError):
     """An account of that name is already there."""
 
 
-class ConsoleStore(Base):
+class ConsoleStore(PreviewReads):
     """Reads and writes of the console; see the module docstring."""
 
     def __init__(self, engine: Any) -> None:

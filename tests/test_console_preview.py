@@ -1,0 +1,187 @@
+"""The manual response's preview shows what confirming really sends: each person's own
+ask (template, reply code, ack link of the real length, muster line, 转移清单), chat
+group notices, public tip SMS, segments, cost and time at the configured rates."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiohttp.test_utils import TestClient
+
+from tests.console_helpers import make_account, sign_in
+from warnbot import sms
+from warnbot.app import App
+from warnbot.model import Tier
+from warnbot.settings import GroupRoute, RateLimit
+from warnbot.store.tables import outbox
+from warnbot.transfers import TransferEntry
+from warnbot.web import make_app
+
+MANUAL = {"region": "449901", "level": "III", "hazard": "暴雨", "template": "standard", "text": ""}
+TOKEN = re.compile(r"/a/[0-9a-z]+\.[A-Za-z0-9_-]{12}")
+
+
+@pytest.fixture
+async def client(app: App, aiohttp_client: Any) -> TestClient:
+    return await aiohttp_client(make_app(app))
+
+
+@pytest.fixture
+async def officer(app: App, client: TestClient) -> str:
+    await make_account(app, "值班员张三", "duty_officer")
+    return await sign_in(client, "值班员张三")
+
+
+async def _preview(client: TestClient, csrf: str, **changes: str) -> str:
+    resp = await client.post("/respond/preview", data={**MANUAL, **changes, "csrf": csrf})
+    assert resp.status == 200, await resp.text()
+    return await resp.text()
+
+
+async def _confirm(client: TestClient, csrf: str, **changes: str) -> int:
+    form = {**MANUAL, **changes, "csrf": csrf}
+    resp = await client.post("/respond/confirm", data=form, allow_redirects=False)
+    assert resp.status == 303, await resp.text()
+    return int(resp.headers["Location"].rsplit("/", 1)[1])
+
+
+def _sample(page: str, line: str) -> str:
+    pattern = rf'data-sample="{re.escape(line)}">.*?<pre class="sms">(.*?)</pre>'
+    found = re.search(pattern, page, re.S)
+    assert found, f"no sample {line}"
+    return html.unescape(found.group(1))
+
+
+def _cell(page: str, line: str, cell: str) -> str:
+    row = re.search(rf'<tr data-line="{re.escape(line)}">(.*?)</tr>', page, re.S)
+    assert row, f"no line {line}"
+    found = re.search(rf'data-cell="{cell}">(.*?)</td>', row.group(1), re.S)
+    assert found
+    return html.unescape(found.group(1)).strip()
+
+
+async def _outbox(app: App) -> list[tuple[str, str, str | None]]:
+    query = sa.select(outbox.c.key, outbox.c.body, outbox.c.responder_key).order_by(outbox.c.id)
+    async with app.store.engine.connect() as conn:
+        return [(k, b, r) for k, b, r in (await conn.execute(query)).all()]
+
+
+async def _body_of(app: App, responder_key: str) -> str:
+    rows = await _outbox(app)
+    return next(b for k, b, r in rows if r == responder_key and k.startswith("request"))
+
+
+def _same_but_token(preview: str, sent: str) -> None:
+    """Equal texts once the link token is set aside, and the tokens equally long."""
+    assert TOKEN.sub("/a/TOKEN", preview) == TOKEN.sub("/a/TOKEN", sent)
+    assert [len(t) for t in TOKEN.findall(preview)] == [len(t) for t in TOKEN.findall(sent)]
+
+
+async def test_each_tiers_sample_is_the_ask_then_sent_with_a_link_as_long(
+    app: App, client: TestClient, officer: str
+) -> None:
+    page = await _preview(client, officer)
+    samples = {t: _sample(page, f"ask:twilio:{t}") for t in ("county", "township", "village")}
+    await _confirm(client, officer)
+    # the first person of each tier, top tier first and then by key
+    for tier, key in (("county", "X01"), ("township", "T01"), ("village", "V01")):
+        _same_but_token(samples[tier], await _body_of(app, key))
+
+
+async def test_the_segment_count_per_message_and_in_all_is_exact(
+    app: App, client: TestClient, officer: str
+) -> None:
+    page = await _preview(client, officer)
+    # "【Ⅲ级响应】示例县暴雨，启动Ⅲ级应急响应。陈立新(示例)，请回复"1"确认收到，或点 https://…"
+    # is 87 UCS-2 characters, more than the 70 of one part: every one of the ten asks is two
+    assert _cell(page, "ask:twilio", "messages") == "10"
+    assert _cell(page, "ask:twilio", "segments-each") == "2"
+    assert _cell(page, "ask:twilio", "segments") == "20"
+    await _confirm(client, officer)
+    sent = [b for k, b, _ in await _outbox(app) if k.startswith("request")]
+    assert [sms.segments(b) for b in sent] == [2] * 10
+
+
+async def test_without_a_rate_limit_the_preview_says_so(
+    app: App, client: TestClient, officer: str
+) -> None:
+    page = await _preview(client, officer)
+    assert _cell(page, "ask:twilio", "time") == "未配置限速：按服务商接收速度发送"
+    assert _cell(page, "ask:twilio", "cost-each") == "未配置单价"
+
+
+async def test_the_muster_line_and_transfer_list_are_in_the_asks_they_belong_to(
+    app: App, client: TestClient, officer: str
+) -> None:
+    policy = {**app.settings.policy}
+    village = policy["Ⅲ"][Tier.VILLAGE].model_copy(update={"muster_s": 1800.0})
+    policy["Ⅲ"] = {**policy["Ⅲ"], Tier.VILLAGE: village}
+    app.settings = app.settings.model_copy(update={"policy": policy, "transfer_levels": ["Ⅲ"]})
+    entry = TransferEntry("V01", "1", "独居老人刘某", 1, "沿村道向北", "村委会避险点")
+    await app.store.sync_transfer_lists([entry])
+    page = await _preview(client, officer)
+    village_ask = _sample(page, "ask:twilio:village")
+    assert "请30分钟内到岗集结" in village_ask and "独居老人刘某" in village_ask
+    assert "到岗集结" not in _sample(page, "ask:twilio:county")
+    await _confirm(client, officer)
+    _same_but_token(village_ask, await _body_of(app, "V01"))
+
+
+async def test_chat_group_notices_and_public_tips_are_previewed_and_then_sent(
+    app: App, client: TestClient, officer: str
+) -> None:
+    group = GroupRoute(channel="wecom", group="三防工作群", tiers=[Tier.TOWNSHIP, Tier.VILLAGE])
+    app.settings = app.settings.model_copy(
+        update={"groups": [group], "tips_audience": "示例县居民"}
+    )
+    residents = {
+        "+8617000009001": "449901001001",
+        "+8617000009002": "449901002",
+        "+8617000009003": "449901",
+        "+8617000009004": "449902",  # another county: not reached
+    }
+    await app.store.replace_audience("示例县居民", residents, "test", app.clock())
+    page = await _preview(client, officer)
+    assert _cell(page, "group:wecom", "messages") == "2"
+    assert _cell(page, "group:wecom", "segments") == "—"
+    assert "吴静安(示例)、郑远山(示例)、Alex Morgan (demo)" in _sample(page, "group:wecom:township")
+    assert _cell(page, "tip:twilio", "messages") == "3"
+    tip = _sample(page, "tip:twilio:")
+    await _confirm(client, officer)
+    rows = await _outbox(app)
+    assert sorted(b for k, b, _ in rows if k.startswith("group")) == sorted(
+        [_sample(page, "group:wecom:township"), _sample(page, "group:wecom:village")]
+    )
+    assert [b for k, b, _ in rows if k.startswith("tip")] == [tip] * 3
+
+
+async def test_a_drill_previews_no_public_tips(app: App, client: TestClient, officer: str) -> None:
+    app.settings = app.settings.model_copy(update={"tips_audience": "示例县居民"})
+    await app.store.replace_audience("示例县居民", {"+8617000009001": "449901"}, "t", app.clock())
+    page = await _preview(client, officer, drill="on")
+    assert 'data-line="tip:' not in page
+    assert _sample(page, "ask:twilio:county").startswith("【演练】")
+
+
+async def test_cost_and_time_to_send_follow_the_configured_rate_asks_first_then_tips(
+    app: App, client: TestClient, officer: str
+) -> None:
+    limit = RateLimit(rate_per_s=2, per_segment=True, price_per_segment=0.05)
+    app.settings = app.settings.model_copy(
+        update={"rate_limits": {"twilio": limit}, "tips_audience": "示例县居民"}
+    )
+    await app.store.replace_audience("示例县居民", {"+8617000009001": "449901"}, "t", app.clock())
+    page = await _preview(client, officer)
+    tip_parts = sms.segments(_sample(page, "tip:twilio:"))
+    assert _cell(page, "ask:twilio", "cost-each") == "0.100"
+    assert _cell(page, "ask:twilio", "cost") == "1.00"
+    assert _cell(page, "ask:twilio", "time") == f"{20 / limit.effective_per_s:.1f} 秒"
+    # the tips wait in lane 1 until every ask is out
+    done_s = (20 + tip_parts) / limit.effective_per_s
+    assert _cell(page, "tip:twilio", "time") == f"{done_s:.1f} 秒"
+    assert f'id="preview-cost">{(20 + tip_parts) * 0.05:.2f}<' in page
+    assert f'id="preview-time">{done_s:.1f} 秒<' in page
