@@ -185,3 +185,46 @@ async def test_cost_and_time_to_send_follow_the_configured_rate_asks_first_then_
     assert _cell(page, "tip:twilio", "time") == f"{done_s:.1f} 秒"
     assert f'id="preview-cost">{(20 + tip_parts) * 0.05:.2f}<' in page
     assert f'id="preview-time">{done_s:.1f} 秒<' in page
+
+
+async def _asked(app: App) -> list[str]:
+    return sorted(r for k, _, r in await _outbox(app) if k.startswith("request") and r)
+
+
+async def test_a_village_chosen_with_its_township_adds_nothing_and_nobody_is_asked_twice(
+    app: App, client: TestClient, officer: str
+) -> None:
+    both = {"region": ["449901001", "449901001001"]}
+    resp = await client.post("/respond/preview", data={**MANUAL, **both, "csrf": officer})
+    page = await resp.text()
+    # county X01 X02, township T01, villages V01 V02: five people, once each
+    assert 'id="preview-total">5<' in page
+    assert "一镇南村 位于 示例县第一镇 之内" in html.unescape(page)
+    resp = await client.post(
+        "/respond/confirm", data={**MANUAL, **both, "csrf": officer}, allow_redirects=False
+    )
+    assert resp.status == 303
+    opened = await app.store.open_incidents()
+    assert [i.region_code for i, _ in opened] == ["449901001"]
+    assert await _asked(app) == ["T01", "V01", "V02", "X01", "X02"]
+
+
+async def test_several_villages_open_one_incident_each_and_ask_those_above_them_once(
+    app: App, client: TestClient, officer: str
+) -> None:
+    two = {"region": ["449901002001", "449901001001"]}
+    resp = await client.post("/respond/preview", data={**MANUAL, **two, "csrf": officer})
+    page = html.unescape(await resp.text())
+    # county X01 X02 once; each village's township head and village person: 2 + 2 + 2
+    assert 'id="preview-total">6<' in page
+    assert "陈立新(示例)（在 一镇南村 的响应中）" in page
+    resp = await client.post(
+        "/respond/confirm", data={**MANUAL, **two, "csrf": officer}, allow_redirects=False
+    )
+    assert resp.status == 303
+    opened = {i.region_code: i.id for i, _ in await app.store.open_incidents()}
+    assert sorted(opened) == ["449901001001", "449901002001"]
+    assert await _asked(app) == ["T01", "T02", "V01", "V03", "X01", "X02"]
+    first = {r.responder_key for r in await app.store.requests_of(opened["449901001001"])}
+    second = {r.responder_key for r in await app.store.requests_of(opened["449901002001"])}
+    assert (first, second) == ({"X01", "X02", "T01", "V01"}, {"T02", "V03"})

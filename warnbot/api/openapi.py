@@ -159,7 +159,8 @@ SPEC: dict[str, Any] = {
             },
             "post": {
                 "operationId": "trigger",
-                "summary": "Open a manual response (手动启动响应), one incident per region",
+                "summary": "Open a manual response (手动启动响应): one incident per chosen subtree "
+                "(a region inside another chosen one is covered by it), nobody asked twice",
                 "requestBody": {
                     "required": True,
                     "content": {

@@ -9,13 +9,16 @@ would send, without writing anything).
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from warnbot import regions
 from warnbot.app import App
 from warnbot.evaluate import Transition, incident_key
 from warnbot.model import Incident, Level, Message, Tier
+from warnbot.plan import plan
 from warnbot.publish import publish_cap
 from warnbot.store.accounts import ConsoleStore
 
@@ -85,32 +88,79 @@ def draft(app: App, m: Manual, code: str, actor: str) -> Incident:
 
 @dataclass(frozen=True)
 class Scope:
-    """One incident a manual response opens, and who it leaves out because another
-    incident of the same response asks them already."""
+    """One incident a manual response opens, and who it leaves out because an
+    incident before it in the same response asks them already."""
 
     draft: Incident
-    asked_elsewhere: frozenset[str] = frozenset()
+    asked_elsewhere: Mapping[str, str] = field(default_factory=dict)  # person → region code
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the chosen regions come to: the incidents, and each region chosen inside
+    another chosen one (inner, outer), covered by the outer one's incident."""
+
+    scopes: list[Scope]
+    merged: list[tuple[str, str]]
+
+
+def choose(app: App, m: Manual, actor: str) -> Choice:
+    """One incident per chosen subtree, and nobody asked twice.
+
+    A region chosen inside another chosen region (a village and its township) adds
+    nothing: the outer incident covers it. Separate regions (several villages) get an
+    incident each, and a person above them concerned by several (their township
+    head, the county) is asked once, in the first of those incidents by region code.
+    """
+    codes = sorted({regions.canonical(c) for c in m.region_codes}, key=regions.prefix)
+    kept: list[str] = []
+    merged: list[tuple[str, str]] = []
+    for code in codes:  # parents sort before their children
+        outer = next((k for k in kept if regions.contains(k, code)), None)
+        if outer is None:
+            kept.append(code)
+        else:
+            merged.append((code, outer))
+    asked: dict[str, str] = {}
+    chosen = []
+    for code in kept:
+        d = draft(app, m, code, actor)
+        keys = [x.responder.key for x in plan(d, app.people.values(), "", app.clock())]
+        chosen.append(Scope(d, {k: asked[k] for k in keys if k in asked}))
+        asked.update({k: code for k in keys if k not in asked})
+    return Choice(chosen, merged)
 
 
 def scopes(app: App, m: Manual, actor: str) -> list[Scope]:
-    """The incidents manual response ``m`` opens: one per chosen region."""
-    return [Scope(draft(app, m, code, actor)) for code in m.region_codes]
+    """The incidents manual response ``m`` opens (see ``choose``)."""
+    return choose(app, m, actor).scopes
+
+
+def _asker(app: App, scope: Scope) -> App:
+    """``app`` asking only the persons this scope's incident asks (the others are
+    asked by an incident before it in the same response)."""
+    if not scope.asked_elsewhere:
+        return app
+    people = {k: p for k, p in app.people.items() if k not in scope.asked_elsewhere}
+    return dataclasses.replace(app, people=people)
 
 
 async def open_manual(app: App, audit: ConsoleStore, m: Manual, actor: str) -> list[Incident]:
-    """Open one incident per region and ask its people; a region whose incident of this
-    hazard is already open is refused as a whole, before anything is sent."""
+    """Open one incident per chosen subtree and ask its people, each once (``choose``);
+    a region whose incident of this hazard is already open is refused as a whole,
+    before anything is sent."""
     check(app, m)
-    drafts = [s.draft for s in scopes(app, m, actor)]
+    chosen = scopes(app, m, actor)
+    drafts = [s.draft for s in chosen]
     open_keys = {i.key for i, _ in await app.store.open_incidents()}
     clash = [d.key for d in drafts if d.key in open_keys]
     if clash:
         raise ActionError(f"已有进行中的响应 already open: {', '.join(clash)}; 请提升 upgrade it")
     opened = []
-    for d in drafts:
-        incident = await app.store.open_incident(d, None)
+    for scope in chosen:
+        incident = await app.store.open_incident(scope.draft, None)
         app.observe("opened", incident=incident, reason=f"手动 manual by {actor}")
-        await app.notify(incident)
+        await _asker(app, scope).notify(incident)
         await app.send_tips(incident)  # as App.open does; never for a drill
         if not incident.drill:
             await publish_cap(app.store, app.settings, incident, "open", app.clock())

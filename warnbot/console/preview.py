@@ -10,13 +10,15 @@ channel's rate limit. Nothing is written.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from warnbot import drills, links, sms, transfers
 from warnbot.app import App
-from warnbot.console.actions import Manual, Scope, check, scopes
+from warnbot.console.actions import Manual, Scope, check, choose
+from warnbot.console.boardview import region_name
 from warnbot.model import Delivery, Incident
 from warnbot.plan import plan
 from warnbot.store.accounts import ConsoleStore
@@ -54,6 +56,8 @@ class Preview:
     """What confirming would send: drafts, people per tier and channel, and each line."""
 
     scopes: list[Scope]
+    merged: list[tuple[str, str]] = field(default_factory=list)  # (inner, outer) region names
+    once: dict[str, str] = field(default_factory=dict)  # person asked once → under which region
     people: Counter[tuple[str, str]] = field(default_factory=Counter)  # (tier, channel) → n
     lines: list[Line] = field(default_factory=list)
     already_open: list[str] = field(default_factory=list)
@@ -80,9 +84,19 @@ class Preview:
 async def build(app: App, store: ConsoleStore, m: Manual, actor: str) -> Preview:
     """The preview of manual response ``m``; ActionError when it cannot be sent."""
     check(app, m)
-    chosen = scopes(app, m, actor)
+    choice = choose(app, m, actor)
+    chosen = choice.scopes
     open_keys = {i.key for i, _ in await app.store.open_incidents()}
-    result = Preview(chosen, already_open=[s.draft.key for s in chosen if s.draft.key in open_keys])
+    already = [s.draft.key for s in chosen if s.draft.key in open_keys]
+    name = functools.partial(region_name, app.regions)
+    merged = [(name(inner), name(outer)) for inner, outer in choice.merged]
+    once = {
+        app.people[key].name: name(code)
+        for s in chosen
+        for key, code in s.asked_elsewhere.items()
+        if key in app.people
+    }
+    result = Preview(chosen, merged, once, already_open=already)
     texts: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
     asked = [(s.draft, _deliveries(app, s)) for s in chosen]
     keys = [d.responder.key for _, ds in asked for d in ds]
