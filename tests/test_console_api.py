@@ -117,11 +117,17 @@ async def test_trigger_list_board_ack_and_lift_through_the_api(app: App, officer
     assert [i["id"] for i in listed["incidents"]] == [incident_id]
     status, board = await officer.call("GET", f"/api/incidents/{incident_id}/board")
     assert len(board["people"]) == 10 and {p["state"] for p in board["people"]} == {"pending"}
+    county = next(r for r in board["regions"] if r["region_code"] == "449901")
+    assert (county["name"], county["total"], county["pending"]) == ("示例县", 2, 2)
+    assert sum(r["total"] for r in board["regions"]) == 10
     v01 = next(p for p in board["people"] if p["responder_key"] == "V01")
     status, recorded = await officer.call(
         "POST", f"/api/incidents/{incident_id}/acks", {"request_id": v01["request_id"]}
     )
     assert status == 201 and recorded["new"]
+    board = (await officer.call("GET", f"/api/incidents/{incident_id}/board"))[1]
+    village = next(r for r in board["regions"] if r["region_code"] == "449901001001")
+    assert (village["name"], village["confirmed"], village["pending"]) == ("一镇南村", 1, 0)
     again = await officer.call(
         "POST", f"/api/incidents/{incident_id}/acks", {"request_id": v01["request_id"]}
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import re
 from typing import Any
 
@@ -271,3 +272,37 @@ async def test_the_drill_report_lists_only_drills_with_their_outcome(
     ]
     everything = await client.get("/exports/incidents.csv")
     assert len((await everything.read()).decode("utf-8-sig").strip().splitlines()) == 3
+
+
+def _region_row(page: str, code: str) -> dict[str, str]:
+    row = re.search(rf'<tr data-region="{code}">(.*?)</tr>', page, re.S)
+    assert row, f"no row for region {code}"
+    cells = dict(re.findall(r'data-state="(\w+)">(\d+)<', row.group(1)))
+    cells["total"] = re.search(r"</th><td>(\d+)</td>", row.group(1)).group(1)  # type: ignore[union-attr]
+    return cells
+
+
+async def test_the_board_counts_each_region_and_the_stream_redraws_the_counts(
+    app: App, client: TestClient, officer: str
+) -> None:
+    incident_id = await _open(client, officer)
+    page = await (await client.get(f"/incidents/{incident_id}")).text()
+    assert _region_row(page, "449901") == {
+        "total": "2",
+        "confirmed": "0",
+        "late": "0",
+        "pending": "2",
+        "silent": "0",
+        "unreachable": "0",
+    }
+    assert "一镇南村" in page.split('data-region="449901001001"')[1].split("</tr>")[0]
+    stream = await client.get(
+        f"/incidents/{incident_id}/events", headers={"Accept": "text/event-stream"}
+    )
+    await _next_event(stream)
+    target = next(r for r in await app.store.requests_of(incident_id) if r.responder_key == "V01")
+    await app.link_ack(target.id)
+    redrawn = json.loads(await _next_event(stream))["html"]
+    village = _region_row(redrawn, "449901001001")
+    assert (village["total"], village["confirmed"], village["pending"]) == ("1", "1", "0")
+    stream.close()

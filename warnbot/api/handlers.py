@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from warnbot.console import actions, auth
 from warnbot.console.actions import ActionError, Manual
+from warnbot.console.boardview import STATES, Group
 from warnbot.console.incidents import board_of
 from warnbot.console.keys import CONSOLE_STORE
 from warnbot.model import Incident, Level
@@ -173,9 +174,9 @@ async def ack_board(request: web.Request, account: Account) -> web.StreamRespons
     return web.json_response(
         {
             "incident": incident_json(incident),
-            "tiers": [
-                {"tier": g.label, "total": g.total, **{s: g.counts.get(s, 0) for s in _STATES}}
-                for g in view.tiers
+            "tiers": [{"tier": g.label, **_tally(g)} for g in view.tiers],
+            "regions": [
+                {"region_code": g.label, "name": g.name, **_tally(g)} for g in view.regions
             ],
             "people": [
                 {
@@ -217,4 +218,5 @@ async def record_ack(request: web.Request, account: Account) -> web.StreamRespon
     )
 
 
-_STATES = ("confirmed", "late", "pending", "silent", "unreachable")
+def _tally(g: Group) -> dict[str, int]:
+    return {"total": g.total, **{s: g.counts.get(s, 0) for s in STATES}}

@@ -83,6 +83,17 @@ TIER: dict[str, Any] = {
     },
 }
 
+REGION: dict[str, Any] = {
+    "type": "object",
+    "required": ["region_code", "name", "total", *_STATE["enum"]],
+    "properties": {
+        "region_code": {"type": "string"},
+        "name": {"type": "string"},
+        "total": {"type": "integer"},
+        **{s: {"type": "integer"} for s in _STATE["enum"]},
+    },
+}
+
 TRIGGER: dict[str, Any] = {
     "type": "object",
     "required": ["regions", "level", "hazard"],
@@ -125,6 +136,7 @@ SPEC: dict[str, Any] = {
             "Incident": INCIDENT,
             "Person": PERSON,
             "TierTally": TIER,
+            "RegionTally": REGION,
             "Trigger": TRIGGER,
         },
     },
@@ -211,18 +223,22 @@ SPEC: dict[str, Any] = {
         "/api/incidents/{id}/board": {
             "get": {
                 "operationId": "ackBoard",
-                "summary": "The ack board (叫应看板): counts per tier and each person's state",
+                "summary": "The ack board (叫应看板): counts per tier and region, each person",
                 "parameters": [_INCIDENT_ID],
                 "responses": {
                     "200": _json(
                         {
                             "type": "object",
-                            "required": ["incident", "tiers", "people"],
+                            "required": ["incident", "tiers", "regions", "people"],
                             "properties": {
                                 "incident": {"$ref": "#/components/schemas/Incident"},
                                 "tiers": {
                                     "type": "array",
                                     "items": {"$ref": "#/components/schemas/TierTally"},
+                                },
+                                "regions": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/RegionTally"},
                                 },
                                 "people": {
                                     "type": "array",
