@@ -70,7 +70,7 @@ def check(app: App, m: Manual) -> None:
         raise ActionError(f"未知模板 unknown template {m.template!r}")
 
 
-def draft(app: App, m: Manual, code: str, actor: str) -> Incident:
+def draft(app: App, m: Manual, code: str, source: str) -> Incident:
     return Incident(
         id=0,
         key=incident_key(m.hazard.strip(), code),
@@ -82,7 +82,7 @@ def draft(app: App, m: Manual, code: str, actor: str) -> Incident:
         headline=m.headline(app, code),
         policy=app.settings.level_policy(m.level),
         drill=m.drill,
-        source=f"console:{actor}",
+        source=source,
     )
 
 
@@ -104,7 +104,7 @@ class Choice:
     merged: list[tuple[str, str]]
 
 
-def choose(app: App, m: Manual, actor: str) -> Choice:
+def choose(app: App, m: Manual, source: str) -> Choice:
     """One incident per chosen subtree, and nobody asked twice.
 
     A region chosen inside another chosen region (a village and its township) adds
@@ -124,16 +124,16 @@ def choose(app: App, m: Manual, actor: str) -> Choice:
     asked: dict[str, str] = {}
     chosen = []
     for code in kept:
-        d = draft(app, m, code, actor)
+        d = draft(app, m, code, source)
         keys = [x.responder.key for x in plan(d, app.people.values(), "", app.clock())]
         chosen.append(Scope(d, {k: asked[k] for k in keys if k in asked}))
         asked.update({k: code for k in keys if k not in asked})
     return Choice(chosen, merged)
 
 
-def scopes(app: App, m: Manual, actor: str) -> list[Scope]:
+def scopes(app: App, m: Manual, source: str) -> list[Scope]:
     """The incidents manual response ``m`` opens (see ``choose``)."""
-    return choose(app, m, actor).scopes
+    return choose(app, m, source).scopes
 
 
 def _asker(app: App, scope: Scope) -> App:
@@ -145,12 +145,15 @@ def _asker(app: App, scope: Scope) -> App:
     return dataclasses.replace(app, people=people)
 
 
-async def open_manual(app: App, audit: ConsoleStore, m: Manual, actor: str) -> list[Incident]:
+async def open_manual(
+    app: App, audit: ConsoleStore, m: Manual, actor: str, via: str = "console"
+) -> list[Incident]:
     """Open one incident per chosen subtree and ask its people, each once (``choose``);
     a region whose incident of this hazard is already open is refused as a whole,
-    before anything is sent."""
+    before anything is sent. ``via`` (console, api) names the incidents' source."""
     check(app, m)
-    chosen = scopes(app, m, actor)
+    source = f"{via}:{actor}"
+    chosen = scopes(app, m, source)
     drafts = [s.draft for s in chosen]
     open_keys = {i.key for i, _ in await app.store.open_incidents()}
     clash = [d.key for d in drafts if d.key in open_keys]
@@ -159,7 +162,11 @@ async def open_manual(app: App, audit: ConsoleStore, m: Manual, actor: str) -> l
     opened = []
     for scope in chosen:
         incident = await app.store.open_incident(scope.draft, None)
-        app.observe("opened", incident=incident, reason=f"手动 manual by {actor}")
+        reason = f"手动启动 manual response ({actor})"
+        await app.store.record_transition(
+            incident.id, "open", incident.level, reason, source, incident.opened_at
+        )
+        app.observe("opened", incident=incident, reason=reason)
         await _asker(app, scope).notify(incident)
         await app.send_tips(incident)  # as App.open does; never for a drill
         if not incident.drill:
@@ -176,21 +183,29 @@ async def open_manual(app: App, audit: ConsoleStore, m: Manual, actor: str) -> l
     return opened
 
 
-async def lift(app: App, audit: ConsoleStore, incident_id: int, reason: str, actor: str) -> None:
+async def lift(
+    app: App, audit: ConsoleStore, incident_id: int, reason: str, actor: str, via: str = "console"
+) -> None:
     incident = await _open_incident(app, incident_id)
     reason = _reason(reason)
-    await app.apply(_transition("lift", incident, incident.level, reason, actor), None, actor)
+    await _apply(app, incident, "lift", incident.level, reason, actor, via)
     await audit.audit(actor, "lift", app.clock(), target=f"incident:{incident_id}", detail=reason)
 
 
 async def upgrade(
-    app: App, audit: ConsoleStore, incident_id: int, level: Level, reason: str, actor: str
+    app: App,
+    audit: ConsoleStore,
+    incident_id: int,
+    level: Level,
+    reason: str,
+    actor: str,
+    via: str = "console",
 ) -> None:
     incident = await _open_incident(app, incident_id)
     reason = _reason(reason)
     if not level.outranks(incident.level):
         raise ActionError(f"只能提升到更高级别 only a higher level than {incident.level.roman}")
-    await app.apply(_transition("upgrade", incident, level, reason, actor), None, actor)
+    await _apply(app, incident, "upgrade", level, reason, actor, via)
     await audit.audit(
         actor,
         "upgrade",
@@ -280,6 +295,17 @@ def _reason(reason: str) -> str:
     if not reason:
         raise ActionError("请填写原因 give a reason")
     return reason[:500]
+
+
+async def _apply(
+    app: App, incident: Incident, kind: str, level: Level, reason: str, actor: str, via: str
+) -> None:
+    """Apply a transition and record it in the incident's events. ``App.apply`` records
+    it too once it is wired to; the store keeps one row for both."""
+    source = f"{via}:{actor}"
+    t = _transition(kind, incident, level, reason, actor)
+    await app.apply(t, None, source)
+    await app.store.record_transition(incident.id, kind, level, t.reason, source, app.clock())
 
 
 def _transition(kind: str, incident: Incident, level: Level, reason: str, actor: str) -> Transition:

@@ -19,6 +19,7 @@ from warnbot.console.keys import CONSOLE_STORE, HUB, PAGES
 from warnbot.console.session import Visitor, guard
 from warnbot.model import Incident, Level
 from warnbot.store.accounts import ConsoleStore
+from warnbot.store.events import IncidentEvent
 from warnbot.web.keys import APP
 
 KEEPALIVE_S = 15.0
@@ -162,20 +163,32 @@ async def _stream_board(
 # --- the timeline ------------------------------------------------------------------------------
 
 
+# Audit actions that are transitions: the incident's events carry them, with their source.
+_TRANSITION_ACTIONS = frozenset({"manual_open", "upgrade", "lift"})
+
+
 @dataclass(frozen=True)
 class Event:
     at: datetime
-    kind: str  # opened, upgrade, sent, confirmed, escalated, lifted, action
+    kind: str  # open, upgrade, update, downgrade, lift, sent, confirmed, escalated_*, actions
     text: str
     path: str = ""  # how a confirmation came
+    source: str = ""  # who or what caused a transition: a feed, expiry, console:NAME, api:NAME
 
 
 async def timeline(app: App, store: ConsoleStore, incident: Incident) -> list[Event]:
-    """Opened, actions (manual upgrade, reminders, phone confirmations), messages sent
-    (per channel and minute), confirmations, ladder steps, lifted; oldest first."""
-    events = [Event(incident.opened_at, "opened", f"{incident.level.roman} {incident.headline}")]
+    """Transitions (opened, upgraded, updated, downgraded, lifted — by feeds, expiry or
+    hand), actions (reminders, phone confirmations), messages sent (per channel and
+    minute), confirmations and ladder steps; oldest first."""
+    recorded = await app.store.incident_events(incident.id)
+    events = [_transition_event(e) for e in recorded]
+    kinds = {e.kind for e in recorded}
+    if "open" not in kinds:  # an incident from before events were recorded
+        opened = f"{incident.level.roman} {incident.headline}"
+        events.append(Event(incident.opened_at, "open", opened))
     for a in await store.audit_log(500, target=f"incident:{incident.id}"):
-        events.append(Event(a.at, a.action, f"{a.actor}: {a.detail}"))
+        if not (recorded and a.action in _TRANSITION_ACTIONS):
+            events.append(Event(a.at, a.action, f"{a.actor}: {a.detail}"))
     events += _sent(await store.messages_of(incident.id))
     requests = {r.id: r for r in await app.store.requests_of(incident.id)}
     for ack in await store.acks_of(incident.id):
@@ -185,9 +198,17 @@ async def timeline(app: App, store: ConsoleStore, incident: Incident) -> list[Ev
     for key, kind, at in await store.escalations_of(incident.id):
         events.append(Event(at, f"escalated_{kind}", _step_subject(key, requests, app)))
     lifted = await store.lifted_at(incident.id)
-    if lifted is not None:
-        events.append(Event(lifted, "lifted", ""))
-    return sorted(events, key=lambda e: (e.at, e.kind == "lifted"))
+    if lifted is not None and "lift" not in kinds:
+        events.append(Event(lifted, "lift", ""))
+    return sorted(events, key=lambda e: (e.at, e.kind != "open", e.kind == "lift"))
+
+
+def _transition_event(e: IncidentEvent) -> Event:
+    if e.kind in ("upgrade", "downgrade") and e.previous_level is not None:
+        levels = f"{e.previous_level.roman}→{e.level.roman}"
+    else:
+        levels = e.level.roman
+    return Event(e.at, e.kind, f"{levels} {e.reason}", source=e.source)
 
 
 def _step_subject(key: str, requests: dict[int, Any], app: App) -> str:

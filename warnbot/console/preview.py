@@ -84,7 +84,7 @@ class Preview:
 async def build(app: App, store: ConsoleStore, m: Manual, actor: str) -> Preview:
     """The preview of manual response ``m``; ActionError when it cannot be sent."""
     check(app, m)
-    choice = choose(app, m, actor)
+    choice = choose(app, m, f"console:{actor}")
     chosen = choice.scopes
     open_keys = {i.key for i, _ in await app.store.open_incidents()}
     already = [s.draft.key for s in chosen if s.draft.key in open_keys]

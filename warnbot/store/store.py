@@ -23,6 +23,7 @@ from warnbot.model import (
 from warnbot.model import Warning as CapWarning
 from warnbot.store import db
 from warnbot.store.capdocs import CapStore
+from warnbot.store.events import EventStore
 from warnbot.store.feeds import FeedStore
 from warnbot.store.ladder import (
     OPEN,
@@ -49,7 +50,7 @@ from warnbot.store.tables import (
 Compose = Callable[[Request], list[Message]]
 
 
-class Store(LadderStore, FeedStore, CapStore, OutboxStore, AudienceStore, ReportStore):
+class Store(LadderStore, FeedStore, CapStore, OutboxStore, AudienceStore, ReportStore, EventStore):
     """All reads and writes of warnbot's state; see the package docstring."""
 
     def __init__(self, engine: AsyncEngine) -> None:

@@ -339,6 +339,7 @@ api_tokens = sa.Table(
     sa.Column("label", sa.String(100), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("last_used_at", UTCDateTime),
+    sa.Column("revoked_at", UTCDateTime),  # 0008: a revoked token opens nothing
 )
 
 # Who did what, when: every console and API action, refusals included.
@@ -439,4 +440,36 @@ drill_plans = sa.Table(
     sa.Column("claimed_at", UTCDateTime),
     sa.Column("incident_ids", sa.JSON),
     sa.Index("ix_drill_plans_status_fire_at", "status", "fire_at"),
+)
+
+
+# ---------------------------------------------------------------------------
+# Incident events, sign-in throttle, token revocation (migration 0008).
+
+# Every incident transition (open, upgrade, update, downgrade, lift) as applied, with
+# the level before and after, the reason and who or what caused it (a feed, expiry,
+# ``console:NAME``, ``api:NAME``): the incident's timeline reads these.
+incident_events = sa.Table(
+    "incident_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("incident_id", sa.Integer, nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("previous_level", sa.Integer),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("warning_key", sa.String(300)),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+
+# Failed sign-ins counted per name typed, whether or not an account has that name, so
+# a lock-out answers the same for both and tells nobody which names exist.
+sign_in_throttle = sa.Table(
+    "sign_in_throttle",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", UTCDateTime),
+    sa.Column("last_failure_at", UTCDateTime, nullable=False),
 )
