@@ -30,6 +30,7 @@ from warnbot.store.tables import (
     incidents,
     outbox,
     requests,
+    sign_in_throttle,
 )
 
 
@@ -104,36 +105,51 @@ class ConsoleStore(PreviewReads):
             row = (await conn.execute(query)).mappings().one_or_none()
         return _account(row) if row else None
 
-    async def sign_in_failed(
-        self, account_id: int, now: datetime, max_failures: int, lock_s: float
+    # sign-in throttle, per name typed ------------------------------------------
+
+    async def name_locked(self, name: str, now: datetime) -> datetime | None:
+        """Until when sign-ins as ``name`` are refused, or None."""
+        query = sa.select(sign_in_throttle.c.locked_until).where(sign_in_throttle.c.name == name)
+        async with self.engine.connect() as conn:
+            until: datetime | None = (await conn.execute(query)).scalar_one_or_none()
+        return until if until is not None and until > now else None
+
+    async def name_failed(
+        self, name: str, now: datetime, max_failures: int, lock_s: float
     ) -> datetime | None:
-        """Count a failed sign-in; the ``max_failures``-th locks the account for ``lock_s``.
-        Returns when the lock ends, or None when not locked."""
-        where = console_accounts.c.id == account_id
+        """Count a failed sign-in as ``name`` (an account's or not); the
+        ``max_failures``-th within ``lock_s`` of the one before locks the name for
+        ``lock_s``. Returns when the lock ends, or None. Stale rows are dropped, so
+        names tried at random do not pile up."""
+        stale = now - timedelta(seconds=lock_s)
+        row = sign_in_throttle.c
         async with self.engine.begin() as conn:
             await conn.execute(
-                console_accounts.update()
-                .where(where)
-                .values(failures=console_accounts.c.failures + 1)
+                sign_in_throttle.delete().where(
+                    row.last_failure_at < stale,
+                    sa.or_(row.locked_until.is_(None), row.locked_until < now),
+                )
             )
-            failures = (
-                await conn.execute(sa.select(console_accounts.c.failures).where(where))
-            ).scalar_one()
-            if failures < max_failures:
-                return None
-            until = now + timedelta(seconds=lock_s)
-            await conn.execute(
-                console_accounts.update().where(where).values(failures=0, locked_until=until)
-            )
+            found = (
+                await conn.execute(sa.select(row.failures).where(row.name == name))
+            ).scalar_one_or_none()
+            failures = (found or 0) + 1
+            until = now + timedelta(seconds=lock_s) if failures >= max_failures else None
+            values = {
+                "failures": 0 if until else failures,
+                "locked_until": until,
+                "last_failure_at": now,
+            }
+            if found is None:
+                await conn.execute(sign_in_throttle.insert().values(name=name, **values))
+            else:
+                await conn.execute(sign_in_throttle.update().where(row.name == name).values(values))
             return until
 
-    async def sign_in_ok(self, account_id: int) -> None:
-        await self._update(
-            console_accounts,
-            console_accounts.c.id == account_id,
-            failures=0,
-            locked_until=None,
-        )
+    async def name_ok(self, name: str) -> None:
+        """A right password: the name's failures are forgotten."""
+        async with self.engine.begin() as conn:
+            await conn.execute(sign_in_throttle.delete().where(sign_in_throttle.c.name == name))
 
     # sessions -----------------------------------------------------------------
 

@@ -305,8 +305,9 @@ audience_members = sa.Table(
 # ---------------------------------------------------------------------------
 # Console tables: accounts, sessions, audit log (migration 0006).
 
-# Console accounts: roles viewer < duty_officer < admin; argon2 hashes only; a run of
-# failed sign-ins locks the account until ``locked_until``.
+# Console accounts: roles viewer < duty_officer < admin; argon2 hashes only. Since 0008
+# failed sign-ins are counted per name in ``sign_in_throttle``; ``failures`` and
+# ``locked_until`` here are no longer written. ``active`` false: disabled, refused.
 console_accounts = sa.Table(
     "console_accounts",
     metadata,
