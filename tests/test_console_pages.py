@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import html
 import io
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -306,3 +308,26 @@ async def test_the_board_counts_each_region_and_the_stream_redraws_the_counts(
     village = _region_row(redrawn, "449901001001")
     assert (village["total"], village["confirmed"], village["pending"]) == ("1", "1", "0")
     stream.close()
+
+
+async def test_the_rosters_page_lists_a_bad_rosters_errors_by_file_and_line(
+    app: App, client: TestClient, officer: str, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad_roster.csv"
+    bad.write_text(
+        "编号,姓名,层级,行政区划代码,手机号码\n"
+        "V09,测试甲,村,449901001001,12345\n"
+        "V10,测试乙,村,449901009001,+8617000000499\n",
+        encoding="utf-8",
+    )
+    app.settings = app.settings.model_copy(update={"roster": bad})
+    page = html.unescape(await (await client.get("/rosters")).text())
+    assert "bad_roster.csv:2: " in page
+    # only the region tree knows this well-formed code names no village of the demo
+    not_in_tree = "行政区划代码/region_code '449901009001' is not in the region tree"
+    assert f"bad_roster.csv:3: {not_in_tree}" in page
+    assert str(tmp_path) not in page
+    bad.write_text(
+        "编号,姓名,层级,行政区划代码,手机号码\nV09,测试甲,村,449901001001,+8617000000499\n"
+    )
+    assert "无导入错误" in await (await client.get("/rosters")).text()

@@ -12,8 +12,9 @@ from aiohttp import web
 
 from warnbot.app import App
 from warnbot.console import incidents, pages, respond, session
-from warnbot.console.keys import CONSOLE_STORE, HUB, PAGES
+from warnbot.console.keys import CONSOLE_STORE, HUB, PAGES, ROSTER_CHECK
 from warnbot.console.live import Hub
+from warnbot.console.rostercheck import RosterCheck
 from warnbot.console.views import Pages
 from warnbot.resources import bundled
 from warnbot.store.accounts import ConsoleStore
@@ -22,6 +23,7 @@ from warnbot.store.accounts import ConsoleStore
 def install(web_app: web.Application, app: App) -> None:
     web_app[CONSOLE_STORE] = ConsoleStore(app.store.engine)
     web_app[PAGES] = Pages(app.settings.console.timezone)
+    web_app[ROSTER_CHECK] = RosterCheck()
     hub = Hub()
     web_app[HUB] = hub
     app.observers.append(hub.observe)
