@@ -184,7 +184,7 @@ async def test_upgrade_and_lift_by_hand_need_a_reason_and_are_audited(
     incident_id = await _open(client, officer)
     no_reason = await client.post(f"/incidents/{incident_id}/lift", data={"csrf": officer})
     assert "请填写原因" in await no_reason.text()
-    form = {"csrf": officer, "level": "II", "reason": "雨势加大"}
+    form = {"csrf": officer, "level": "II", "reason": "雨势加大", "second": "yes"}
     await client.post(f"/incidents/{incident_id}/upgrade", data=form)
     assert (await app.store.incident(incident_id)).level == Level.II  # type: ignore[union-attr]
     lifted = await client.post(
@@ -331,3 +331,28 @@ async def test_the_rosters_page_lists_a_bad_rosters_errors_by_file_and_line(
         "编号,姓名,层级,行政区划代码,手机号码\nV09,测试甲,村,449901001001,+8617000000499\n"
     )
     assert "无导入错误" in await (await client.get("/rosters")).text()
+
+
+async def test_a_hand_upgrade_to_level_ii_asks_for_a_second_confirmation_first(
+    app: App, client: TestClient, officer: str
+) -> None:
+    incident_id = await _open(client, officer)
+    form = {"csrf": officer, "level": "II", "reason": "雨势加大"}
+    first = await client.post(f"/incidents/{incident_id}/upgrade", data=form)
+    page = await first.text()
+    # Level Ⅱ reaches every tier of the demo: 11 people besides the duty officer
+    assert first.status == 200 and "二次确认：提升至Ⅱ级响应" in page and "重新叫应 11 人" in page
+    assert (await app.store.incident(incident_id)).level == Level.III  # type: ignore[union-attr]
+    assert "upgrade" not in await _actions(app)
+    again = await client.post(f"/incidents/{incident_id}/upgrade", data={**form, "second": "yes"})
+    assert "响应已提升" in await again.text()
+    assert (await app.store.incident(incident_id)).level == Level.II  # type: ignore[union-attr]
+
+
+async def test_a_second_confirmation_is_not_shown_for_an_upgrade_that_cannot_happen(
+    app: App, client: TestClient, officer: str
+) -> None:
+    incident_id = await _open(client, officer)
+    form = {"csrf": officer, "level": "II", "reason": ""}
+    resp = await client.post(f"/incidents/{incident_id}/upgrade", data=form)
+    assert "请填写原因" in await resp.text() and "二次确认" not in await resp.text()

@@ -67,7 +67,7 @@ async def test_the_timeline_shows_each_transition_by_hand_with_reason_and_source
     form = {**MANUAL, "csrf": officer}
     opened = await client.post("/respond/confirm", data=form, allow_redirects=False)
     incident_id = int(opened.headers["Location"].rsplit("/", 1)[1])
-    upgrade = {"csrf": officer, "level": "II", "reason": "雨势加大"}
+    upgrade = {"csrf": officer, "level": "II", "reason": "雨势加大", "second": "yes"}
     await client.post(f"/incidents/{incident_id}/upgrade", data=upgrade)
     await client.post(f"/incidents/{incident_id}/lift", data={"csrf": officer, "reason": "雨停"})
     entries = _timeline(await (await client.get(f"/incidents/{incident_id}")).text())

@@ -201,10 +201,7 @@ async def upgrade(
     actor: str,
     via: str = "console",
 ) -> None:
-    incident = await _open_incident(app, incident_id)
-    reason = _reason(reason)
-    if not level.outranks(incident.level):
-        raise ActionError(f"只能提升到更高级别 only a higher level than {incident.level.roman}")
+    incident, reason = await check_upgrade(app, incident_id, level, reason)
     await _apply(app, incident, "upgrade", level, reason, actor, via)
     await audit.audit(
         actor,
@@ -213,6 +210,23 @@ async def upgrade(
         target=f"incident:{incident_id}",
         detail=f"{incident.level.roman}→{level.roman}: {reason}",
     )
+
+
+async def check_upgrade(
+    app: App, incident_id: int, level: Level, reason: str
+) -> tuple[Incident, str]:
+    """The open incident and the reason, or ActionError: lifted, no reason, not higher."""
+    incident = await _open_incident(app, incident_id)
+    reason = _reason(reason)
+    if not level.outranks(incident.level):
+        raise ActionError(f"只能提升到更高级别 only a higher level than {incident.level.roman}")
+    return incident, reason
+
+
+def asked_at(app: App, incident: Incident, level: Level) -> int:
+    """How many people an upgrade of ``incident`` to ``level`` asks again."""
+    raised = dataclasses.replace(incident, level=level, policy=app.settings.level_policy(level))
+    return len(plan(raised, app.people.values(), app.settings.sms_channel, app.clock()))
 
 
 async def remind_silent(app: App, audit: ConsoleStore, incident_id: int, actor: str) -> int:

@@ -139,16 +139,27 @@ async def lift(request: web.Request, v: Visitor) -> web.StreamResponse:
 
 @guard("duty_officer")
 async def upgrade(request: web.Request, v: Visitor) -> web.StreamResponse:
+    """Upgrade by hand; to Level Ⅰ or Ⅱ only after a second confirmation, as a manual
+    response of those levels."""
+    app = request.app[APP]
     incident_id = _id(request)
     try:
         level = Level.parse(v.field("level"))
+        if level in actions.HIGH_LEVELS and v.field("second") != "yes":
+            incident, reason = await actions.check_upgrade(
+                app, incident_id, level, v.field("reason")
+            )
+            return request.app[PAGES].response(
+                v.language,
+                "confirm_upgrade.html",
+                me=v,
+                incident=incident,
+                level=level,
+                reason=reason,
+                asked=actions.asked_at(app, incident, level),
+            )
         await actions.upgrade(
-            request.app[APP],
-            request.app[CONSOLE_STORE],
-            incident_id,
-            level,
-            v.field("reason"),
-            v.name,
+            app, request.app[CONSOLE_STORE], incident_id, level, v.field("reason"), v.name
         )
     except ValueError as e:  # ActionError is a ValueError, as is an unknown level
         raise _back(incident_id, error=str(e)) from None
