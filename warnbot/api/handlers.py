@@ -47,10 +47,13 @@ def bearer(
                     headers={"WWW-Authenticate": "Bearer"},
                 )
             account = await store.token_account(auth.digest(token.strip()), app.clock())
-            if account is None:
+            if account is None:  # unknown, revoked, or its account disabled
+                await store.audit("-", "api_refused_token", app.clock(), request.path, via="api")
                 return error(401, "invalid token")
             if not auth.allows(account.role, role):
-                await store.audit(account.name, "api_refused_role", app.clock(), request.path)
+                await store.audit(
+                    account.name, "api_refused_role", app.clock(), request.path, via="api"
+                )
                 return error(403, f"the {account.role} role may not do this")
             return await handler(request, account)
 
@@ -140,7 +143,7 @@ async def trigger(request: web.Request, account: Account) -> web.StreamResponse:
     m = Manual(tuple(body.regions), level, body.hazard, body.template, body.text, body.drill)
     try:
         opened = await actions.open_manual(
-            request.app[APP], request.app[CONSOLE_STORE], m, account.name
+            request.app[APP], request.app[CONSOLE_STORE], m, account.name, via="api"
         )
     except ActionError as e:
         return error(400, str(e))
@@ -153,7 +156,12 @@ async def lift(request: web.Request, account: Account) -> web.StreamResponse:
     incident_id = _id(request)
     try:
         await actions.lift(
-            request.app[APP], request.app[CONSOLE_STORE], incident_id, body.reason, account.name
+            request.app[APP],
+            request.app[CONSOLE_STORE],
+            incident_id,
+            body.reason,
+            account.name,
+            via="api",
         )
     except ActionError as e:
         return error(404 if "no such" in str(e) else 409, str(e))
@@ -210,6 +218,7 @@ async def record_ack(request: web.Request, account: Account) -> web.StreamRespon
             body.request_id,
             body.note,
             account.name,
+            via="api",
         )
     except ActionError as e:
         return error(404, str(e))

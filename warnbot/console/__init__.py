@@ -2,25 +2,28 @@
 
 ``install(web_app, app)`` adds its routes, its store, its templates and the
 live-board hub to the aiohttp application; ``warnbot.web.make_app`` calls it.
+The web parts are imported there, not here, so the command line can use
+``warnbot.console.accounts_cli`` without loading the whole application.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from warnbot.app import App
-from warnbot.console import incidents, pages, respond, session
-from warnbot.console.keys import CONSOLE_STORE, HUB, PAGES, ROSTER_CHECK
-from warnbot.console.live import Hub
-from warnbot.console.rostercheck import RosterCheck
-from warnbot.console.views import Pages
-from warnbot.resources import bundled
-from warnbot.store.accounts import ConsoleStore
+if TYPE_CHECKING:
+    from warnbot.app import App
 
 
 def install(web_app: web.Application, app: App) -> None:
+    from warnbot.console.keys import CONSOLE_STORE, HUB, PAGES, ROSTER_CHECK
+    from warnbot.console.live import Hub
+    from warnbot.console.rostercheck import RosterCheck
+    from warnbot.console.views import Pages
+    from warnbot.store.accounts import ConsoleStore
+
     web_app[CONSOLE_STORE] = ConsoleStore(app.store.engine)
     web_app[PAGES] = Pages(app.settings.console.timezone)
     web_app[ROSTER_CHECK] = RosterCheck()
@@ -33,16 +36,23 @@ def install(web_app: web.Application, app: App) -> None:
 
 
 async def _close_hub(web_app: web.Application) -> AsyncIterator[None]:
+    from warnbot.console.keys import HUB
+
     yield
     web_app[HUB].close()
 
 
 async def _shutdown(web_app: web.Application) -> None:
     """Release the board streams before the server waits for open requests to end."""
+    from warnbot.console.keys import HUB
+
     web_app[HUB].close()
 
 
 def routes() -> list[web.AbstractRouteDef]:
+    from warnbot.console import incidents, pages, respond, session
+    from warnbot.resources import bundled
+
     return [
         web.get("/", incidents.index),
         web.get("/login", session.login_page),

@@ -178,6 +178,7 @@ async def open_manual(
             target=f"incident:{incident.id}",
             detail=f"{incident.level.roman}级 {incident.hazard} {incident.region_code} "
             f"drill={incident.drill}: {incident.headline}",
+            via=via,
         )
         opened.append(incident)
     return opened
@@ -189,7 +190,8 @@ async def lift(
     incident = await _open_incident(app, incident_id)
     reason = _reason(reason)
     await _apply(app, incident, "lift", incident.level, reason, actor, via)
-    await audit.audit(actor, "lift", app.clock(), target=f"incident:{incident_id}", detail=reason)
+    target = f"incident:{incident_id}"
+    await audit.audit(actor, "lift", app.clock(), target=target, detail=reason, via=via)
 
 
 async def upgrade(
@@ -209,6 +211,7 @@ async def upgrade(
         app.clock(),
         target=f"incident:{incident_id}",
         detail=f"{incident.level.roman}→{level.roman}: {reason}",
+        via=via,
     )
 
 
@@ -229,7 +232,9 @@ def asked_at(app: App, incident: Incident, level: Level) -> int:
     return len(plan(raised, app.people.values(), app.settings.sms_channel, app.clock()))
 
 
-async def remind_silent(app: App, audit: ConsoleStore, incident_id: int, actor: str) -> int:
+async def remind_silent(
+    app: App, audit: ConsoleStore, incident_id: int, actor: str, via: str = "console"
+) -> int:
     """Ask everyone silent (past the window, unanswered) again now; returns how many."""
     incident = await _open_incident(app, incident_id)
     now = app.clock()
@@ -267,14 +272,19 @@ async def remind_silent(app: App, audit: ConsoleStore, incident_id: int, actor: 
             )
         )
     await app.store.enqueue(messages, now)
-    await audit.audit(
-        actor, "remind_silent", now, target=f"incident:{incident_id}", detail=f"{len(messages)}"
-    )
+    target = f"incident:{incident_id}"
+    await audit.audit(actor, "remind_silent", now, target, f"{len(messages)}", via=via)
     return len(messages)
 
 
 async def phone_ack(
-    app: App, audit: ConsoleStore, incident_id: int, request_id: int, note: str, actor: str
+    app: App,
+    audit: ConsoleStore,
+    incident_id: int,
+    request_id: int,
+    note: str,
+    actor: str,
+    via: str = "console",
 ) -> bool:
     """Record that a person confirmed by telephone to the duty officer ``actor``;
     False when they had already confirmed."""
@@ -291,6 +301,7 @@ async def phone_ack(
         app.clock(),
         target=f"incident:{incident_id}",
         detail=f"{person.name if person else req.responder_key} ({req.tier.value}) {note[:200]}",
+        via=via,
     )
     return new
 

@@ -10,6 +10,7 @@ whether a name exists.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -22,8 +23,13 @@ from warnbot.store.accounts import Account, ConsoleStore
 
 ROLES = ("viewer", "duty_officer", "admin")
 _HASHER = PasswordHasher()
-# Verified when the name is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash("warnbot-no-such-account")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the name is unknown, so a wrong name costs as long as a wrong
+    password (made on first use: hashing takes a moment the command line need not wait)."""
+    return _HASHER.hash("warnbot-no-such-account")
 
 
 def rank(role: str) -> int:
@@ -86,7 +92,7 @@ async def sign_in(
         return SignIn("locked", None, locked)
     account = await store.account(name)
     usable = account is not None and account.active
-    hashed = account.password_hash if account is not None and usable else _DUMMY_HASH
+    hashed = account.password_hash if account is not None and usable else _dummy_hash()
     if not (check_password(hashed, password) and usable):
         until = await store.name_failed(key, now, max_failures, lock_s)
         return SignIn("locked" if until else "wrong", None, until)

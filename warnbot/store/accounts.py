@@ -54,6 +54,7 @@ class AuditEntry:
     action: str
     target: str
     detail: str
+    via: str = "console"  # console, api or cli
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,11 @@ class ConsoleStore(PreviewReads):
         query = (
             sa.select(console_accounts)
             .join(api_tokens, api_tokens.c.account_id == console_accounts.c.id)
-            .where(api_tokens.c.token_sha256 == token_sha256, console_accounts.c.active)
+            .where(
+                api_tokens.c.token_sha256 == token_sha256,
+                api_tokens.c.revoked_at.is_(None),
+                console_accounts.c.active,
+            )
         )
         async with self.engine.begin() as conn:
             row = (await conn.execute(query)).mappings().one_or_none()
@@ -220,17 +225,47 @@ class ConsoleStore(PreviewReads):
             )
         return _account(row)
 
+    async def revoke_tokens(self, account_id: int, label: str | None, now: datetime) -> int:
+        """Revoke the account's live tokens (those with ``label``, or all); how many."""
+        where = [api_tokens.c.account_id == account_id, api_tokens.c.revoked_at.is_(None)]
+        if label is not None:
+            where.append(api_tokens.c.label == label)
+        async with self.engine.begin() as conn:
+            done = await conn.execute(api_tokens.update().where(*where).values(revoked_at=now))
+        return int(done.rowcount)
+
+    async def disable_account(self, account_id: int) -> None:
+        """Refuse the account from now on: its sessions end, its tokens open nothing,
+        and signing in as it answers as for an unknown name."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                console_accounts.update()
+                .where(console_accounts.c.id == account_id)
+                .values(active=False)
+            )
+            await conn.execute(
+                console_sessions.delete().where(console_sessions.c.account_id == account_id)
+            )
+
     # audit --------------------------------------------------------------------
 
     async def audit(
-        self, actor: str, action: str, now: datetime, target: str = "", detail: str = ""
+        self,
+        actor: str,
+        action: str,
+        now: datetime,
+        target: str = "",
+        detail: str = "",
+        via: str = "console",
     ) -> None:
+        """Write who did what, when, and how it came (``via``: console, api, cli)."""
         values = {
             "at": now,
             "actor": actor[:100],
             "action": action[:64],
             "target": target[:200],
             "detail": detail[:4000],
+            "via": via[:16],
         }
         async with self.engine.begin() as conn:
             await conn.execute(console_audit.insert().values(values))
@@ -243,7 +278,8 @@ class ConsoleStore(PreviewReads):
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [
-            AuditEntry(r["at"], r["actor"], r["action"], r["target"], r["detail"]) for r in rows
+            AuditEntry(r["at"], r["actor"], r["action"], r["target"], r["detail"], r["via"])
+            for r in rows
         ]
 
     # the console's reads ------------------------------------------------------

@@ -353,6 +353,8 @@ console_audit = sa.Table(
     sa.Column("action", sa.String(64), nullable=False),
     sa.Column("target", sa.String(200), nullable=False, server_default=""),
     sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    # 0008: how it came: console, api (a bearer token) or cli (the shell)
+    sa.Column("via", sa.String(16), nullable=False, server_default="console"),
     sa.Index("ix_console_audit_at", "at"),
 )
 

@@ -1,4 +1,4 @@
-"""incident events, sign-in throttle per name, API token revocation
+"""incident events, sign-in throttle per name, API token revocation, audit via
 
 Revision ID: 0008
 Revises: 0007
@@ -47,9 +47,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.add_column(sa.Column("revoked_at", _UTC, nullable=True))
+    with op.batch_alter_table("console_audit", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("via", sa.String(length=16), server_default="console", nullable=False)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("console_audit", schema=None) as batch_op:
+        batch_op.drop_column("via")
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.drop_column("revoked_at")
     op.drop_table("sign_in_throttle")
