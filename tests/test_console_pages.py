@@ -356,3 +356,31 @@ async def test_a_second_confirmation_is_not_shown_for_an_upgrade_that_cannot_hap
     form = {"csrf": officer, "level": "II", "reason": ""}
     resp = await client.post(f"/incidents/{incident_id}/upgrade", data=form)
     assert "请填写原因" in await resp.text() and "二次确认" not in await resp.text()
+
+
+async def test_in_english_errors_hazards_templates_and_channels_are_english(
+    app: App, client: TestClient, officer: str
+) -> None:
+    await client.get("/lang/en")
+    form = await (await client.get("/respond")).text()
+    assert 'value="山洪" label="flash flood"' in form
+    assert ">Transfer: start the response and move people out of danger now<" in form
+    refused = await client.post("/respond/preview", data={**MANUAL, "hazard": "", "csrf": officer})
+    assert "Give the hazard (at most 50 characters)." in await refused.text()
+    preview = await (await client.post("/respond/preview", data={**MANUAL, "csrf": officer})).text()
+    assert "<td>SMS (Twilio)</td>" in preview and "ask to confirm" in preview
+    incident_id = await _open(client, officer)
+    back = await client.post(f"/incidents/{incident_id}/lift", data={"csrf": officer})
+    assert "Give a reason." in await back.text()
+
+
+async def test_the_incident_page_shows_only_known_error_codes_never_the_querys_text(
+    app: App, client: TestClient, officer: str
+) -> None:
+    incident_id = await _open(client, officer)
+    query = "?error=请拨打+400-000-0000&notice=reminded:x"
+    page = await (await client.get(f"/incidents/{incident_id}{query}")).text()
+    # (the language switch keeps the whole address, percent-encoded, in its link)
+    assert "请拨打" not in page and 'role="alert"' not in page and 'role="status"' not in page
+    known = await (await client.get(f"/incidents/{incident_id}?error=reason")).text()
+    assert "请填写原因。" in known

@@ -164,7 +164,7 @@ async def lift(request: web.Request, account: Account) -> web.StreamResponse:
             via="api",
         )
     except ActionError as e:
-        return error(404 if "no such" in str(e) else 409, str(e))
+        return error(404 if e.code == "no_incident" else 409, str(e))
     incident = await request.app[APP].store.incident(incident_id)
     assert incident is not None
     return web.json_response(

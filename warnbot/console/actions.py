@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 
 from warnbot import regions
 from warnbot.app import App
+from warnbot.console import messages
 from warnbot.evaluate import Transition, incident_key
 from warnbot.model import Incident, Level, Message, Tier
 from warnbot.plan import plan
 from warnbot.publish import publish_cap
 from warnbot.store.accounts import ConsoleStore
 
-HAZARDS = ("暴雨", "台风", "洪水", "山洪", "地质灾害", "高温", "大风", "寒潮", "森林火险")
 # Headline templates a duty officer can pick instead of writing free text.
 HEADLINES = {
     "standard": "{region}{hazard}，启动{level}级应急响应",
@@ -33,7 +33,16 @@ HIGH_LEVELS = (Level.I, Level.II)
 
 
 class ActionError(ValueError):
-    """A request the duty officer must correct; the message says what (中文 English)."""
+    """A request the duty officer must correct. ``code`` names its message in
+    ``messages.ERRORS``; ``str()`` is the text in Chinese, then English (the API's)."""
+
+    def __init__(self, code: str, /, **params: str) -> None:
+        self.code, self.params = code, params
+        super().__init__(messages.both(code, **params))
+
+    def text(self, language: str) -> str:
+        """The message in the visitor's language."""
+        return messages.text(language, self.code, **self.params)
 
 
 @dataclass(frozen=True)
@@ -58,16 +67,16 @@ class Manual:
 def check(app: App, m: Manual) -> None:
     """Refuse what cannot be sent: no region, an unknown region, no hazard, overlong text."""
     if not m.region_codes:
-        raise ActionError("请选择区域 choose at least one region")
+        raise ActionError("choose_region")
     for code in m.region_codes:
         if not regions.is_code(code) or (app.regions is not None and code not in app.regions):
-            raise ActionError(f"未知区域 unknown region {code!r}")
+            raise ActionError("unknown_region", region=repr(code))
     if not m.hazard.strip() or len(m.hazard) > 50:
-        raise ActionError("请填写灾种（50字以内） give the hazard (at most 50 characters)")
+        raise ActionError("hazard")
     if len(m.text) > 500:
-        raise ActionError("正文不超过500字 the text must be at most 500 characters")
+        raise ActionError("text_too_long")
     if m.template not in HEADLINES:
-        raise ActionError(f"未知模板 unknown template {m.template!r}")
+        raise ActionError("unknown_template", name=repr(m.template))
 
 
 def draft(app: App, m: Manual, code: str, source: str) -> Incident:
@@ -158,7 +167,7 @@ async def open_manual(
     open_keys = {i.key for i, _ in await app.store.open_incidents()}
     clash = [d.key for d in drafts if d.key in open_keys]
     if clash:
-        raise ActionError(f"已有进行中的响应 already open: {', '.join(clash)}; 请提升 upgrade it")
+        raise ActionError("already_open", keys=", ".join(clash))
     opened = []
     for scope in chosen:
         incident = await app.store.open_incident(scope.draft, None)
@@ -222,7 +231,7 @@ async def check_upgrade(
     incident = await _open_incident(app, incident_id)
     reason = _reason(reason)
     if not level.outranks(incident.level):
-        raise ActionError(f"只能提升到更高级别 only a higher level than {incident.level.roman}")
+        raise ActionError("higher_only")
     return incident, reason
 
 
@@ -290,7 +299,7 @@ async def phone_ack(
     False when they had already confirmed."""
     req = await app.store.request(request_id)
     if req is None or req.incident_id != incident_id:
-        raise ActionError("无此叫应记录 no such request in this incident")
+        raise ActionError("no_request")
     # the ack itself carries the officer's name and note, as `warnbot ack --by` does
     outcome = await app.duty_ack(incident_id, req.responder_key, actor, note[:200])
     new = outcome.kind == "confirmed"
@@ -309,16 +318,16 @@ async def phone_ack(
 async def _open_incident(app: App, incident_id: int) -> Incident:
     incident = await app.store.incident(incident_id)
     if incident is None:
-        raise ActionError("无此响应 no such incident")
+        raise ActionError("no_incident")
     if incident.status != "open":
-        raise ActionError("该响应已解除 the incident is already lifted")
+        raise ActionError("lifted")
     return incident
 
 
 def _reason(reason: str) -> str:
     reason = reason.strip()
     if not reason:
-        raise ActionError("请填写原因 give a reason")
+        raise ActionError("reason")
     return reason[:500]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from warnbot.app import App
-from warnbot.console import boardview, svg
+from warnbot.console import boardview, messages, svg
 from warnbot.console.keys import CONSOLE_STORE, HUB, PAGES
 from warnbot.console.session import Visitor, guard
 from warnbot.model import Incident, Level
@@ -113,9 +113,27 @@ async def detail(request: web.Request, v: Visitor) -> web.StreamResponse:
         live=await live(app, store, incident.id, _only(request)),
         timeline=await timeline(app, store, incident),
         higher=[lv for lv in Level if lv.outranks(incident.level)],
-        error=request.query.get("error", ""),
-        notice=request.query.get("notice", ""),
+        error=_error(request, v.language),
+        notice=_notice(request),
     )
+
+
+def _error(request: web.Request, language: str) -> str:
+    """The text of the ``?error=`` code, from the fixed table; never the query's own text."""
+    code = request.query.get("error", "")
+    return messages.text(language, code) if messages.redirectable(code) else ""
+
+
+NOTICES = frozenset({"lifted", "upgraded", "phone_ack", "reminded"})
+
+
+def _notice(request: web.Request) -> tuple[str, int]:
+    """``?notice=`` as (a known notice, its count): ``reminded:9`` → ("reminded", 9)."""
+    name, _, count = request.query.get("notice", "").partition(":")
+    counted = count.isascii() and count.isdigit() and len(count) < 9
+    if name not in NOTICES or (name == "reminded") != counted:
+        return "", 0
+    return name, int(count) if counted else 0
 
 
 @guard("viewer")

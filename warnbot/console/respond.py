@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from warnbot.console import actions
+from warnbot.console import actions, messages
 from warnbot.console import preview as previews
 from warnbot.console.actions import ActionError, Manual
 from warnbot.console.keys import CONSOLE_STORE, PAGES
@@ -45,8 +45,8 @@ def _form_page(
         me=v,
         regions=region_tree(request),
         levels=list(Level),
-        hazards=actions.HAZARDS,
-        templates=actions.HEADLINES,
+        hazards=messages.HAZARDS,
+        templates=messages.HEADLINE_LABELS,
         error=error,
         chosen=_manual_or_none(v),
     )
@@ -59,11 +59,11 @@ async def form(request: web.Request, v: Visitor) -> web.StreamResponse:
 
 def manual_from(v: Visitor) -> Manual:
     if v.form is None:
-        raise ActionError("empty form")
+        raise ActionError("empty_form")
     try:
         level = Level.parse(v.field("level"))
     except ValueError:
-        raise ActionError("请选择级别 choose a level") from None
+        raise ActionError("level") from None
     return Manual(
         region_codes=tuple(c for c in v.form.getall("region", []) if isinstance(c, str)),
         level=level,
@@ -88,7 +88,7 @@ async def preview(request: web.Request, v: Visitor) -> web.StreamResponse:
         m = manual_from(v)
         shown = await previews.build(app, request.app[CONSOLE_STORE], m, v.name)
     except ActionError as e:
-        return _form_page(request, v, str(e), 400)
+        return _form_page(request, v, e.text(v.language), 400)
     return request.app[PAGES].response(
         v.language, "preview.html", me=v, m=m, p=shown, high=m.level in actions.HIGH_LEVELS
     )
@@ -105,13 +105,14 @@ async def confirm(request: web.Request, v: Visitor) -> web.StreamResponse:
             return request.app[PAGES].response(v.language, "confirm_high.html", me=v, m=m, p=shown)
         opened = await actions.open_manual(app, request.app[CONSOLE_STORE], m, v.name)
     except ActionError as e:
-        return _form_page(request, v, str(e), 400)
+        return _form_page(request, v, e.text(v.language), 400)
     raise web.HTTPSeeOther(f"/incidents/{opened[0].id}" if len(opened) == 1 else "/")
 
 
 def _back(
     incident_id: int, *, error: str = "", notice: str = "", only: str = ""
 ) -> web.HTTPSeeOther:
+    """Back to the incident page with an error code or a notice (never free text)."""
     query = f"?error={quote(error)}" if error else f"?notice={quote(notice)}" if notice else ""
     if only:
         query += ("&" if query else "?") + f"only={quote(only)}"
@@ -133,7 +134,7 @@ async def lift(request: web.Request, v: Visitor) -> web.StreamResponse:
             request.app[APP], request.app[CONSOLE_STORE], incident_id, v.field("reason"), v.name
         )
     except ActionError as e:
-        raise _back(incident_id, error=str(e)) from None
+        raise _back(incident_id, error=e.code) from None
     raise _back(incident_id, notice="lifted")
 
 
@@ -161,8 +162,10 @@ async def upgrade(request: web.Request, v: Visitor) -> web.StreamResponse:
         await actions.upgrade(
             app, request.app[CONSOLE_STORE], incident_id, level, v.field("reason"), v.name
         )
-    except ValueError as e:  # ActionError is a ValueError, as is an unknown level
-        raise _back(incident_id, error=str(e)) from None
+    except ActionError as e:
+        raise _back(incident_id, error=e.code) from None
+    except ValueError:  # an unknown level
+        raise _back(incident_id, error="level") from None
     raise _back(incident_id, notice="upgraded")
 
 
@@ -174,7 +177,7 @@ async def remind(request: web.Request, v: Visitor) -> web.StreamResponse:
             request.app[APP], request.app[CONSOLE_STORE], incident_id, v.name
         )
     except ActionError as e:
-        raise _back(incident_id, error=str(e)) from None
+        raise _back(incident_id, error=e.code) from None
     raise _back(incident_id, notice=f"reminded:{n}", only=v.field("only"))
 
 
@@ -182,7 +185,10 @@ async def remind(request: web.Request, v: Visitor) -> web.StreamResponse:
 async def phone_ack(request: web.Request, v: Visitor) -> web.StreamResponse:
     incident_id = _id(request)
     try:
-        request_id = int(v.field("request_id"))
+        try:
+            request_id = int(v.field("request_id"))
+        except ValueError:
+            raise ActionError("no_request") from None
         await actions.phone_ack(
             request.app[APP],
             request.app[CONSOLE_STORE],
@@ -191,6 +197,6 @@ async def phone_ack(request: web.Request, v: Visitor) -> web.StreamResponse:
             v.field("note"),
             v.name,
         )
-    except ValueError as e:
-        raise _back(incident_id, error=str(e)) from None
+    except ActionError as e:
+        raise _back(incident_id, error=e.code) from None
     raise _back(incident_id, notice="phone_ack", only=v.field("only"))
