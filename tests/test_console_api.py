@@ -139,6 +139,10 @@ async def test_trigger_list_board_ack_and_lift_through_the_api(app: App, officer
     assert (await officer.call("POST", f"/api/incidents/{incident_id}/lift", {"reason": "x"}))[
         0
     ] == 409
+    other = next(p for p in board["people"] if p["responder_key"] == "V02")
+    late = {"request_id": other["request_id"]}
+    status, body = await officer.call("POST", f"/api/incidents/{incident_id}/acks", late)
+    assert status == 409 and "already lifted" in body["error"]
     actions = [e.action for e in await ConsoleStore(app.store.engine).audit_log()]
     assert {"manual_open", "phone_ack", "lift"} <= set(actions)
 

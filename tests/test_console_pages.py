@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient
 from tests.conftest import PUBLIC_URL, Clock, sign
 from tests.console_helpers import make_account, sign_in
 from warnbot.app import App
-from warnbot.model import Level
+from warnbot.model import Level, Tier
 from warnbot.store.accounts import ConsoleStore
 from warnbot.web import make_app
 
@@ -384,3 +384,33 @@ async def test_the_incident_page_shows_only_known_error_codes_never_the_querys_t
     assert "请拨打" not in page and 'role="alert"' not in page and 'role="status"' not in page
     known = await (await client.get(f"/incidents/{incident_id}?error=reason")).text()
     assert "请填写原因。" in known
+
+
+async def test_a_phone_confirmation_on_a_lifted_incident_is_refused(
+    app: App, client: TestClient, officer: str
+) -> None:
+    incident_id = await _open(client, officer)
+    target = (await app.store.requests_of(incident_id))[0]
+    await client.post(f"/incidents/{incident_id}/lift", data={"csrf": officer, "reason": "雨停"})
+    form = {"csrf": officer, "request_id": str(target.id)}
+    resp = await client.post(f"/incidents/{incident_id}/phone-ack", data=form)
+    assert "该响应已解除。" in await resp.text()
+    assert (await app.store.request(target.id)).confirmed_at is None  # type: ignore[union-attr]
+    assert "phone_ack" not in await _actions(app)
+
+
+async def test_a_phone_confirmation_with_nothing_to_confirm_is_refused_not_called_a_repeat(
+    app: App, client: TestClient, officer: str
+) -> None:
+    incident_id = await _open(client, officer)
+    old = next(r for r in await app.store.requests_of(incident_id) if r.responder_key == "V01")
+    # an upgrade to a level that no longer reaches villages supersedes V01's request
+    policy = {**app.settings.policy, "Ⅱ": {**app.settings.policy["Ⅱ"]}}
+    del policy["Ⅱ"][Tier.VILLAGE]
+    app.settings = app.settings.model_copy(update={"policy": policy})
+    upgrade = {"csrf": officer, "level": "II", "reason": "雨势加大", "second": "yes"}
+    await client.post(f"/incidents/{incident_id}/upgrade", data=upgrade)
+    form = {"csrf": officer, "request_id": str(old.id)}
+    resp = await client.post(f"/incidents/{incident_id}/phone-ack", data=form)
+    assert "未登记：此人没有待确认的叫应请求。" in await resp.text()
+    assert not {"phone_ack", "phone_ack_duplicate"} & set(await _actions(app))

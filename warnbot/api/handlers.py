@@ -221,7 +221,7 @@ async def record_ack(request: web.Request, account: Account) -> web.StreamRespon
             via="api",
         )
     except ActionError as e:
-        return error(404, str(e))
+        return error(404 if e.code in ("no_incident", "no_request") else 409, str(e))
     return web.json_response(
         {"request_id": body.request_id, "new": new}, status=201 if new else 200
     )

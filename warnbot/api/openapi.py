@@ -25,7 +25,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "no or invalid bearer token",
         403: "role too low",
         404: "not found",
-        409: "conflict: needs confirmation, or already lifted",
+        409: "conflict: needs confirmation, already lifted, or nothing to confirm",
     }
     return {str(c): _json(_ERROR, texts[c]) for c in codes}
 
@@ -285,7 +285,7 @@ SPEC: dict[str, Any] = {
                         "recorded",
                     ),
                     "200": _json(_RECORDED, "already confirmed before"),
-                    **_errors(400, 401, 403, 404),
+                    **_errors(400, 401, 403, 404, 409),
                 },
             }
         },

@@ -296,12 +296,16 @@ async def phone_ack(
     via: str = "console",
 ) -> bool:
     """Record that a person confirmed by telephone to the duty officer ``actor``;
-    False when they had already confirmed."""
+    False when they had already confirmed. A lifted incident takes no more answers,
+    and an answer the intake could not record is an error, not a repeat."""
+    await _open_incident(app, incident_id)
     req = await app.store.request(request_id)
     if req is None or req.incident_id != incident_id:
         raise ActionError("no_request")
     # the ack itself carries the officer's name and note, as `warnbot ack --by` does
     outcome = await app.duty_ack(incident_id, req.responder_key, actor, note[:200])
+    if outcome.kind not in ("confirmed", "duplicate"):
+        raise ActionError("nothing_recorded")
     new = outcome.kind == "confirmed"
     person = app.people.get(req.responder_key)
     await audit.audit(

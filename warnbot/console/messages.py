@@ -31,6 +31,7 @@ ERRORS: dict[str, str] = {
     "reason": N_("Give a reason."),
     "higher_only": N_("Only a level higher than the current one."),
     "no_request": N_("No such request in this incident."),
+    "nothing_recorded": N_("Nothing recorded: this person has no request open to confirm."),
 }
 
 # Hazards offered in the manual response (the value is what messages say, in Chinese).
