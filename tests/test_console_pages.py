@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import html
 import io
 import json
@@ -414,3 +415,21 @@ async def test_a_phone_confirmation_with_nothing_to_confirm_is_refused_not_calle
     resp = await client.post(f"/incidents/{incident_id}/phone-ack", data=form)
     assert "未登记：此人没有待确认的叫应请求。" in await resp.text()
     assert not {"phone_ack", "phone_ack_duplicate"} & set(await _actions(app))
+
+
+def _csv(body: bytes) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+
+
+async def test_every_csv_export_keeps_formulas_typed_into_cells_as_text(
+    app: App, client: TestClient, officer: str
+) -> None:
+    evil_name = '=HYPERLINK("http://example.invalid","点我")'
+    app.people["V01"] = dataclasses.replace(app.people["V01"], name=evil_name)
+    incident_id = await _open(client, officer, hazard="+1+2暴雨", drill="on")
+    people = _csv(await (await client.get(f"/incidents/{incident_id}/export.csv")).read())
+    assert {r["hazard"] for r in people} == {"'+1+2暴雨"}
+    assert "'" + evil_name in {r["name"] for r in people}
+    for url in ("/exports/incidents.csv", "/exports/incidents.csv?drill=1"):
+        (row,) = _csv(await (await client.get(url)).read())
+        assert row["hazard"] == "'+1+2暴雨"

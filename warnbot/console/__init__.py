@@ -50,7 +50,7 @@ async def _shutdown(web_app: web.Application) -> None:
 
 
 def routes() -> list[web.AbstractRouteDef]:
-    from warnbot.console import incidents, pages, respond, session
+    from warnbot.console import exports, incidents, pages, respond, session
     from warnbot.resources import bundled
 
     return [
@@ -60,9 +60,9 @@ def routes() -> list[web.AbstractRouteDef]:
         web.post("/logout", session.logout),
         web.get("/lang/{lang}", session.switch_language),
         web.get("/incidents/{id}", incidents.detail),
-        web.get("/exports/incidents.csv", incidents.export_all_csv),
+        web.get("/exports/incidents.csv", exports.export_all_csv),
         web.get("/incidents/{id}/events", incidents.events),
-        web.get("/incidents/{id}/export.csv", incidents.export_csv),
+        web.get("/incidents/{id}/export.csv", exports.export_csv),
         web.post("/incidents/{id}/lift", respond.lift),
         web.post("/incidents/{id}/upgrade", respond.upgrade),
         web.post("/incidents/{id}/remind", respond.remind),
