@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from warnbot.console import actions, auth
 from warnbot.console.actions import ActionError, Manual
@@ -63,6 +63,8 @@ def bearer(
 
 
 class TriggerBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # as the document's additionalProperties: false
+
     regions: list[str] = Field(min_length=1, max_length=200)
     level: str
     hazard: str = Field(min_length=1, max_length=50)
@@ -74,10 +76,14 @@ class TriggerBody(BaseModel):
 
 
 class LiftBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     reason: str = Field(min_length=1, max_length=500)
 
 
 class AckBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     request_id: int
     note: str = Field(default="", max_length=200)
 

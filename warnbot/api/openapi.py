@@ -19,6 +19,10 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _text(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     texts = {
         400: "invalid request",
@@ -99,7 +103,12 @@ TRIGGER: dict[str, Any] = {
     "required": ["regions", "level", "hazard"],
     "additionalProperties": False,
     "properties": {
-        "regions": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+        "regions": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 200,
+            "items": {"type": "string"},
+        },
         "level": {"type": "string", "description": "Ⅰ…Ⅳ, I…IV or 1…4"},
         "hazard": {"type": "string", "minLength": 1, "maxLength": 50},
         "template": {"type": "string", "enum": ["standard", "transfer", "patrol"]},
@@ -123,7 +132,18 @@ SPEC: dict[str, Any] = {
     "servers": [{"url": "/"}],
     "security": [{"bearer": []}],
     "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "securitySchemes": {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "a console account's token: `warnbot user token NAME`",
+            },
+            "pushToken": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "the feed's own token, configured as its `push_token_sha256`",
+            },
+        },
         "schemas": {
             "Error": {
                 "type": "object",
@@ -209,7 +229,10 @@ SPEC: dict[str, Any] = {
                             "schema": {
                                 "type": "object",
                                 "required": ["reason"],
-                                "properties": {"reason": {"type": "string", "minLength": 1}},
+                                "additionalProperties": False,
+                                "properties": {
+                                    "reason": {"type": "string", "minLength": 1, "maxLength": 500}
+                                },
                             }
                         }
                     },
@@ -264,6 +287,7 @@ SPEC: dict[str, Any] = {
                             "schema": {
                                 "type": "object",
                                 "required": ["request_id"],
+                                "additionalProperties": False,
                                 "properties": {
                                     "request_id": {"type": "integer"},
                                     "note": {"type": "string", "maxLength": 200},
@@ -286,6 +310,56 @@ SPEC: dict[str, Any] = {
                     ),
                     "200": _json(_RECORDED, "already confirmed before"),
                     **_errors(400, 401, 403, 404, 409),
+                },
+            }
+        },
+        "/api/incidents/{id}/cap.xml": {
+            "get": {
+                "operationId": "incidentCap",
+                "summary": "The incident's latest CAP 1.2 document (GB/T 35965.1), public",
+                "security": [],
+                "parameters": [_INCIDENT_ID],
+                "responses": {
+                    "200": {
+                        "description": "the CAP document last published for the incident",
+                        "content": {"application/cap+xml": {"schema": {"type": "string"}}},
+                    },
+                    "404": _text("no such incident, or no CAP published for it"),
+                },
+            }
+        },
+        "/api/feeds/{name}": {
+            "post": {
+                "operationId": "pushFeed",
+                "summary": "An upstream pushes CAP documents or readings to a `push:` feed",
+                "security": [{"pushToken": []}],
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/cap+xml": {"schema": {"type": "string"}},
+                        "application/xml": {"schema": {"type": "string"}},
+                        "application/json": {"schema": {}},
+                    },
+                },
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["accepted", "transitions"],
+                            "properties": {
+                                "accepted": {"type": "integer"},
+                                "transitions": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                        "taken in: how many items, and the transitions they caused",
+                    ),
+                    "400": _json(_ERROR, "the payload does not parse (the feed turns unhealthy)"),
+                    "401": _text("no bearer token"),
+                    "403": _text("not this feed's token"),
+                    "404": _text("no push feed of that name"),
                 },
             }
         },
