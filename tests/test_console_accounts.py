@@ -18,14 +18,10 @@ from warnbot.app import App
 from warnbot.console import auth
 from warnbot.store import Store
 from warnbot.store.accounts import AuditEntry, ConsoleStore
-from warnbot.web import make_app
+
+pytest_plugins = ("tests.console_fixtures",)
 
 TRIGGER = {"regions": ["449901"], "level": "Ⅲ", "hazard": "暴雨"}
-
-
-@pytest.fixture
-async def client(app: App, aiohttp_client: Any) -> TestClient:
-    return await aiohttp_client(make_app(app))
 
 
 async def _token(app: App, name: str, role: str = "duty_officer") -> str:

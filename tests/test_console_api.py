@@ -23,6 +23,8 @@ from warnbot.settings import CapSettings
 from warnbot.store.accounts import ConsoleStore
 from warnbot.web import make_app
 
+pytest_plugins = ("tests.console_fixtures",)
+
 TRIGGER = {"regions": ["449901"], "level": "Ⅲ", "hazard": "暴雨"}
 
 
@@ -69,11 +71,6 @@ class Api:
 def _template(path: str) -> str:
     """The concrete path, as openapi-core matches concrete paths to templates itself."""
     return path.split("?")[0]
-
-
-@pytest.fixture
-async def client(app: App, aiohttp_client: Any) -> TestClient:
-    return await aiohttp_client(make_app(app))
 
 
 async def _token(app: App, name: str, role: str) -> str:

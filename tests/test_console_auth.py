@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import Clock
@@ -12,12 +9,8 @@ from tests.console_helpers import PASSWORD, csrf_of, make_account, sign_in
 from warnbot.app import App
 from warnbot.console import auth
 from warnbot.store.accounts import ConsoleStore
-from warnbot.web import make_app
 
-
-@pytest.fixture
-async def client(app: App, aiohttp_client: Any) -> TestClient:
-    return await aiohttp_client(make_app(app))
+pytest_plugins = ("tests.console_fixtures",)
 
 
 async def _audit(app: App) -> list[tuple[str, str]]:

@@ -6,34 +6,21 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
 
-from tests.console_helpers import make_account, sign_in
+from tests.console_helpers import MANUAL
 from warnbot import sms
 from warnbot.app import App
 from warnbot.model import Tier
 from warnbot.settings import GroupRoute, RateLimit
 from warnbot.store.tables import outbox
 from warnbot.transfers import TransferEntry
-from warnbot.web import make_app
 
-MANUAL = {"region": "449901", "level": "III", "hazard": "暴雨", "template": "standard", "text": ""}
+pytest_plugins = ("tests.console_fixtures",)
+
 TOKEN = re.compile(r"/a/[0-9a-z]+\.[A-Za-z0-9_-]{12}")
-
-
-@pytest.fixture
-async def client(app: App, aiohttp_client: Any) -> TestClient:
-    return await aiohttp_client(make_app(app))
-
-
-@pytest.fixture
-async def officer(app: App, client: TestClient) -> str:
-    await make_account(app, "值班员张三", "duty_officer")
-    return await sign_in(client, "值班员张三")
 
 
 async def _preview(client: TestClient, csrf: str, **changes: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import html
 import re
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -14,26 +13,15 @@ from aiohttp.test_utils import TestClient
 from alembic import command
 
 from tests.conftest import DEMO, Clock
-from tests.console_helpers import make_account, sign_in
+from tests.console_helpers import MANUAL
 from warnbot.app import App
 from warnbot.ingest import cap
 from warnbot.model import Colour, Level
 from warnbot.store import Store, db
-from warnbot.web import make_app
+
+pytest_plugins = ("tests.console_fixtures",)
 
 FEED = (DEMO / "feed" / "rainstorm_orange.xml").read_bytes()
-MANUAL = {"region": "449901", "level": "III", "hazard": "暴雨", "template": "standard", "text": ""}
-
-
-@pytest.fixture
-async def client(app: App, aiohttp_client: Any) -> TestClient:
-    return await aiohttp_client(make_app(app))
-
-
-@pytest.fixture
-async def officer(app: App, client: TestClient) -> str:
-    await make_account(app, "值班员张三", "duty_officer")
-    return await sign_in(client, "值班员张三")
 
 
 def _timeline(page: str) -> list[tuple[str, str]]:

@@ -63,6 +63,7 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/exports/incidents.csv", exports.export_all_csv),
         web.get("/incidents/{id}/events", incidents.events),
         web.get("/incidents/{id}/export.csv", exports.export_csv),
+        web.get("/incidents/{id}/report.{format}", exports.incident_report),
         web.post("/incidents/{id}/lift", respond.lift),
         web.post("/incidents/{id}/upgrade", respond.upgrade),
         web.post("/incidents/{id}/remind", respond.remind),

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from warnbot.model import Incident
 from warnbot.store.previewreads import PreviewReads
+from warnbot.store.reportreads import ReportReads
 from warnbot.store.store import _incident
 from warnbot.store.tables import (
     acks,
@@ -83,7 +84,7 @@ class AccountExists(ValueError):
     """An account of that name is already there."""
 
 
-class ConsoleStore(PreviewReads):
+class ConsoleStore(PreviewReads, ReportReads):
     """Reads and writes of the console; see the module docstring."""
 
     def __init__(self, engine: Any) -> None:
