@@ -19,6 +19,8 @@ from aiohttp.test_utils import TestClient
 from tests.conftest import PUBLIC_URL, Clock, sign
 from tests.console_helpers import MANUAL, open_manual
 from warnbot.app import App
+from warnbot.console.incidents import CSRF_SLOT
+from warnbot.console.keys import BOARDS
 from warnbot.model import Level, Tier
 from warnbot.store.accounts import ConsoleStore
 
@@ -412,3 +414,24 @@ async def test_every_csv_export_keeps_formulas_typed_into_cells_as_text(
     for url in ("/exports/incidents.csv", "/exports/incidents.csv?drill=1"):
         (row,) = _csv(await (await client.get(url)).read())
         assert row["hazard"] == "'+1+2暴雨"
+
+
+async def test_streams_of_one_board_share_one_render_per_change(
+    app: App, client: TestClient, officer: str
+) -> None:
+    boards = client.server.app[BOARDS]
+    boards.poll_s = 600.0  # only what happens redraws, not the clock
+    incident_id = await open_manual(client, officer)
+    url = f"/incidents/{incident_id}/events"
+    streams = [await client.get(url, headers={"Accept": "text/event-stream"}) for _ in range(3)]
+    first = [json.loads(await _next_event(s))["html"] for s in streams]
+    assert len(set(first)) == 1 and boards.renders == 1
+    assert f'name="csrf" value="{officer}"' in first[0] and CSRF_SLOT not in first[0]
+    target = next(r for r in await app.store.requests_of(incident_id) if r.responder_key == "V01")
+    await app.link_ack(target.id)
+    for s in streams:
+        board = json.loads(await _next_event(s))["html"]
+        assert 'data-person="V01" data-state="confirmed"' in board
+    assert boards.renders == 2
+    for s in streams:
+        s.close()

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 
 def install(web_app: web.Application, app: App) -> None:
-    from warnbot.console.keys import CONSOLE_STORE, HUB, PAGES, ROSTER_CHECK
+    from warnbot.console.boards import Boards
+    from warnbot.console.incidents import board_renderer
+    from warnbot.console.keys import BOARDS, CONSOLE_STORE, HUB, PAGES, ROSTER_CHECK
     from warnbot.console.live import Hub
     from warnbot.console.rostercheck import RosterCheck
     from warnbot.console.views import Pages
@@ -29,6 +31,7 @@ def install(web_app: web.Application, app: App) -> None:
     web_app[ROSTER_CHECK] = RosterCheck()
     hub = Hub()
     web_app[HUB] = hub
+    web_app[BOARDS] = Boards(hub, board_renderer(web_app), app.settings.console.board_poll_s)
     app.observers.append(hub.observe)
     web_app.cleanup_ctx.append(_close_hub)
     web_app.on_shutdown.append(_shutdown)
@@ -36,10 +39,11 @@ def install(web_app: web.Application, app: App) -> None:
 
 
 async def _close_hub(web_app: web.Application) -> AsyncIterator[None]:
-    from warnbot.console.keys import HUB
+    from warnbot.console.keys import BOARDS, HUB
 
     yield
     web_app[HUB].close()
+    await web_app[BOARDS].close()
 
 
 async def _shutdown(web_app: web.Application) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,11 +13,12 @@ from typing import Any
 from aiohttp import web
 
 from warnbot.app import App
-from warnbot.console import boardview, messages, svg
-from warnbot.console.keys import CONSOLE_STORE, HUB, PAGES
+from warnbot.console import auth, boardview, messages, svg
+from warnbot.console.boards import BoardKey, Render
+from warnbot.console.keys import BOARDS, CONSOLE_STORE, PAGES
 from warnbot.console.session import Visitor, guard
 from warnbot.model import Incident, Level
-from warnbot.store.accounts import ConsoleStore
+from warnbot.store.accounts import Account, ConsoleStore
 from warnbot.store.events import IncidentEvent
 from warnbot.web.keys import APP
 
@@ -136,9 +138,11 @@ def _notice(request: web.Request) -> tuple[str, int]:
 
 @guard("viewer")
 async def events(request: web.Request, v: Visitor) -> web.StreamResponse:
-    """Server-sent events: ``board`` with the redrawn live section whenever it changes."""
+    """Server-sent events: ``board`` with the redrawn live section whenever it changes,
+    from the render every stream of the same board shares (``boards.py``)."""
     incident = await incident_or_404(request.app[APP], request)
-    only = _only(request)
+    can_act = v.account is not None and auth.allows(v.account.role, "duty_officer")
+    key = BoardKey(incident.id, _only(request), v.language, can_act)
     stream = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -148,32 +152,32 @@ async def events(request: web.Request, v: Visitor) -> web.StreamResponse:
     )
     await stream.prepare(request)
     with contextlib.suppress(ConnectionResetError):  # the browser went away
-        await _stream_board(request, v, stream, incident.id, only)
+        async with contextlib.aclosing(request.app[BOARDS].watch(key, KEEPALIVE_S)) as updates:
+            async for html in updates:
+                if html is None:
+                    await stream.write(b": keepalive\n\n")
+                    continue
+                mine = html.replace(CSRF_SLOT, v.csrf)  # each session's own token
+                await stream.write(f"event: board\ndata: {json.dumps({'html': mine})}\n\n".encode())
     return stream
 
 
-async def _stream_board(
-    request: web.Request,
-    v: Visitor,
-    stream: web.StreamResponse,
-    incident_id: int,
-    only: str | None,
-) -> None:
-    app = request.app[APP]
-    store, hub, pages = request.app[CONSOLE_STORE], request.app[HUB], request.app[PAGES]
-    last, quiet_s = "", 0.0
-    while not hub.closed:
-        html = pages.render(
-            v.language, "_live.html", me=v, live=await live(app, store, incident_id, only)
-        )
-        if html != last:
-            await stream.write(f"event: board\ndata: {json.dumps({'html': html})}\n\n".encode())
-            last, quiet_s = html, 0.0
-        elif quiet_s >= KEEPALIVE_S:
-            await stream.write(b": keepalive\n\n")
-            quiet_s = 0.0
-        await hub.wait(app.settings.console.board_poll_s)
-        quiet_s += app.settings.console.board_poll_s
+# Stands for the session's CSRF token in a shared render; each stream puts its own in.
+CSRF_SLOT = "csrf-slot-" + secrets.token_urlsafe(12)
+
+
+def board_renderer(web_app: web.Application) -> Render:
+    """How ``Boards`` draws a board: the live section for a stand-in visitor of the
+    key's language and role, with ``CSRF_SLOT`` where the token goes."""
+
+    async def render(key: BoardKey) -> str:
+        role = "duty_officer" if key.can_act else "viewer"
+        shown = Visitor(Account(0, "", role, ""), CSRF_SLOT, key.language)
+        app, store = web_app[APP], web_app[CONSOLE_STORE]
+        drawn = await live(app, store, key.incident_id, key.only)
+        return web_app[PAGES].render(key.language, "_live.html", me=shown, live=drawn)
+
+    return render
 
 
 # --- the timeline ------------------------------------------------------------------------------
