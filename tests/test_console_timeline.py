@@ -108,12 +108,13 @@ async def test_migration_0008_goes_down_and_up_again(db_url: str) -> None:
             columns = await conn.run_sync(
                 lambda c: {col["name"] for col in sa.inspect(c).get_columns("api_tokens")}
             )
-        assert not {"incident_events", "sign_in_throttle"} & tables
+        added = {"incident_events", "sign_in_throttle", "metric_totals", "metric_marks"}
+        assert not added & tables
         assert "revoked_at" not in columns
         await db.migrate(engine)
         async with engine.connect() as conn:
             tables = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
-        assert {"incident_events", "sign_in_throttle"} <= tables
+        assert added <= tables
     finally:
         await engine.dispose()
 
@@ -128,5 +129,12 @@ async def test_migration_0008_creates_exactly_the_tables_the_code_reads(store: S
         diffs = await conn.run_sync(
             lambda c: compare_metadata(MigrationContext.configure(c), metadata)
         )
-    mine = ("incident_events", "sign_in_throttle", "api_tokens")
+    mine = (
+        "incident_events",
+        "sign_in_throttle",
+        "api_tokens",
+        "console_audit",
+        "metric_totals",
+        "metric_marks",
+    )
     assert [d for d in diffs if any(f"'{t}'" in str(d) for t in mine)] == []

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from warnbot.model import Incident
+from warnbot.store.metricsfold import MetricStore
 from warnbot.store.previewreads import PreviewReads
 from warnbot.store.reportreads import ReportReads
 from warnbot.store.store import _incident
@@ -84,7 +85,7 @@ class AccountExists(ValueError):
     """An account of that name is already there."""
 
 
-class ConsoleStore(PreviewReads, ReportReads):
+class ConsoleStore(PreviewReads, ReportReads, MetricStore):
     """Reads and writes of the console; see the module docstring."""
 
     def __init__(self, engine: Any) -> None:
@@ -354,31 +355,6 @@ class ConsoleStore(PreviewReads, ReportReads):
         for key, address in rows:
             found.setdefault(key, set()).add(address)
         return found
-
-    # metrics ------------------------------------------------------------------
-
-    async def message_counts(self) -> list[tuple[str, str, int]]:
-        """(channel, outcome, count): outcome is the provider's last word, else the status."""
-        outcome = sa.func.coalesce(outbox.c.provider_status, outbox.c.status)
-        query = sa.select(outbox.c.channel, outcome, sa.func.count()).group_by(
-            outbox.c.channel, outcome
-        )
-        async with self.engine.connect() as conn:
-            return [(c, o, int(n)) for c, o, n in (await conn.execute(query)).all()]
-
-    async def ack_counts(self) -> list[tuple[str, int]]:
-        query = sa.select(acks.c.path, sa.func.count()).group_by(acks.c.path)
-        async with self.engine.connect() as conn:
-            return [(p, int(n)) for p, n in (await conn.execute(query)).all()]
-
-    async def confirm_delays(self) -> list[tuple[str, float]]:
-        """(tier, seconds from asking to the answer) of every confirmed request."""
-        query = sa.select(requests.c.tier, requests.c.sent_at, requests.c.confirmed_at).where(
-            requests.c.confirmed_at.is_not(None)
-        )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [(t, (c - s).total_seconds()) for t, s, c in rows]
 
 
 def _account(r: Any) -> Account:

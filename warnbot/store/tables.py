@@ -476,3 +476,21 @@ sign_in_throttle = sa.Table(
     sa.Column("locked_until", UTCDateTime),
     sa.Column("last_failure_at", UTCDateTime, nullable=False),
 )
+
+# /metrics without whole-table scans: what no longer changes is folded into totals once
+# (acks as they come; outbox rows once settled) and each fold's high-water mark kept, so
+# a scrape reads only rows newer than the marks. Shared by every process.
+metric_totals = sa.Table(
+    "metric_totals",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("labels", sa.String(300), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+)
+
+metric_marks = sa.Table(
+    "metric_marks",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("last_id", sa.BigInteger, nullable=False),
+)

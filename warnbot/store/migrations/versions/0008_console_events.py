@@ -1,4 +1,5 @@
-"""incident events, sign-in throttle per name, API token revocation, audit via
+"""incident events, sign-in throttle per name, API token revocation, audit via,
+metric totals and marks
 
 Revision ID: 0008
 Revises: 0007
@@ -47,6 +48,19 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.add_column(sa.Column("revoked_at", _UTC, nullable=True))
+    op.create_table(
+        "metric_totals",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("labels", sa.String(length=300), nullable=False),
+        sa.Column("value", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("name", "labels"),
+    )
+    op.create_table(
+        "metric_marks",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("last_id", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
     with op.batch_alter_table("console_audit", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("via", sa.String(length=16), server_default="console", nullable=False)
@@ -54,6 +68,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("metric_marks")
+    op.drop_table("metric_totals")
     with op.batch_alter_table("console_audit", schema=None) as batch_op:
         batch_op.drop_column("via")
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
