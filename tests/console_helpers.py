@@ -42,3 +42,9 @@ async def open_manual(client: TestClient, csrf: str, **changes: Any) -> int:
     resp = await client.post("/respond/confirm", data=form, allow_redirects=False)
     assert resp.status == 303, await resp.text()
     return int(resp.headers["Location"].rsplit("/", 1)[1])
+
+
+async def confirm_by_link(app: App, incident_id: int, key: str) -> None:
+    """Person ``key`` confirms their request of the incident through their signed link."""
+    request = next(r for r in await app.store.requests_of(incident_id) if r.responder_key == key)
+    await app.link_ack(request.id)

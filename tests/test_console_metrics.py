@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import Clock
-from tests.console_helpers import open_manual
+from tests.console_helpers import confirm_by_link, open_manual
 from warnbot.app import App
 from warnbot.store.accounts import ConsoleStore
 from warnbot.store.metricsfold import SETTLE_S
@@ -23,17 +23,12 @@ async def _scrape(client: TestClient) -> str:
     return await (await client.get("/metrics")).text()
 
 
-async def _confirm(app: App, incident_id: int, key: str) -> None:
-    request = next(r for r in await app.store.requests_of(incident_id) if r.responder_key == key)
-    await app.link_ack(request.id)
-
-
 async def test_settled_rows_are_counted_once_and_never_read_again(
     app: App, client: TestClient, officer: str, clock: Clock
 ) -> None:
     incident_id = await open_manual(client, officer)
     await app.pump()
-    await _confirm(app, incident_id, "V01")
+    await confirm_by_link(app, incident_id, "V01")
     sent = 'warnbot_messages_total{channel="twilio",outcome="sent"} 10.0'
     link = 'warnbot_acks_total{path="link"} 1.0'
     first = await _scrape(client)
@@ -48,7 +43,7 @@ async def test_settled_rows_are_counted_once_and_never_read_again(
         await conn.execute(acks.update().values(path="tampered"))
     again = await _scrape(client)
     assert sent in again and link in again and "tampered" not in again
-    await _confirm(app, incident_id, "V02")
+    await confirm_by_link(app, incident_id, "V02")
     assert 'warnbot_acks_total{path="link"} 2.0' in await _scrape(client)
 
 
@@ -57,7 +52,7 @@ async def test_scrapes_at_the_same_moment_count_each_row_once(
 ) -> None:
     incident_id = await open_manual(client, officer)
     await app.pump()
-    await _confirm(app, incident_id, "V01")
+    await confirm_by_link(app, incident_id, "V01")
     clock.advance(SETTLE_S + 1)
     stores = [ConsoleStore(app.store.engine) for _ in range(3)]
     results = await asyncio.gather(*(s.metric_figures(app.clock()) for s in stores))
@@ -72,7 +67,7 @@ async def test_time_to_confirm_lands_in_its_bucket_per_tier(
 ) -> None:
     incident_id = await open_manual(client, officer)
     clock.advance(45)
-    await _confirm(app, incident_id, "V01")
+    await confirm_by_link(app, incident_id, "V01")
     text = await _scrape(client)
     assert 'warnbot_time_to_confirm_seconds_bucket{le="30",tier="village"} 0.0' in text
     assert 'warnbot_time_to_confirm_seconds_bucket{le="60",tier="village"} 1.0' in text

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import Clock
-from tests.console_helpers import open_manual
+from tests.console_helpers import confirm_by_link, open_manual
 from warnbot.app import App
 from warnbot.drillcli import load_report
 
@@ -23,19 +23,14 @@ def _rows(body: bytes) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
 
 
-async def _confirm(app: App, incident_id: int, key: str) -> None:
-    request = next(r for r in await app.store.requests_of(incident_id) if r.responder_key == key)
-    await app.link_ack(request.id)
-
-
 async def test_an_incidents_report_is_the_drill_report_as_a_page_and_two_csvs(
     app: App, client: TestClient, officer: str, clock: Clock
 ) -> None:
     incident_id = await open_manual(client, officer, drill="on")
     clock.advance(30)
-    await _confirm(app, incident_id, "V01")
+    await confirm_by_link(app, incident_id, "V01")
     clock.advance(60)
-    await _confirm(app, incident_id, "T01")
+    await confirm_by_link(app, incident_id, "T01")
     detail = await (await client.get(f"/incidents/{incident_id}")).text()
     assert f'href="/incidents/{incident_id}/report.html"' in detail and "演练报告" in detail
     page = await client.get(f"/incidents/{incident_id}/report.html")
@@ -57,8 +52,8 @@ async def test_the_one_row_per_incident_csv_agrees_with_each_incidents_report(
     first = await open_manual(client, officer)
     second = await open_manual(client, officer, hazard="台风", drill="on")
     clock.advance(20)
-    await _confirm(app, first, "V01")
-    await _confirm(app, second, "X01")
+    await confirm_by_link(app, first, "V01")
+    await confirm_by_link(app, second, "X01")
     clock.advance(100)  # past Level Ⅲ's 60 s window: the rest are silent
     exported = await (await client.get("/exports/incidents.csv")).read()
     rows = {r["incident"]: r for r in _rows(exported)}
