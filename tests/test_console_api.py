@@ -19,8 +19,11 @@ from tests.console_helpers import make_account
 from warnbot.api.openapi import SPEC
 from warnbot.app import App
 from warnbot.console import auth
+from warnbot.settings import CapSettings
 from warnbot.store.accounts import ConsoleStore
 from warnbot.web import make_app
+
+pytest_plugins = ("tests.console_fixtures",)
 
 TRIGGER = {"regions": ["449901"], "level": "Ⅲ", "hazard": "暴雨"}
 
@@ -42,7 +45,7 @@ class SpecRequest:
 @dataclass(frozen=True)
 class SpecResponse:
     status_code: int
-    data: bytes
+    data: bytes | str
     content_type: str = "application/json"
     headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -68,11 +71,6 @@ class Api:
 def _template(path: str) -> str:
     """The concrete path, as openapi-core matches concrete paths to templates itself."""
     return path.split("?")[0]
-
-
-@pytest.fixture
-async def client(app: App, aiohttp_client: Any) -> TestClient:
-    return await aiohttp_client(make_app(app))
 
 
 async def _token(app: App, name: str, role: str) -> str:
@@ -117,11 +115,17 @@ async def test_trigger_list_board_ack_and_lift_through_the_api(app: App, officer
     assert [i["id"] for i in listed["incidents"]] == [incident_id]
     status, board = await officer.call("GET", f"/api/incidents/{incident_id}/board")
     assert len(board["people"]) == 10 and {p["state"] for p in board["people"]} == {"pending"}
+    county = next(r for r in board["regions"] if r["region_code"] == "449901")
+    assert (county["name"], county["total"], county["pending"]) == ("示例县", 2, 2)
+    assert sum(r["total"] for r in board["regions"]) == 10
     v01 = next(p for p in board["people"] if p["responder_key"] == "V01")
     status, recorded = await officer.call(
         "POST", f"/api/incidents/{incident_id}/acks", {"request_id": v01["request_id"]}
     )
     assert status == 201 and recorded["new"]
+    board = (await officer.call("GET", f"/api/incidents/{incident_id}/board"))[1]
+    village = next(r for r in board["regions"] if r["region_code"] == "449901001001")
+    assert (village["name"], village["confirmed"], village["pending"]) == ("一镇南村", 1, 0)
     again = await officer.call(
         "POST", f"/api/incidents/{incident_id}/acks", {"request_id": v01["request_id"]}
     )
@@ -133,6 +137,10 @@ async def test_trigger_list_board_ack_and_lift_through_the_api(app: App, officer
     assert (await officer.call("POST", f"/api/incidents/{incident_id}/lift", {"reason": "x"}))[
         0
     ] == 409
+    other = next(p for p in board["people"] if p["responder_key"] == "V02")
+    late = {"request_id": other["request_id"]}
+    status, body = await officer.call("POST", f"/api/incidents/{incident_id}/acks", late)
+    assert status == 409 and "already lifted" in body["error"]
     actions = [e.action for e in await ConsoleStore(app.store.engine).audit_log()]
     assert {"manual_open", "phone_ack", "lift"} <= set(actions)
 
@@ -185,3 +193,54 @@ async def test_metrics_count_messages_acks_time_to_confirm_feeds_and_outbox(
     assert "warnbot_incidents_open 1.0" in text
     names = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
     assert all(n.startswith("warnbot_") for n in names if n)
+
+
+def _check(method: str, path: str, status: int, data: bytes, content_type: str) -> None:
+    """An answer that is not JSON (text or XML, read as text), checked against the document."""
+    spec = OpenAPI.from_dict(SPEC)
+    response = SpecResponse(status, data.decode(), content_type=content_type)
+    result = spec.unmarshal_response(SpecRequest(method, path, None), response)
+    assert not list(result.errors), (status, data, list(result.errors))
+
+
+async def test_the_document_describes_every_api_route_the_server_has(app: App) -> None:
+    served = {
+        (route.resource.canonical, route.method.lower())
+        for route in make_app(app).router.routes()
+        if route.resource is not None
+        and route.resource.canonical.startswith("/api/")
+        and route.method != "HEAD"
+    }
+    documented = {(path, method) for path, ops in SPEC["paths"].items() for method in ops}
+    assert served == documented
+
+
+async def test_request_bodies_refuse_unknown_fields_as_the_document_says(
+    app: App, officer: Api
+) -> None:
+    for ops in SPEC["paths"].values():
+        for op in ops.values():
+            schema = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+            found = schema.get("schema", {})
+            if "$ref" in found:
+                found = SPEC["components"]["schemas"][found["$ref"].rsplit("/", 1)[1]]
+            if found.get("type") == "object":
+                assert found.get("additionalProperties") is False, op["operationId"]
+    status, body = await officer.call("POST", "/api/incidents", {**TRIGGER, "urgent": True})
+    assert status == 400 and body["problems"] == ["urgent: Extra inputs are not permitted"]
+    assert await app.store.open_incidents() == []
+
+
+async def test_the_cap_document_and_the_push_feed_answer_as_documented(
+    app: App, client: TestClient, officer: Api
+) -> None:
+    missing = await client.get("/api/incidents/999/cap.xml")
+    _check("get", "/api/incidents/999/cap.xml", 404, await missing.read(), "text/plain")
+    cap = CapSettings(sender="warnbot.example.org", issuer_region="449901", issuer_org="416")
+    app.settings = app.settings.model_copy(update={"cap": cap})
+    incident_id = (await officer.call("POST", "/api/incidents", TRIGGER))[1]["incidents"][0]["id"]
+    doc = await client.get(f"/api/incidents/{incident_id}/cap.xml")
+    assert doc.status == 200 and doc.content_type == "application/cap+xml"
+    _check("get", f"/api/incidents/{incident_id}/cap.xml", 200, await doc.read(), doc.content_type)
+    push = await client.post("/api/feeds/nowhere", data=b"<alert/>")
+    _check("post", "/api/feeds/nowhere", 404, await push.read(), "text/plain")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import Clock
@@ -12,12 +9,8 @@ from tests.console_helpers import PASSWORD, csrf_of, make_account, sign_in
 from warnbot.app import App
 from warnbot.console import auth
 from warnbot.store.accounts import ConsoleStore
-from warnbot.web import make_app
 
-
-@pytest.fixture
-async def client(app: App, aiohttp_client: Any) -> TestClient:
-    return await aiohttp_client(make_app(app))
+pytest_plugins = ("tests.console_fixtures",)
 
 
 async def _audit(app: App) -> list[tuple[str, str]]:
@@ -172,3 +165,41 @@ async def test_behind_a_tls_proxy_the_session_cookie_is_secure(
         "/login", data=form, allow_redirects=False, headers={"X-Forwarded-Proto": "https"}
     )
     assert resp.status == 303 and resp.cookies["wb_session"]["secure"]
+
+
+async def _attempts(client: TestClient, name: str, password: str, n: int) -> list[tuple[int, str]]:
+    """Status and message of ``n`` sign-in attempts."""
+    answers = []
+    for _ in range(n):
+        page = await client.get("/login")
+        form = {"name": name, "password": password, "csrf": csrf_of(await page.text())}
+        resp = await client.post("/login", data=form)
+        message = (await resp.text()).split('role="alert">')[1].split("<")[0]
+        answers.append((resp.status, message))
+    return answers
+
+
+async def test_an_unknown_name_is_locked_out_exactly_as_a_real_one(
+    app: App, client: TestClient, clock: Clock
+) -> None:
+    await make_account(app, "张三", "duty_officer")
+    n = app.settings.console.max_failures + 1
+    real = await _attempts(client, "张三", "wrong-password", n)
+    unknown = await _attempts(client, "无此人", "wrong-password", n)
+    assert real == unknown
+    assert [s for s, _ in unknown] == [401] * (n - 2) + [429, 429]
+    clock.advance(app.settings.console.lock_s + 1)
+    assert [s for s, _ in await _attempts(client, "无此人", PASSWORD, 1)] == [401]
+    assert await sign_in(client, "张三")
+
+
+async def test_names_tried_long_ago_are_forgotten(
+    app: App, client: TestClient, clock: Clock
+) -> None:
+    for i in range(3):
+        await _attempts(client, f"随机{i}", "x", 1)
+    clock.advance(app.settings.console.lock_s + 1)
+    await _attempts(client, "又一个", "x", 1)
+    async with app.store.engine.connect() as conn:
+        names = (await conn.exec_driver_sql("SELECT name FROM sign_in_throttle")).scalars().all()
+    assert list(names) == ["又一个"]

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from warnbot import drillcli, log, transfercli
+from warnbot.console.accounts_cli import add_commands as add_account_commands
 from warnbot.errors import ConfigError
 from warnbot.rosters.cli import add_commands as add_roster_commands
 from warnbot.settings import Settings, load_settings
@@ -62,37 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     test.add_argument("files", nargs="+", help="feed files or URLs, replayed in time order")
     add_roster_commands(sub, _command)  # roster check|import, rota check, audience import
-    _user_commands(sub)
+    add_account_commands(sub, _command)  # user add|token|disable, token revoke
     drillcli.register(sub)  # drill schedule|list|cancel|report
     transfercli.register(sub)  # transfer board|moved
     return parser
-
-
-def _user_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``warnbot user add NAME --role ROLE`` and ``warnbot user token NAME``: console
-    accounts; the password comes from a prompt or stdin, never from argv."""
-    user = sub.add_parser("user", help="控制台账户 console accounts").add_subparsers(
-        required=True, metavar="ACTION"
-    )
-    add = _command(user, "add", "新建账户 create a console account", _user_add)
-    add.add_argument("name")
-    add.add_argument("--role", required=True, choices=["viewer", "duty_officer", "admin"])
-    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    token = _command(user, "token", "签发API令牌 issue a bearer token for the JSON API", _token)
-    token.add_argument("name")
-    token.add_argument("--label", default="api")
-
-
-def _user_add(args: argparse.Namespace) -> int:
-    from warnbot.console.accounts_cli import add_user
-
-    return asyncio.run(add_user(_settings(args), args.name, args.role, args.password_stdin))
-
-
-def _token(args: argparse.Namespace) -> int:
-    from warnbot.console.accounts_cli import issue_token
-
-    return asyncio.run(issue_token(_settings(args), args.name, args.label))
 
 
 def _command(

@@ -1,14 +1,16 @@
 """``GET /metrics``: Prometheus text exposition, every series named ``warnbot_…``.
 
-The figures are read from the database at each scrape, not counted in this
-process, so every process sharing the database reports the same totals and a
-restart loses nothing. The snapshot is taken asynchronously and handed to a
-prometheus-client collector in a registry of its own.
+The figures come from the database, not from counters in this process, so every
+process sharing the database reports the same totals and a restart loses
+nothing. A scrape does not scan whole tables: what no longer changes is folded
+into shared totals once (``store/metricsfold.py``), so each scrape reads only
+what is new. The snapshot is handed to a prometheus-client collector in a
+registry of its own.
 """
 
 from __future__ import annotations
 
-import bisect
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,33 +27,22 @@ from prometheus_client.registry import Collector
 
 from warnbot.app import App
 from warnbot.store.accounts import ConsoleStore
+from warnbot.store.metricsfold import CONFIRM_BUCKETS_S, Figures
 from warnbot.web.keys import APP
-
-# Seconds from asking a person to their answer: a village head answers in minutes.
-CONFIRM_BUCKETS_S = (30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0)
 
 
 @dataclass
 class Snapshot:
-    messages: list[tuple[str, str, int]] = field(default_factory=list)
-    acks: list[tuple[str, int]] = field(default_factory=list)
-    delays: list[tuple[str, float]] = field(default_factory=list)
+    figures: Figures = field(default_factory=Figures)
     feeds: list[dict[str, Any]] = field(default_factory=list)
     configured_feeds: list[str] = field(default_factory=list)
-    outbox: dict[str, int] = field(default_factory=dict)
-    open_incidents: int = 0
 
 
 async def snapshot(app: App) -> Snapshot:
-    store = ConsoleStore(app.store.engine)
     return Snapshot(
-        messages=await store.message_counts(),
-        acks=await store.ack_counts(),
-        delays=await store.confirm_delays(),
+        figures=await ConsoleStore(app.store.engine).metric_figures(app.clock()),
         feeds=await app.store.feed_health(),
         configured_feeds=[f.name for f in app.settings.feeds],
-        outbox=await app.store.outbox_counts(),
-        open_incidents=len(await app.store.open_incidents()),
     )
 
 
@@ -68,10 +59,10 @@ class SnapshotCollector(Collector):
             "warnbot_outbox_depth", "Messages waiting in the outbox", labels=["status"]
         )
         for status in ("queued", "sending"):
-            depth.add_metric([status], self.s.outbox.get(status, 0))
+            depth.add_metric([status], self.s.figures.outbox_depth.get(status, 0))
         yield depth
         yield GaugeMetricFamily(
-            "warnbot_incidents_open", "Incidents open now", value=self.s.open_incidents
+            "warnbot_incidents_open", "Incidents open now", value=self.s.figures.open_incidents
         )
 
     def _messages(self) -> Metric:
@@ -80,7 +71,7 @@ class SnapshotCollector(Collector):
             "Messages by channel and outcome (the provider's last word, else the outbox status)",
             labels=["channel", "outcome"],
         )
-        for channel, outcome, n in self.s.messages:
+        for (channel, outcome), n in sorted(self.s.figures.messages.items()):
             family.add_metric([channel, outcome], n)
         return family
 
@@ -88,7 +79,7 @@ class SnapshotCollector(Collector):
         family = CounterMetricFamily(
             "warnbot_acks", "Confirmations (叫应) by the path they came by", labels=["path"]
         )
-        for path, n in self.s.acks:
+        for path, n in sorted(self.s.figures.acks.items()):
             family.add_metric([path], n)
         return family
 
@@ -98,12 +89,13 @@ class SnapshotCollector(Collector):
             "Seconds from asking a person to their confirmation, per tier",
             labels=["tier"],
         )
-        for tier in sorted({t for t, _ in self.s.delays}):
-            values = sorted(d for t, d in self.s.delays if t == tier)
-            buckets = [(f"{b:g}", bisect.bisect_right(values, b)) for b in CONFIRM_BUCKETS_S] + [
-                ("+Inf", len(values))
-            ]
-            family.add_metric([tier], buckets, sum_value=sum(values))
+        figures = self.s.figures
+        for tier, counts in sorted(figures.confirm_buckets.items()):
+            running = list(itertools.accumulate(counts))
+            bounds = [f"{b:g}" for b in CONFIRM_BUCKETS_S] + ["+Inf"]
+            family.add_metric(
+                [tier], list(zip(bounds, running, strict=True)), figures.confirm_sum_s[tier]
+            )
         return family
 
     def _feeds(self) -> Iterator[Metric]:

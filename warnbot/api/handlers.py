@@ -11,10 +11,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from warnbot.console import actions, auth
 from warnbot.console.actions import ActionError, Manual
+from warnbot.console.boardview import STATES, Group
 from warnbot.console.incidents import board_of
 from warnbot.console.keys import CONSOLE_STORE
 from warnbot.model import Incident, Level
@@ -46,10 +47,13 @@ def bearer(
                     headers={"WWW-Authenticate": "Bearer"},
                 )
             account = await store.token_account(auth.digest(token.strip()), app.clock())
-            if account is None:
+            if account is None:  # unknown, revoked, or its account disabled
+                await store.audit("-", "api_refused_token", app.clock(), request.path, via="api")
                 return error(401, "invalid token")
             if not auth.allows(account.role, role):
-                await store.audit(account.name, "api_refused_role", app.clock(), request.path)
+                await store.audit(
+                    account.name, "api_refused_role", app.clock(), request.path, via="api"
+                )
                 return error(403, f"the {account.role} role may not do this")
             return await handler(request, account)
 
@@ -59,6 +63,8 @@ def bearer(
 
 
 class TriggerBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # as the document's additionalProperties: false
+
     regions: list[str] = Field(min_length=1, max_length=200)
     level: str
     hazard: str = Field(min_length=1, max_length=50)
@@ -70,10 +76,14 @@ class TriggerBody(BaseModel):
 
 
 class LiftBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     reason: str = Field(min_length=1, max_length=500)
 
 
 class AckBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     request_id: int
     note: str = Field(default="", max_length=200)
 
@@ -139,7 +149,7 @@ async def trigger(request: web.Request, account: Account) -> web.StreamResponse:
     m = Manual(tuple(body.regions), level, body.hazard, body.template, body.text, body.drill)
     try:
         opened = await actions.open_manual(
-            request.app[APP], request.app[CONSOLE_STORE], m, account.name
+            request.app[APP], request.app[CONSOLE_STORE], m, account.name, via="api"
         )
     except ActionError as e:
         return error(400, str(e))
@@ -152,10 +162,15 @@ async def lift(request: web.Request, account: Account) -> web.StreamResponse:
     incident_id = _id(request)
     try:
         await actions.lift(
-            request.app[APP], request.app[CONSOLE_STORE], incident_id, body.reason, account.name
+            request.app[APP],
+            request.app[CONSOLE_STORE],
+            incident_id,
+            body.reason,
+            account.name,
+            via="api",
         )
     except ActionError as e:
-        return error(404 if "no such" in str(e) else 409, str(e))
+        return error(404 if e.code == "no_incident" else 409, str(e))
     incident = await request.app[APP].store.incident(incident_id)
     assert incident is not None
     return web.json_response(
@@ -173,9 +188,9 @@ async def ack_board(request: web.Request, account: Account) -> web.StreamRespons
     return web.json_response(
         {
             "incident": incident_json(incident),
-            "tiers": [
-                {"tier": g.label, "total": g.total, **{s: g.counts.get(s, 0) for s in _STATES}}
-                for g in view.tiers
+            "tiers": [{"tier": g.label, **_tally(g)} for g in view.tiers],
+            "regions": [
+                {"region_code": g.label, "name": g.name, **_tally(g)} for g in view.regions
             ],
             "people": [
                 {
@@ -209,12 +224,14 @@ async def record_ack(request: web.Request, account: Account) -> web.StreamRespon
             body.request_id,
             body.note,
             account.name,
+            via="api",
         )
     except ActionError as e:
-        return error(404, str(e))
+        return error(404 if e.code in ("no_incident", "no_request") else 409, str(e))
     return web.json_response(
         {"request_id": body.request_id, "new": new}, status=201 if new else 200
     )
 
 
-_STATES = ("confirmed", "late", "pending", "silent", "unreachable")
+def _tally(g: Group) -> dict[str, int]:
+    return {"total": g.total, **{s: g.counts.get(s, 0) for s in STATES}}

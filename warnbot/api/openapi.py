@@ -19,13 +19,17 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _text(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     texts = {
         400: "invalid request",
         401: "no or invalid bearer token",
         403: "role too low",
         404: "not found",
-        409: "conflict: needs confirmation, or already lifted",
+        409: "conflict: needs confirmation, already lifted, or nothing to confirm",
     }
     return {str(c): _json(_ERROR, texts[c]) for c in codes}
 
@@ -83,12 +87,28 @@ TIER: dict[str, Any] = {
     },
 }
 
+REGION: dict[str, Any] = {
+    "type": "object",
+    "required": ["region_code", "name", "total", *_STATE["enum"]],
+    "properties": {
+        "region_code": {"type": "string"},
+        "name": {"type": "string"},
+        "total": {"type": "integer"},
+        **{s: {"type": "integer"} for s in _STATE["enum"]},
+    },
+}
+
 TRIGGER: dict[str, Any] = {
     "type": "object",
     "required": ["regions", "level", "hazard"],
     "additionalProperties": False,
     "properties": {
-        "regions": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+        "regions": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 200,
+            "items": {"type": "string"},
+        },
         "level": {"type": "string", "description": "Ⅰ…Ⅳ, I…IV or 1…4"},
         "hazard": {"type": "string", "minLength": 1, "maxLength": 50},
         "template": {"type": "string", "enum": ["standard", "transfer", "patrol"]},
@@ -112,7 +132,18 @@ SPEC: dict[str, Any] = {
     "servers": [{"url": "/"}],
     "security": [{"bearer": []}],
     "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "securitySchemes": {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "a console account's token: `warnbot user token NAME`",
+            },
+            "pushToken": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "the feed's own token, configured as its `push_token_sha256`",
+            },
+        },
         "schemas": {
             "Error": {
                 "type": "object",
@@ -125,6 +156,7 @@ SPEC: dict[str, Any] = {
             "Incident": INCIDENT,
             "Person": PERSON,
             "TierTally": TIER,
+            "RegionTally": REGION,
             "Trigger": TRIGGER,
         },
     },
@@ -159,7 +191,8 @@ SPEC: dict[str, Any] = {
             },
             "post": {
                 "operationId": "trigger",
-                "summary": "Open a manual response (手动启动响应), one incident per region",
+                "summary": "Open a manual response (手动启动响应): one incident per chosen subtree "
+                "(a region inside another chosen one is covered by it), nobody asked twice",
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -196,7 +229,10 @@ SPEC: dict[str, Any] = {
                             "schema": {
                                 "type": "object",
                                 "required": ["reason"],
-                                "properties": {"reason": {"type": "string", "minLength": 1}},
+                                "additionalProperties": False,
+                                "properties": {
+                                    "reason": {"type": "string", "minLength": 1, "maxLength": 500}
+                                },
                             }
                         }
                     },
@@ -210,18 +246,22 @@ SPEC: dict[str, Any] = {
         "/api/incidents/{id}/board": {
             "get": {
                 "operationId": "ackBoard",
-                "summary": "The ack board (叫应看板): counts per tier and each person's state",
+                "summary": "The ack board (叫应看板): counts per tier and region, each person",
                 "parameters": [_INCIDENT_ID],
                 "responses": {
                     "200": _json(
                         {
                             "type": "object",
-                            "required": ["incident", "tiers", "people"],
+                            "required": ["incident", "tiers", "regions", "people"],
                             "properties": {
                                 "incident": {"$ref": "#/components/schemas/Incident"},
                                 "tiers": {
                                     "type": "array",
                                     "items": {"$ref": "#/components/schemas/TierTally"},
+                                },
+                                "regions": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/RegionTally"},
                                 },
                                 "people": {
                                     "type": "array",
@@ -247,6 +287,7 @@ SPEC: dict[str, Any] = {
                             "schema": {
                                 "type": "object",
                                 "required": ["request_id"],
+                                "additionalProperties": False,
                                 "properties": {
                                     "request_id": {"type": "integer"},
                                     "note": {"type": "string", "maxLength": 200},
@@ -268,7 +309,57 @@ SPEC: dict[str, Any] = {
                         "recorded",
                     ),
                     "200": _json(_RECORDED, "already confirmed before"),
-                    **_errors(400, 401, 403, 404),
+                    **_errors(400, 401, 403, 404, 409),
+                },
+            }
+        },
+        "/api/incidents/{id}/cap.xml": {
+            "get": {
+                "operationId": "incidentCap",
+                "summary": "The incident's latest CAP 1.2 document (GB/T 35965.1), public",
+                "security": [],
+                "parameters": [_INCIDENT_ID],
+                "responses": {
+                    "200": {
+                        "description": "the CAP document last published for the incident",
+                        "content": {"application/cap+xml": {"schema": {"type": "string"}}},
+                    },
+                    "404": _text("no such incident, or no CAP published for it"),
+                },
+            }
+        },
+        "/api/feeds/{name}": {
+            "post": {
+                "operationId": "pushFeed",
+                "summary": "An upstream pushes CAP documents or readings to a `push:` feed",
+                "security": [{"pushToken": []}],
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/cap+xml": {"schema": {"type": "string"}},
+                        "application/xml": {"schema": {"type": "string"}},
+                        "application/json": {"schema": {}},
+                    },
+                },
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["accepted", "transitions"],
+                            "properties": {
+                                "accepted": {"type": "integer"},
+                                "transitions": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                        "taken in: how many items, and the transitions they caused",
+                    ),
+                    "400": _json(_ERROR, "the payload does not parse (the feed turns unhealthy)"),
+                    "401": _text("no bearer token"),
+                    "403": _text("not this feed's token"),
+                    "404": _text("no push feed of that name"),
                 },
             }
         },

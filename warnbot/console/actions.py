@@ -3,25 +3,26 @@ written to the audit log with who did it.
 
 A manual response (手动启动响应) opens one incident per chosen region through the
 same store and ``App.notify`` the feeds use, so its messages go through the
-outbox and its 叫应 through the same ladder. ``preview`` shows what confirming
-would send, without writing anything.
+outbox and its 叫应 through the same ladder (``preview.py`` shows what confirming
+would send, without writing anything).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from warnbot import regions, sms
+from warnbot import regions
 from warnbot.app import App
+from warnbot.console import messages
 from warnbot.evaluate import Transition, incident_key
 from warnbot.model import Incident, Level, Message, Tier
 from warnbot.plan import plan
 from warnbot.publish import publish_cap
 from warnbot.store.accounts import ConsoleStore
 
-HAZARDS = ("暴雨", "台风", "洪水", "山洪", "地质灾害", "高温", "大风", "寒潮", "森林火险")
 # Headline templates a duty officer can pick instead of writing free text.
 HEADLINES = {
     "standard": "{region}{hazard}，启动{level}级应急响应",
@@ -32,7 +33,16 @@ HIGH_LEVELS = (Level.I, Level.II)
 
 
 class ActionError(ValueError):
-    """A request the duty officer must correct; the message says what (中文 English)."""
+    """A request the duty officer must correct. ``code`` names its message in
+    ``messages.ERRORS``; ``str()`` is the text in Chinese, then English (the API's)."""
+
+    def __init__(self, code: str, /, **params: str) -> None:
+        self.code, self.params = code, params
+        super().__init__(messages.both(code, **params))
+
+    def text(self, language: str) -> str:
+        """The message in the visitor's language."""
+        return messages.text(language, self.code, **self.params)
 
 
 @dataclass(frozen=True)
@@ -57,19 +67,19 @@ class Manual:
 def check(app: App, m: Manual) -> None:
     """Refuse what cannot be sent: no region, an unknown region, no hazard, overlong text."""
     if not m.region_codes:
-        raise ActionError("请选择区域 choose at least one region")
+        raise ActionError("choose_region")
     for code in m.region_codes:
         if not regions.is_code(code) or (app.regions is not None and code not in app.regions):
-            raise ActionError(f"未知区域 unknown region {code!r}")
+            raise ActionError("unknown_region", region=repr(code))
     if not m.hazard.strip() or len(m.hazard) > 50:
-        raise ActionError("请填写灾种（50字以内） give the hazard (at most 50 characters)")
+        raise ActionError("hazard")
     if len(m.text) > 500:
-        raise ActionError("正文不超过500字 the text must be at most 500 characters")
+        raise ActionError("text_too_long")
     if m.template not in HEADLINES:
-        raise ActionError(f"未知模板 unknown template {m.template!r}")
+        raise ActionError("unknown_template", name=repr(m.template))
 
 
-def draft(app: App, m: Manual, code: str, actor: str) -> Incident:
+def draft(app: App, m: Manual, code: str, source: str) -> Incident:
     return Incident(
         id=0,
         key=incident_key(m.hazard.strip(), code),
@@ -81,76 +91,93 @@ def draft(app: App, m: Manual, code: str, actor: str) -> Incident:
         headline=m.headline(app, code),
         policy=app.settings.level_policy(m.level),
         drill=m.drill,
-        source=f"console:{actor}",
+        source=source,
     )
 
 
-@dataclass
-class Preview:
-    """What confirming would send: counts per tier and channel, texts, segments, time."""
+@dataclass(frozen=True)
+class Scope:
+    """One incident a manual response opens, and who it leaves out because an
+    incident before it in the same response asks them already."""
 
-    incidents: list[Incident]
-    people: Counter[tuple[str, str]] = field(default_factory=Counter)  # (tier, channel) → n
-    texts: dict[str, str] = field(default_factory=dict)  # channel → a rendered sample
-    segments: dict[str, int] = field(default_factory=dict)
-    messages: Counter[str] = field(default_factory=Counter)  # channel → n
-    send_s: dict[str, float | None] = field(default_factory=dict)
-    already_open: list[str] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        return sum(self.people.values())
+    draft: Incident
+    asked_elsewhere: Mapping[str, str] = field(default_factory=dict)  # person → region code
 
 
-async def preview(app: App, m: Manual, actor: str) -> Preview:
+@dataclass(frozen=True)
+class Choice:
+    """What the chosen regions come to: the incidents, and each region chosen inside
+    another chosen one (inner, outer), covered by the outer one's incident."""
+
+    scopes: list[Scope]
+    merged: list[tuple[str, str]]
+
+
+def choose(app: App, m: Manual, source: str) -> Choice:
+    """One incident per chosen subtree, and nobody asked twice.
+
+    A region chosen inside another chosen region (a village and its township) adds
+    nothing: the outer incident covers it. Separate regions (several villages) get an
+    incident each, and a person above them concerned by several (their township
+    head, the county) is asked once, in the first of those incidents by region code.
+    """
+    codes = sorted({regions.canonical(c) for c in m.region_codes}, key=regions.prefix)
+    kept: list[str] = []
+    merged: list[tuple[str, str]] = []
+    for code in codes:  # parents sort before their children
+        outer = next((k for k in kept if regions.contains(k, code)), None)
+        if outer is None:
+            kept.append(code)
+        else:
+            merged.append((code, outer))
+    asked: dict[str, str] = {}
+    chosen = []
+    for code in kept:
+        d = draft(app, m, code, source)
+        keys = [x.responder.key for x in plan(d, app.people.values(), "", app.clock())]
+        chosen.append(Scope(d, {k: asked[k] for k in keys if k in asked}))
+        asked.update({k: code for k in keys if k not in asked})
+    return Choice(chosen, merged)
+
+
+def scopes(app: App, m: Manual, source: str) -> list[Scope]:
+    """The incidents manual response ``m`` opens (see ``choose``)."""
+    return choose(app, m, source).scopes
+
+
+def _asker(app: App, scope: Scope) -> App:
+    """``app`` asking only the persons this scope's incident asks (the others are
+    asked by an incident before it in the same response)."""
+    if not scope.asked_elsewhere:
+        return app
+    people = {k: p for k, p in app.people.items() if k not in scope.asked_elsewhere}
+    return dataclasses.replace(app, people=people)
+
+
+async def open_manual(
+    app: App, audit: ConsoleStore, m: Manual, actor: str, via: str = "console"
+) -> list[Incident]:
+    """Open one incident per chosen subtree and ask its people, each once (``choose``);
+    a region whose incident of this hazard is already open is refused as a whole,
+    before anything is sent. ``via`` (console, api) names the incidents' source."""
     check(app, m)
-    open_keys = {i.key for i, _ in await app.store.open_incidents()}
-    drafts = [draft(app, m, code, actor) for code in m.region_codes]
-    result = Preview(drafts, already_open=[d.key for d in drafts if d.key in open_keys])
-    for d in drafts:
-        for delivery in plan(d, app.people.values(), app.settings.sms_channel, app.clock()):
-            result.people[(delivery.tier.value, delivery.channel)] += 1
-            result.messages[delivery.channel] += 1
-            if delivery.channel not in result.texts:
-                body = app.renderer.render(
-                    "sms",
-                    "request",
-                    delivery.responder.language,
-                    incident=d,
-                    person=delivery.responder,
-                    channel=delivery.channel,
-                    code="1",
-                    link=f"{app.public_url}/a/…",
-                )
-                result.texts[delivery.channel] = body
-                result.segments[delivery.channel] = sms.segments(body)
-    for channel, n in result.messages.items():
-        result.send_s[channel] = _send_s(app, channel, n, result.segments.get(channel, 1))
-    return result
-
-
-def _send_s(app: App, channel: str, messages: int, segments: int) -> float | None:
-    limit = app.settings.rate_limits.get(channel)
-    if limit is None:
-        return None
-    units = messages * segments if limit.per_segment else messages
-    return units / limit.effective_per_s
-
-
-async def open_manual(app: App, audit: ConsoleStore, m: Manual, actor: str) -> list[Incident]:
-    """Open one incident per region and ask its people; a region whose incident of this
-    hazard is already open is refused as a whole, before anything is sent."""
-    check(app, m)
-    drafts = [draft(app, m, code, actor) for code in m.region_codes]
+    source = f"{via}:{actor}"
+    chosen = scopes(app, m, source)
+    drafts = [s.draft for s in chosen]
     open_keys = {i.key for i, _ in await app.store.open_incidents()}
     clash = [d.key for d in drafts if d.key in open_keys]
     if clash:
-        raise ActionError(f"已有进行中的响应 already open: {', '.join(clash)}; 请提升 upgrade it")
+        raise ActionError("already_open", keys=", ".join(clash))
     opened = []
-    for d in drafts:
-        incident = await app.store.open_incident(d, None)
-        app.observe("opened", incident=incident, reason=f"手动 manual by {actor}")
-        await app.notify(incident)
+    for scope in chosen:
+        incident = await app.store.open_incident(scope.draft, None)
+        reason = f"手动启动 manual response ({actor})"
+        await app.store.record_transition(
+            incident.id, "open", incident.level, reason, source, incident.opened_at
+        )
+        app.observe("opened", incident=incident, reason=reason)
+        await _asker(app, scope).notify(incident)
+        await app.send_tips(incident)  # as App.open does; never for a drill
         if not incident.drill:
             await publish_cap(app.store, app.settings, incident, "open", app.clock())
         await audit.audit(
@@ -160,36 +187,63 @@ async def open_manual(app: App, audit: ConsoleStore, m: Manual, actor: str) -> l
             target=f"incident:{incident.id}",
             detail=f"{incident.level.roman}级 {incident.hazard} {incident.region_code} "
             f"drill={incident.drill}: {incident.headline}",
+            via=via,
         )
         opened.append(incident)
     return opened
 
 
-async def lift(app: App, audit: ConsoleStore, incident_id: int, reason: str, actor: str) -> None:
-    incident = await _open_incident(app, incident_id)
-    reason = _reason(reason)
-    await app.apply(_transition("lift", incident, incident.level, reason, actor), None, actor)
-    await audit.audit(actor, "lift", app.clock(), target=f"incident:{incident_id}", detail=reason)
-
-
-async def upgrade(
-    app: App, audit: ConsoleStore, incident_id: int, level: Level, reason: str, actor: str
+async def lift(
+    app: App, audit: ConsoleStore, incident_id: int, reason: str, actor: str, via: str = "console"
 ) -> None:
     incident = await _open_incident(app, incident_id)
     reason = _reason(reason)
-    if not level.outranks(incident.level):
-        raise ActionError(f"只能提升到更高级别 only a higher level than {incident.level.roman}")
-    await app.apply(_transition("upgrade", incident, level, reason, actor), None, actor)
+    await _apply(app, incident, "lift", incident.level, reason, actor, via)
+    target = f"incident:{incident_id}"
+    await audit.audit(actor, "lift", app.clock(), target=target, detail=reason, via=via)
+
+
+async def upgrade(
+    app: App,
+    audit: ConsoleStore,
+    incident_id: int,
+    level: Level,
+    reason: str,
+    actor: str,
+    via: str = "console",
+) -> None:
+    incident, reason = await check_upgrade(app, incident_id, level, reason)
+    await _apply(app, incident, "upgrade", level, reason, actor, via)
     await audit.audit(
         actor,
         "upgrade",
         app.clock(),
         target=f"incident:{incident_id}",
         detail=f"{incident.level.roman}→{level.roman}: {reason}",
+        via=via,
     )
 
 
-async def remind_silent(app: App, audit: ConsoleStore, incident_id: int, actor: str) -> int:
+async def check_upgrade(
+    app: App, incident_id: int, level: Level, reason: str
+) -> tuple[Incident, str]:
+    """The open incident and the reason, or ActionError: lifted, no reason, not higher."""
+    incident = await _open_incident(app, incident_id)
+    reason = _reason(reason)
+    if not level.outranks(incident.level):
+        raise ActionError("higher_only")
+    return incident, reason
+
+
+def asked_at(app: App, incident: Incident, level: Level) -> int:
+    """How many people an upgrade of ``incident`` to ``level`` asks again."""
+    raised = dataclasses.replace(incident, level=level, policy=app.settings.level_policy(level))
+    return len(plan(raised, app.people.values(), app.settings.sms_channel, app.clock()))
+
+
+async def remind_silent(
+    app: App, audit: ConsoleStore, incident_id: int, actor: str, via: str = "console"
+) -> int:
     """Ask everyone silent (past the window, unanswered) again now; returns how many."""
     incident = await _open_incident(app, incident_id)
     now = app.clock()
@@ -227,22 +281,31 @@ async def remind_silent(app: App, audit: ConsoleStore, incident_id: int, actor: 
             )
         )
     await app.store.enqueue(messages, now)
-    await audit.audit(
-        actor, "remind_silent", now, target=f"incident:{incident_id}", detail=f"{len(messages)}"
-    )
+    target = f"incident:{incident_id}"
+    await audit.audit(actor, "remind_silent", now, target, f"{len(messages)}", via=via)
     return len(messages)
 
 
 async def phone_ack(
-    app: App, audit: ConsoleStore, incident_id: int, request_id: int, note: str, actor: str
+    app: App,
+    audit: ConsoleStore,
+    incident_id: int,
+    request_id: int,
+    note: str,
+    actor: str,
+    via: str = "console",
 ) -> bool:
     """Record that a person confirmed by telephone to the duty officer ``actor``;
-    False when they had already confirmed."""
+    False when they had already confirmed. A lifted incident takes no more answers,
+    and an answer the intake could not record is an error, not a repeat."""
+    await _open_incident(app, incident_id)
     req = await app.store.request(request_id)
     if req is None or req.incident_id != incident_id:
-        raise ActionError("无此叫应记录 no such request in this incident")
+        raise ActionError("no_request")
     # the ack itself carries the officer's name and note, as `warnbot ack --by` does
     outcome = await app.duty_ack(incident_id, req.responder_key, actor, note[:200])
+    if outcome.kind not in ("confirmed", "duplicate"):
+        raise ActionError("nothing_recorded")
     new = outcome.kind == "confirmed"
     person = app.people.get(req.responder_key)
     await audit.audit(
@@ -251,6 +314,7 @@ async def phone_ack(
         app.clock(),
         target=f"incident:{incident_id}",
         detail=f"{person.name if person else req.responder_key} ({req.tier.value}) {note[:200]}",
+        via=via,
     )
     return new
 
@@ -258,17 +322,28 @@ async def phone_ack(
 async def _open_incident(app: App, incident_id: int) -> Incident:
     incident = await app.store.incident(incident_id)
     if incident is None:
-        raise ActionError("无此响应 no such incident")
+        raise ActionError("no_incident")
     if incident.status != "open":
-        raise ActionError("该响应已解除 the incident is already lifted")
+        raise ActionError("lifted")
     return incident
 
 
 def _reason(reason: str) -> str:
     reason = reason.strip()
     if not reason:
-        raise ActionError("请填写原因 give a reason")
+        raise ActionError("reason")
     return reason[:500]
+
+
+async def _apply(
+    app: App, incident: Incident, kind: str, level: Level, reason: str, actor: str, via: str
+) -> None:
+    """Apply a transition and record it in the incident's events. ``App.apply`` records
+    it too once it is wired to; the store keeps one row for both."""
+    source = f"{via}:{actor}"
+    t = _transition(kind, incident, level, reason, actor)
+    await app.apply(t, None, source)
+    await app.store.record_transition(incident.id, kind, level, t.reason, source, app.clock())
 
 
 def _transition(kind: str, incident: Incident, level: Level, reason: str, actor: str) -> Transition:

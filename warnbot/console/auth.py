@@ -3,12 +3,14 @@
 Roles rank viewer < duty_officer < admin: a viewer reads, a duty officer acts
 (trigger, lift, remind, record a phone confirmation), an administrator also
 reads the audit log. A run of ``max_failures`` wrong passwords locks the
-account for ``lock_s``; while locked even the right password is refused, and
-the answer does not say whether the name exists.
+name for ``lock_s``; while locked even the right password is refused. Names
+without an account are counted and locked the same way, so no answer says
+whether a name exists.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -21,8 +23,13 @@ from warnbot.store.accounts import Account, ConsoleStore
 
 ROLES = ("viewer", "duty_officer", "admin")
 _HASHER = PasswordHasher()
-# Verified when the name is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash("warnbot-no-such-account")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the name is unknown, so a wrong name costs as long as a wrong
+    password (made on first use: hashing takes a moment the command line need not wait)."""
+    return _HASHER.hash("warnbot-no-such-account")
 
 
 def rank(role: str) -> int:
@@ -58,7 +65,7 @@ def new_token() -> str:
 
 @dataclass(frozen=True)
 class SignIn:
-    """What a sign-in attempt did: ``ok``, ``wrong`` or ``locked`` (with the account if known)."""
+    """What a sign-in attempt did: ``ok`` (with the account), ``wrong`` or ``locked``."""
 
     outcome: str
     account: Account | None = None
@@ -74,17 +81,22 @@ async def sign_in(
     max_failures: int,
     lock_s: float,
 ) -> SignIn:
-    """Check a name and password, counting failures towards the lock-out."""
+    """Check a name and password, counting failures towards the lock-out.
+
+    Failures are counted per name typed, whether an account has it or not, so an
+    unknown name is locked out exactly as a real one is: the answers never tell
+    which names exist."""
+    key = name[:100]
+    locked = await store.name_locked(key, now)
+    if locked is not None:
+        return SignIn("locked", None, locked)
     account = await store.account(name)
-    if account is None or not account.active:
-        check_password(_DUMMY_HASH, password)
-        return SignIn("wrong")
-    if account.locked_until is not None and account.locked_until > now:
-        return SignIn("locked", account, account.locked_until)
-    if not check_password(account.password_hash, password):
-        until = await store.sign_in_failed(account.id, now, max_failures, lock_s)
-        return SignIn("locked" if until else "wrong", account, until)
-    await store.sign_in_ok(account.id)
+    usable = account is not None and account.active
+    hashed = account.password_hash if account is not None and usable else _dummy_hash()
+    if not (check_password(hashed, password) and usable):
+        until = await store.name_failed(key, now, max_failures, lock_s)
+        return SignIn("locked" if until else "wrong", None, until)
+    await store.name_ok(key)
     return SignIn("ok", account)
 
 

@@ -40,9 +40,10 @@ class PersonRow:
 class Group:
     """One tier, or one region, with its counts per state."""
 
-    label: str
+    label: str  # the tier, or the region code
     counts: Mapping[str, int]
     total: int
+    name: str = ""  # the region's name
 
     @property
     def answered(self) -> int:
@@ -91,7 +92,9 @@ def build(
     rows.sort(key=lambda p: (order.index(p.tier), p.region_code, p.name))
     tiers = [_group(t.value, [p for p in rows if p.tier == t]) for t in Tier]
     codes = sorted({p.region_code for p in rows})
-    regions = [_group(c, [p for p in rows if p.region_code == c]) for c in codes]
+    regions = [
+        _group(c, [p for p in rows if p.region_code == c], region_name(tree, c)) for c in codes
+    ]
     return BoardView(rows, [t for t in tiers if t.total], regions)
 
 
@@ -121,8 +124,8 @@ def _row(
     )
 
 
-def _group(label: str, rows: Sequence[PersonRow]) -> Group:
-    return Group(label, Counter(p.state for p in rows), len(rows))
+def _group(label: str, rows: Sequence[PersonRow], name: str = "") -> Group:
+    return Group(label, Counter(p.state for p in rows), len(rows), name)
 
 
 def region_name(tree: RegionTree | None, code: str) -> str:

@@ -1,12 +1,11 @@
-"""Incident pages: the list, one incident (map, chart, live ack board, timeline, actions),
-the board's server-sent events, and the after-action CSV."""
+"""Incident pages: the list, one incident (map, chart, live ack board, timeline, actions)
+and the board's server-sent events. Exports are in ``exports.py``."""
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,11 +13,13 @@ from typing import Any
 from aiohttp import web
 
 from warnbot.app import App
-from warnbot.console import boardview, svg
-from warnbot.console.keys import CONSOLE_STORE, HUB, PAGES
+from warnbot.console import auth, boardview, messages, svg
+from warnbot.console.boards import BoardKey, Render
+from warnbot.console.keys import BOARDS, CONSOLE_STORE, PAGES
 from warnbot.console.session import Visitor, guard
 from warnbot.model import Incident, Level
-from warnbot.store.accounts import ConsoleStore
+from warnbot.store.accounts import Account, ConsoleStore
+from warnbot.store.events import IncidentEvent
 from warnbot.web.keys import APP
 
 KEEPALIVE_S = 15.0
@@ -112,16 +113,36 @@ async def detail(request: web.Request, v: Visitor) -> web.StreamResponse:
         live=await live(app, store, incident.id, _only(request)),
         timeline=await timeline(app, store, incident),
         higher=[lv for lv in Level if lv.outranks(incident.level)],
-        error=request.query.get("error", ""),
-        notice=request.query.get("notice", ""),
+        error=_error(request, v.language),
+        notice=_notice(request),
     )
+
+
+def _error(request: web.Request, language: str) -> str:
+    """The text of the ``?error=`` code, from the fixed table; never the query's own text."""
+    code = request.query.get("error", "")
+    return messages.text(language, code) if messages.redirectable(code) else ""
+
+
+NOTICES = frozenset({"lifted", "upgraded", "phone_ack", "reminded"})
+
+
+def _notice(request: web.Request) -> tuple[str, int]:
+    """``?notice=`` as (a known notice, its count): ``reminded:9`` → ("reminded", 9)."""
+    name, _, count = request.query.get("notice", "").partition(":")
+    counted = count.isascii() and count.isdigit() and len(count) < 9
+    if name not in NOTICES or (name == "reminded") != counted:
+        return "", 0
+    return name, int(count) if counted else 0
 
 
 @guard("viewer")
 async def events(request: web.Request, v: Visitor) -> web.StreamResponse:
-    """Server-sent events: ``board`` with the redrawn live section whenever it changes."""
+    """Server-sent events: ``board`` with the redrawn live section whenever it changes,
+    from the render every stream of the same board shares (``boards.py``)."""
     incident = await incident_or_404(request.app[APP], request)
-    only = _only(request)
+    can_act = v.account is not None and auth.allows(v.account.role, "duty_officer")
+    key = BoardKey(incident.id, _only(request), v.language, can_act)
     stream = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -131,51 +152,63 @@ async def events(request: web.Request, v: Visitor) -> web.StreamResponse:
     )
     await stream.prepare(request)
     with contextlib.suppress(ConnectionResetError):  # the browser went away
-        await _stream_board(request, v, stream, incident.id, only)
+        async with contextlib.aclosing(request.app[BOARDS].watch(key, KEEPALIVE_S)) as updates:
+            async for html in updates:
+                if html is None:
+                    await stream.write(b": keepalive\n\n")
+                    continue
+                mine = html.replace(CSRF_SLOT, v.csrf)  # each session's own token
+                await stream.write(f"event: board\ndata: {json.dumps({'html': mine})}\n\n".encode())
     return stream
 
 
-async def _stream_board(
-    request: web.Request,
-    v: Visitor,
-    stream: web.StreamResponse,
-    incident_id: int,
-    only: str | None,
-) -> None:
-    app = request.app[APP]
-    store, hub, pages = request.app[CONSOLE_STORE], request.app[HUB], request.app[PAGES]
-    last, quiet_s = "", 0.0
-    while not hub.closed:
-        html = pages.render(
-            v.language, "_live.html", me=v, live=await live(app, store, incident_id, only)
-        )
-        if html != last:
-            await stream.write(f"event: board\ndata: {json.dumps({'html': html})}\n\n".encode())
-            last, quiet_s = html, 0.0
-        elif quiet_s >= KEEPALIVE_S:
-            await stream.write(b": keepalive\n\n")
-            quiet_s = 0.0
-        await hub.wait(app.settings.console.board_poll_s)
-        quiet_s += app.settings.console.board_poll_s
+# Stands for the session's CSRF token in a shared render; each stream puts its own in.
+CSRF_SLOT = "csrf-slot-" + secrets.token_urlsafe(12)
+
+
+def board_renderer(web_app: web.Application) -> Render:
+    """How ``Boards`` draws a board: the live section for a stand-in visitor of the
+    key's language and role, with ``CSRF_SLOT`` where the token goes."""
+
+    async def render(key: BoardKey) -> str:
+        role = "duty_officer" if key.can_act else "viewer"
+        shown = Visitor(Account(0, "", role, ""), CSRF_SLOT, key.language)
+        app, store = web_app[APP], web_app[CONSOLE_STORE]
+        drawn = await live(app, store, key.incident_id, key.only)
+        return web_app[PAGES].render(key.language, "_live.html", me=shown, live=drawn)
+
+    return render
 
 
 # --- the timeline ------------------------------------------------------------------------------
 
 
+# Audit actions that are transitions: the incident's events carry them, with their source.
+_TRANSITION_ACTIONS = frozenset({"manual_open", "upgrade", "lift"})
+
+
 @dataclass(frozen=True)
 class Event:
     at: datetime
-    kind: str  # opened, upgrade, sent, confirmed, escalated, lifted, action
+    kind: str  # open, upgrade, update, downgrade, lift, sent, confirmed, escalated_*, actions
     text: str
     path: str = ""  # how a confirmation came
+    source: str = ""  # who or what caused a transition: a feed, expiry, console:NAME, api:NAME
 
 
 async def timeline(app: App, store: ConsoleStore, incident: Incident) -> list[Event]:
-    """Opened, actions (manual upgrade, reminders, phone confirmations), messages sent
-    (per channel and minute), confirmations, ladder steps, lifted; oldest first."""
-    events = [Event(incident.opened_at, "opened", f"{incident.level.roman} {incident.headline}")]
+    """Transitions (opened, upgraded, updated, downgraded, lifted — by feeds, expiry or
+    hand), actions (reminders, phone confirmations), messages sent (per channel and
+    minute), confirmations and ladder steps; oldest first."""
+    recorded = await app.store.incident_events(incident.id)
+    events = [_transition_event(e) for e in recorded]
+    kinds = {e.kind for e in recorded}
+    if "open" not in kinds:  # an incident from before events were recorded
+        opened = f"{incident.level.roman} {incident.headline}"
+        events.append(Event(incident.opened_at, "open", opened))
     for a in await store.audit_log(500, target=f"incident:{incident.id}"):
-        events.append(Event(a.at, a.action, f"{a.actor}: {a.detail}"))
+        if not (recorded and a.action in _TRANSITION_ACTIONS):
+            events.append(Event(a.at, a.action, f"{a.actor}: {a.detail}"))
     events += _sent(await store.messages_of(incident.id))
     requests = {r.id: r for r in await app.store.requests_of(incident.id)}
     for ack in await store.acks_of(incident.id):
@@ -185,9 +218,17 @@ async def timeline(app: App, store: ConsoleStore, incident: Incident) -> list[Ev
     for key, kind, at in await store.escalations_of(incident.id):
         events.append(Event(at, f"escalated_{kind}", _step_subject(key, requests, app)))
     lifted = await store.lifted_at(incident.id)
-    if lifted is not None:
-        events.append(Event(lifted, "lifted", ""))
-    return sorted(events, key=lambda e: (e.at, e.kind == "lifted"))
+    if lifted is not None and "lift" not in kinds:
+        events.append(Event(lifted, "lift", ""))
+    return sorted(events, key=lambda e: (e.at, e.kind != "open", e.kind == "lift"))
+
+
+def _transition_event(e: IncidentEvent) -> Event:
+    if e.kind in ("upgrade", "downgrade") and e.previous_level is not None:
+        levels = f"{e.previous_level.roman}→{e.level.roman}"
+    else:
+        levels = e.level.roman
+    return Event(e.at, e.kind, f"{levels} {e.reason}", source=e.source)
 
 
 def _step_subject(key: str, requests: dict[int, Any], app: App) -> str:
@@ -208,130 +249,3 @@ def _sent(messages: list[Any]) -> list[Event]:
         Event(min(times), "sent", f"{channel} × {len(times)}")
         for (channel, _), times in counted.items()
     ]
-
-
-# --- after-action export -----------------------------------------------------------------------
-
-
-@guard("viewer")
-async def export_csv(request: web.Request, v: Visitor) -> web.StreamResponse:
-    """One row per person asked: who, tier, region, state, how and when they answered."""
-    app = request.app[APP]
-    store = request.app[CONSOLE_STORE]
-    incident = await incident_or_404(app, request)
-    view = await board_of(app, store, incident)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            "incident",
-            "level",
-            "hazard",
-            "drill",
-            "responder_key",
-            "name",
-            "tier",
-            "region_code",
-            "region",
-            "state",
-            "channel",
-            "time",
-            "deadline",
-            "escalated",
-        ]
-    )
-    for r in view.rows:
-        writer.writerow(
-            [
-                incident.id,
-                incident.level.roman,
-                incident.hazard,
-                incident.drill,
-                r.responder_key,
-                _cell(r.name),
-                r.tier.value,
-                r.region_code,
-                _cell(r.region_name),
-                r.state,
-                r.channel,
-                r.time.isoformat(),
-                r.deadline.isoformat(),
-                r.escalated,
-            ]
-        )
-    await store.audit(v.name, "export_csv", app.clock(), target=f"incident:{incident.id}")
-    name = f"incident-{incident.id}{'-drill' if incident.drill else ''}.csv"
-    return web.Response(
-        body=("\ufeff" + out.getvalue()).encode(),  # BOM: spreadsheet programs read UTF-8
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
-
-
-def _cell(text: str) -> str:
-    """Keep a spreadsheet from running a name as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
-
-@guard("viewer")
-async def export_all_csv(request: web.Request, v: Visitor) -> web.StreamResponse:
-    """After-action and drill report: one row per incident with its 叫应 outcome;
-    ``?drill=1`` keeps only drills."""
-    app = request.app[APP]
-    store = request.app[CONSOLE_STORE]
-    drills_only = request.query.get("drill") == "1"
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            "incident",
-            "level",
-            "hazard",
-            "region_code",
-            "drill",
-            "source",
-            "opened_at",
-            "lifted_at",
-            "asked",
-            "confirmed",
-            "late",
-            "pending",
-            "silent",
-            "unreachable",
-            "median_confirm_s",
-        ]
-    )
-    for incident, lifted in await store.incidents(limit=10_000):
-        if drills_only and not incident.drill:
-            continue
-        view = await board_of(app, store, incident)
-        counts = view.total.counts
-        requests = await app.store.requests_of(incident.id)
-        delays = sorted(
-            (r.confirmed_at - r.sent_at).total_seconds() for r in requests if r.confirmed_at
-        )
-        median = delays[len(delays) // 2] if delays else ""
-        writer.writerow(
-            [
-                incident.id,
-                incident.level.roman,
-                _cell(incident.hazard),
-                incident.region_code,
-                incident.drill,
-                _cell(incident.source),
-                incident.opened_at.isoformat(),
-                lifted.isoformat() if lifted else "",
-                view.total.total,
-                *(counts.get(s, 0) for s in boardview.STATES),
-                median,
-            ]
-        )
-    await store.audit(v.name, "export_report_csv", app.clock(), detail=f"drill_only={drills_only}")
-    name = "drill-report.csv" if drills_only else "after-action-report.csv"
-    return web.Response(
-        body=("\ufeff" + out.getvalue()).encode(),
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )

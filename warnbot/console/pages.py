@@ -8,11 +8,9 @@ from collections import Counter
 from aiohttp import web
 
 from warnbot.console import boardview
-from warnbot.console.keys import CONSOLE_STORE, PAGES
+from warnbot.console.keys import CONSOLE_STORE, PAGES, ROSTER_CHECK
 from warnbot.console.session import Visitor, guard
-from warnbot.errors import ConfigError
 from warnbot.model import Tier
-from warnbot.rosters import load as load_roster
 from warnbot.web.keys import APP
 
 
@@ -49,10 +47,8 @@ async def rosters(request: web.Request, v: Visitor) -> web.StreamResponse:
     ]
     problems: list[str] = []
     if app.settings.roster is not None:
-        try:
-            load_roster(app.settings.roster, app.settings.phone_region)
-        except ConfigError as e:
-            problems = e.problems
+        check = request.app[ROSTER_CHECK]
+        problems = await check.problems(app.settings.roster, app.settings.phone_region, app.regions)
     return request.app[PAGES].response(
         v.language,
         "rosters.html",

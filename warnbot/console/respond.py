@@ -8,7 +8,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from warnbot.console import actions
+from warnbot.console import actions, messages
+from warnbot.console import preview as previews
 from warnbot.console.actions import ActionError, Manual
 from warnbot.console.keys import CONSOLE_STORE, PAGES
 from warnbot.console.session import Visitor, guard
@@ -44,8 +45,8 @@ def _form_page(
         me=v,
         regions=region_tree(request),
         levels=list(Level),
-        hazards=actions.HAZARDS,
-        templates=actions.HEADLINES,
+        hazards=messages.HAZARDS,
+        templates=messages.HEADLINE_LABELS,
         error=error,
         chosen=_manual_or_none(v),
     )
@@ -58,11 +59,11 @@ async def form(request: web.Request, v: Visitor) -> web.StreamResponse:
 
 def manual_from(v: Visitor) -> Manual:
     if v.form is None:
-        raise ActionError("empty form")
+        raise ActionError("empty_form")
     try:
         level = Level.parse(v.field("level"))
     except ValueError:
-        raise ActionError("请选择级别 choose a level") from None
+        raise ActionError("level") from None
     return Manual(
         region_codes=tuple(c for c in v.form.getall("region", []) if isinstance(c, str)),
         level=level,
@@ -85,9 +86,9 @@ async def preview(request: web.Request, v: Visitor) -> web.StreamResponse:
     app = request.app[APP]
     try:
         m = manual_from(v)
-        shown = await actions.preview(app, m, v.name)
+        shown = await previews.build(app, request.app[CONSOLE_STORE], m, v.name)
     except ActionError as e:
-        return _form_page(request, v, str(e), 400)
+        return _form_page(request, v, e.text(v.language), 400)
     return request.app[PAGES].response(
         v.language, "preview.html", me=v, m=m, p=shown, high=m.level in actions.HIGH_LEVELS
     )
@@ -100,17 +101,18 @@ async def confirm(request: web.Request, v: Visitor) -> web.StreamResponse:
     try:
         m = manual_from(v)
         if m.level in actions.HIGH_LEVELS and v.field("second") != "yes":
-            shown = await actions.preview(app, m, v.name)
+            shown = await previews.build(app, request.app[CONSOLE_STORE], m, v.name)
             return request.app[PAGES].response(v.language, "confirm_high.html", me=v, m=m, p=shown)
         opened = await actions.open_manual(app, request.app[CONSOLE_STORE], m, v.name)
     except ActionError as e:
-        return _form_page(request, v, str(e), 400)
+        return _form_page(request, v, e.text(v.language), 400)
     raise web.HTTPSeeOther(f"/incidents/{opened[0].id}" if len(opened) == 1 else "/")
 
 
 def _back(
     incident_id: int, *, error: str = "", notice: str = "", only: str = ""
 ) -> web.HTTPSeeOther:
+    """Back to the incident page with an error code or a notice (never free text)."""
     query = f"?error={quote(error)}" if error else f"?notice={quote(notice)}" if notice else ""
     if only:
         query += ("&" if query else "?") + f"only={quote(only)}"
@@ -132,25 +134,38 @@ async def lift(request: web.Request, v: Visitor) -> web.StreamResponse:
             request.app[APP], request.app[CONSOLE_STORE], incident_id, v.field("reason"), v.name
         )
     except ActionError as e:
-        raise _back(incident_id, error=str(e)) from None
+        raise _back(incident_id, error=e.code) from None
     raise _back(incident_id, notice="lifted")
 
 
 @guard("duty_officer")
 async def upgrade(request: web.Request, v: Visitor) -> web.StreamResponse:
+    """Upgrade by hand; to Level Ⅰ or Ⅱ only after a second confirmation, as a manual
+    response of those levels."""
+    app = request.app[APP]
     incident_id = _id(request)
     try:
         level = Level.parse(v.field("level"))
+        if level in actions.HIGH_LEVELS and v.field("second") != "yes":
+            incident, reason = await actions.check_upgrade(
+                app, incident_id, level, v.field("reason")
+            )
+            return request.app[PAGES].response(
+                v.language,
+                "confirm_upgrade.html",
+                me=v,
+                incident=incident,
+                level=level,
+                reason=reason,
+                asked=actions.asked_at(app, incident, level),
+            )
         await actions.upgrade(
-            request.app[APP],
-            request.app[CONSOLE_STORE],
-            incident_id,
-            level,
-            v.field("reason"),
-            v.name,
+            app, request.app[CONSOLE_STORE], incident_id, level, v.field("reason"), v.name
         )
-    except ValueError as e:  # ActionError is a ValueError, as is an unknown level
-        raise _back(incident_id, error=str(e)) from None
+    except ActionError as e:
+        raise _back(incident_id, error=e.code) from None
+    except ValueError:  # an unknown level
+        raise _back(incident_id, error="level") from None
     raise _back(incident_id, notice="upgraded")
 
 
@@ -162,7 +177,7 @@ async def remind(request: web.Request, v: Visitor) -> web.StreamResponse:
             request.app[APP], request.app[CONSOLE_STORE], incident_id, v.name
         )
     except ActionError as e:
-        raise _back(incident_id, error=str(e)) from None
+        raise _back(incident_id, error=e.code) from None
     raise _back(incident_id, notice=f"reminded:{n}", only=v.field("only"))
 
 
@@ -170,7 +185,10 @@ async def remind(request: web.Request, v: Visitor) -> web.StreamResponse:
 async def phone_ack(request: web.Request, v: Visitor) -> web.StreamResponse:
     incident_id = _id(request)
     try:
-        request_id = int(v.field("request_id"))
+        try:
+            request_id = int(v.field("request_id"))
+        except ValueError:
+            raise ActionError("no_request") from None
         await actions.phone_ack(
             request.app[APP],
             request.app[CONSOLE_STORE],
@@ -179,6 +197,6 @@ async def phone_ack(request: web.Request, v: Visitor) -> web.StreamResponse:
             v.field("note"),
             v.name,
         )
-    except ValueError as e:
-        raise _back(incident_id, error=str(e)) from None
+    except ActionError as e:
+        raise _back(incident_id, error=e.code) from None
     raise _back(incident_id, notice="phone_ack", only=v.field("only"))

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from aiohttp import web
 
+from warnbot import sms
 from warnbot.console import i18n
 from warnbot.resources import bundled
 
@@ -56,4 +57,5 @@ def _environment(language: str, zone: ZoneInfo) -> jinja2.Environment:
     env.filters["hm"] = lambda t: t.astimezone(zone).strftime("%H:%M:%S") if t else ""
     env.filters["dt"] = lambda t: t.astimezone(zone).strftime("%Y-%m-%d %H:%M") if t else ""
     env.filters["pct"] = lambda r: f"{r * 100:.0f}%"
+    env.filters["sms_segments"] = sms.segments
     return env

@@ -17,7 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from warnbot.model import Incident
-from warnbot.store.sql import Base
+from warnbot.store.metricsfold import MetricStore
+from warnbot.store.previewreads import PreviewReads
+from warnbot.store.reportreads import ReportReads
 from warnbot.store.store import _incident
 from warnbot.store.tables import (
     acks,
@@ -30,6 +32,7 @@ from warnbot.store.tables import (
     incidents,
     outbox,
     requests,
+    sign_in_throttle,
 )
 
 
@@ -53,6 +56,7 @@ class AuditEntry:
     action: str
     target: str
     detail: str
+    via: str = "console"  # console, api or cli
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ class AccountExists(ValueError):
     """An account of that name is already there."""
 
 
-class ConsoleStore(Base):
+class ConsoleStore(PreviewReads, ReportReads, MetricStore):
     """Reads and writes of the console; see the module docstring."""
 
     def __init__(self, engine: Any) -> None:
@@ -104,36 +108,51 @@ class ConsoleStore(Base):
             row = (await conn.execute(query)).mappings().one_or_none()
         return _account(row) if row else None
 
-    async def sign_in_failed(
-        self, account_id: int, now: datetime, max_failures: int, lock_s: float
+    # sign-in throttle, per name typed ------------------------------------------
+
+    async def name_locked(self, name: str, now: datetime) -> datetime | None:
+        """Until when sign-ins as ``name`` are refused, or None."""
+        query = sa.select(sign_in_throttle.c.locked_until).where(sign_in_throttle.c.name == name)
+        async with self.engine.connect() as conn:
+            until: datetime | None = (await conn.execute(query)).scalar_one_or_none()
+        return until if until is not None and until > now else None
+
+    async def name_failed(
+        self, name: str, now: datetime, max_failures: int, lock_s: float
     ) -> datetime | None:
-        """Count a failed sign-in; the ``max_failures``-th locks the account for ``lock_s``.
-        Returns when the lock ends, or None when not locked."""
-        where = console_accounts.c.id == account_id
+        """Count a failed sign-in as ``name`` (an account's or not); the
+        ``max_failures``-th within ``lock_s`` of the one before locks the name for
+        ``lock_s``. Returns when the lock ends, or None. Stale rows are dropped, so
+        names tried at random do not pile up."""
+        stale = now - timedelta(seconds=lock_s)
+        row = sign_in_throttle.c
         async with self.engine.begin() as conn:
             await conn.execute(
-                console_accounts.update()
-                .where(where)
-                .values(failures=console_accounts.c.failures + 1)
+                sign_in_throttle.delete().where(
+                    row.last_failure_at < stale,
+                    sa.or_(row.locked_until.is_(None), row.locked_until < now),
+                )
             )
-            failures = (
-                await conn.execute(sa.select(console_accounts.c.failures).where(where))
-            ).scalar_one()
-            if failures < max_failures:
-                return None
-            until = now + timedelta(seconds=lock_s)
-            await conn.execute(
-                console_accounts.update().where(where).values(failures=0, locked_until=until)
-            )
+            found = (
+                await conn.execute(sa.select(row.failures).where(row.name == name))
+            ).scalar_one_or_none()
+            failures = (found or 0) + 1
+            until = now + timedelta(seconds=lock_s) if failures >= max_failures else None
+            values = {
+                "failures": 0 if until else failures,
+                "locked_until": until,
+                "last_failure_at": now,
+            }
+            if found is None:
+                await conn.execute(sign_in_throttle.insert().values(name=name, **values))
+            else:
+                await conn.execute(sign_in_throttle.update().where(row.name == name).values(values))
             return until
 
-    async def sign_in_ok(self, account_id: int) -> None:
-        await self._update(
-            console_accounts,
-            console_accounts.c.id == account_id,
-            failures=0,
-            locked_until=None,
-        )
+    async def name_ok(self, name: str) -> None:
+        """A right password: the name's failures are forgotten."""
+        async with self.engine.begin() as conn:
+            await conn.execute(sign_in_throttle.delete().where(sign_in_throttle.c.name == name))
 
     # sessions -----------------------------------------------------------------
 
@@ -191,7 +210,11 @@ class ConsoleStore(Base):
         query = (
             sa.select(console_accounts)
             .join(api_tokens, api_tokens.c.account_id == console_accounts.c.id)
-            .where(api_tokens.c.token_sha256 == token_sha256, console_accounts.c.active)
+            .where(
+                api_tokens.c.token_sha256 == token_sha256,
+                api_tokens.c.revoked_at.is_(None),
+                console_accounts.c.active,
+            )
         )
         async with self.engine.begin() as conn:
             row = (await conn.execute(query)).mappings().one_or_none()
@@ -204,17 +227,47 @@ class ConsoleStore(Base):
             )
         return _account(row)
 
+    async def revoke_tokens(self, account_id: int, label: str | None, now: datetime) -> int:
+        """Revoke the account's live tokens (those with ``label``, or all); how many."""
+        where = [api_tokens.c.account_id == account_id, api_tokens.c.revoked_at.is_(None)]
+        if label is not None:
+            where.append(api_tokens.c.label == label)
+        async with self.engine.begin() as conn:
+            done = await conn.execute(api_tokens.update().where(*where).values(revoked_at=now))
+        return int(done.rowcount)
+
+    async def disable_account(self, account_id: int) -> None:
+        """Refuse the account from now on: its sessions end, its tokens open nothing,
+        and signing in as it answers as for an unknown name."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                console_accounts.update()
+                .where(console_accounts.c.id == account_id)
+                .values(active=False)
+            )
+            await conn.execute(
+                console_sessions.delete().where(console_sessions.c.account_id == account_id)
+            )
+
     # audit --------------------------------------------------------------------
 
     async def audit(
-        self, actor: str, action: str, now: datetime, target: str = "", detail: str = ""
+        self,
+        actor: str,
+        action: str,
+        now: datetime,
+        target: str = "",
+        detail: str = "",
+        via: str = "console",
     ) -> None:
+        """Write who did what, when, and how it came (``via``: console, api, cli)."""
         values = {
             "at": now,
             "actor": actor[:100],
             "action": action[:64],
             "target": target[:200],
             "detail": detail[:4000],
+            "via": via[:16],
         }
         async with self.engine.begin() as conn:
             await conn.execute(console_audit.insert().values(values))
@@ -227,7 +280,8 @@ class ConsoleStore(Base):
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [
-            AuditEntry(r["at"], r["actor"], r["action"], r["target"], r["detail"]) for r in rows
+            AuditEntry(r["at"], r["actor"], r["action"], r["target"], r["detail"], r["via"])
+            for r in rows
         ]
 
     # the console's reads ------------------------------------------------------
@@ -301,31 +355,6 @@ class ConsoleStore(Base):
         for key, address in rows:
             found.setdefault(key, set()).add(address)
         return found
-
-    # metrics ------------------------------------------------------------------
-
-    async def message_counts(self) -> list[tuple[str, str, int]]:
-        """(channel, outcome, count): outcome is the provider's last word, else the status."""
-        outcome = sa.func.coalesce(outbox.c.provider_status, outbox.c.status)
-        query = sa.select(outbox.c.channel, outcome, sa.func.count()).group_by(
-            outbox.c.channel, outcome
-        )
-        async with self.engine.connect() as conn:
-            return [(c, o, int(n)) for c, o, n in (await conn.execute(query)).all()]
-
-    async def ack_counts(self) -> list[tuple[str, int]]:
-        query = sa.select(acks.c.path, sa.func.count()).group_by(acks.c.path)
-        async with self.engine.connect() as conn:
-            return [(p, int(n)) for p, n in (await conn.execute(query)).all()]
-
-    async def confirm_delays(self) -> list[tuple[str, float]]:
-        """(tier, seconds from asking to the answer) of every confirmed request."""
-        query = sa.select(requests.c.tier, requests.c.sent_at, requests.c.confirmed_at).where(
-            requests.c.confirmed_at.is_not(None)
-        )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [(t, (c - s).total_seconds()) for t, s, c in rows]
 
 
 def _account(r: Any) -> Account:

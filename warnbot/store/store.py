@@ -26,6 +26,7 @@ from warnbot.model import (
 from warnbot.model import Warning as CapWarning
 from warnbot.store import db
 from warnbot.store.capdocs import CapStore
+from warnbot.store.events import EventStore
 from warnbot.store.feeds import FeedStore
 from warnbot.store.ladder import (
     OPEN,
@@ -54,7 +55,16 @@ Compose = Callable[[Request], list[Message]]
 _log = log.get(__name__)
 
 
-class Store(LadderStore, FeedStore, CapStore, OutboxStore, RosterStore, AudienceStore, ReportStore):
+class Store(
+    LadderStore,
+    FeedStore,
+    CapStore,
+    OutboxStore,
+    RosterStore,
+    AudienceStore,
+    ReportStore,
+    EventStore,
+):
     """All reads and writes of warnbot's state; see the package docstring."""
 
     def __init__(self, engine: AsyncEngine) -> None:

@@ -317,8 +317,9 @@ audience_members = sa.Table(
 # ---------------------------------------------------------------------------
 # Console tables: accounts, sessions, audit log (migration 0006).
 
-# Console accounts: roles viewer < duty_officer < admin; argon2 hashes only; a run of
-# failed sign-ins locks the account until ``locked_until``.
+# Console accounts: roles viewer < duty_officer < admin; argon2 hashes only. Since 0010
+# failed sign-ins are counted per name in ``sign_in_throttle``; ``failures`` and
+# ``locked_until`` here are no longer written. ``active`` false: disabled, refused.
 console_accounts = sa.Table(
     "console_accounts",
     metadata,
@@ -351,6 +352,7 @@ api_tokens = sa.Table(
     sa.Column("label", sa.String(100), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("last_used_at", UTCDateTime),
+    sa.Column("revoked_at", UTCDateTime),  # 0010: a revoked token opens nothing
 )
 
 # Who did what, when: every console and API action, refusals included.
@@ -363,6 +365,8 @@ console_audit = sa.Table(
     sa.Column("action", sa.String(64), nullable=False),
     sa.Column("target", sa.String(200), nullable=False, server_default=""),
     sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    # 0010: how it came: console, api (a bearer token) or cli (the shell)
+    sa.Column("via", sa.String(16), nullable=False, server_default="console"),
     sa.Index("ix_console_audit_at", "at"),
 )
 
@@ -455,7 +459,7 @@ drill_plans = sa.Table(
 
 
 # ---------------------------------------------------------------------------
-# Ladder follow-ups (migration 0008).
+# Ladder follow-ups (migration 0009).
 
 # What was last imported of a list an office keeps (``name``: ``roster``): the content's
 # SHA-256, a version that goes up with every import (every process reloads when it
@@ -482,4 +486,52 @@ opt_outs = sa.Table(
     sa.Column("phone", sa.String(20), primary_key=True),
     sa.Column("opted_out_at", UTCDateTime, nullable=False),
     sa.Column("via", sa.String(16), nullable=False),  # sms | import (cleared) …
+)
+
+# Incident events, sign-in throttle, token revocation, metrics (migration 0010).
+
+# Every incident transition (open, upgrade, update, downgrade, lift) as applied, with
+# the level before and after, the reason and who or what caused it (a feed, expiry,
+# ``console:NAME``, ``api:NAME``): the incident's timeline reads these.
+incident_events = sa.Table(
+    "incident_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("incident_id", sa.Integer, nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("previous_level", sa.Integer),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("warning_key", sa.String(300)),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+
+# Failed sign-ins counted per name typed, whether or not an account has that name, so
+# a lock-out answers the same for both and tells nobody which names exist.
+sign_in_throttle = sa.Table(
+    "sign_in_throttle",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", UTCDateTime),
+    sa.Column("last_failure_at", UTCDateTime, nullable=False),
+)
+
+# /metrics without whole-table scans: what no longer changes is folded into totals once
+# (acks as they come; outbox rows once settled) and each fold's high-water mark kept, so
+# a scrape reads only rows newer than the marks. Shared by every process.
+metric_totals = sa.Table(
+    "metric_totals",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("labels", sa.String(300), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+)
+
+metric_marks = sa.Table(
+    "metric_marks",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("last_id", sa.BigInteger, nullable=False),
 )
