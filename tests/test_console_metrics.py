@@ -29,7 +29,7 @@ async def test_settled_rows_are_counted_once_and_never_read_again(
     incident_id = await open_manual(client, officer)
     await app.pump()
     await confirm_by_link(app, incident_id, "V01")
-    sent = 'warnbot_messages_total{channel="twilio",outcome="sent"} 10.0'
+    sent = 'warnbot_messages_total{channel="twilio",outcome="sent"} 11.0'  # asks and 值班提示
     link = 'warnbot_acks_total{path="link"} 1.0'
     first = await _scrape(client)
     assert sent in first and link in first
@@ -58,7 +58,7 @@ async def test_scrapes_at_the_same_moment_count_each_row_once(
     results = await asyncio.gather(*(s.metric_figures(app.clock()) for s in stores))
     figures = await stores[0].metric_figures(app.clock())
     assert figures.acks == {"link": 1}
-    assert figures.messages[("twilio", "sent")] == 10
+    assert figures.messages[("twilio", "sent")] == 11  # ten asks and the 值班提示
     assert all(r.acks["link"] <= 1 for r in results)
 
 

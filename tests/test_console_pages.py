@@ -76,7 +76,7 @@ async def test_a_drill_is_marked_in_every_message(
     incident_id = await open_manual(client, officer, drill="on")
     await app.pump()
     bodies = [m.body for m in await app.store.sent_messages(incident_id)]
-    assert len(bodies) == 10
+    assert len(bodies) == 11  # ten asks and the duty officer's 值班提示
     assert all(b.startswith(("【演练】", "[DRILL]")) for b in bodies), bodies
 
 

@@ -1,5 +1,5 @@
 """Incident events: every transition recorded with its reason and source, the timeline
-built from them (feed-driven and by hand alike), and migration 0008 up and down."""
+built from them (feed-driven and by hand alike), and migration 0010 up and down."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import dataclasses
 import html
 import re
 
-import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
 from alembic import command
 
-from tests.conftest import DEMO, Clock
+from tests.conftest import DEMO
 from tests.console_helpers import MANUAL
 from warnbot.app import App
+from warnbot.evaluate import Transition
 from warnbot.ingest import cap
-from warnbot.model import Colour, Level
+from warnbot.model import Colour, Incident, Level
 from warnbot.store import Store, db
 
 pytest_plugins = ("tests.console_fixtures",)
@@ -31,22 +31,28 @@ def _timeline(page: str) -> list[tuple[str, str]]:
     return [(k, html.unescape(re.sub(r"<[^>]+>", "", t)).strip()) for k, t in untimed]
 
 
-async def test_a_transition_is_recorded_once_with_the_level_before_it(
-    store: Store, clock: Clock
-) -> None:
-    assert await store.record_transition(7, "open", Level.III, "手动", "console:张三", clock())
-    assert await store.record_transition(7, "upgrade", Level.II, "雨大", "console:张三", clock())
-    # App.apply and the console both recording the same upgrade keep one row
-    assert not await store.record_transition(7, "upgrade", Level.II, "雨大", "张三", clock())
-    assert await store.record_transition(7, "lift", Level.II, "雨停", "expiry", clock())
-    events = await store.incident_events(7)
+async def test_each_transition_is_recorded_once_with_the_level_before_it(app: App) -> None:
+    warning = cap.parse(FEED)
+    await app.ingest("demo", warning)
+    (incident, _), *_ = await app.store.open_incidents()
+    red = dataclasses.replace(warning, identifier=warning.identifier + "r", colour=Colour.RED)
+    await app.ingest("demo", red)
+    await app.ingest("demo", red)  # seen before: nothing new
+    await app.apply(_by_hand("lift", incident, "雨停"), None, "console:张三")
+    await app.apply(_by_hand("lift", incident, "again"), None, "console:李四")  # lifted: no-op
+    events = await app.store.incident_events(incident.id)
     assert [(e.kind, e.level, e.previous_level, e.source) for e in events] == [
-        ("open", Level.III, None, "console:张三"),
-        ("upgrade", Level.II, Level.III, "console:张三"),
-        ("lift", Level.II, Level.II, "expiry"),
+        ("open", Level.II, None, "demo"),
+        ("upgrade", Level.I, Level.II, "demo"),
+        ("lift", Level.I, Level.I, "console:张三"),
     ]
-    with pytest.raises(ValueError, match="unknown transition"):
-        await store.record_transition(7, "reopen", Level.II, "", "x", clock())
+
+
+def _by_hand(kind: str, incident: Incident, reason: str) -> Transition:
+    level = Level.I
+    return Transition(
+        kind, incident.key, incident.hazard, incident.region_code, level, "", reason, incident.id
+    )
 
 
 async def test_the_timeline_shows_each_transition_by_hand_with_reason_and_source(
@@ -68,33 +74,18 @@ async def test_the_timeline_shows_each_transition_by_hand_with_reason_and_source
     assert not [k for k, _ in entries if k == "manual_open"]  # not twice, from the audit log
 
 
-async def test_a_feed_driven_upgrade_recorded_where_it_is_applied_shows_in_the_timeline(
+async def test_a_feed_driven_upgrade_shows_in_the_timeline(
     app: App, client: TestClient, officer: str
 ) -> None:
-    (t,) = await app.ingest("示例县气象台 demo CAP", cap.parse(FEED))
-    (incident, _), *_ = await app.store.open_incidents()
-    # what App.apply records (see test_app_apply_records_every_transition below)
-    await app.store.record_transition(
-        incident.id, "open", incident.level, t.reason, "示例县气象台 demo CAP", app.clock()
-    )
-    await app.store.record_transition(
-        incident.id, "upgrade", Level.I, "暴雨红色预警", "示例县气象台 demo CAP", app.clock()
-    )
-    entries = _timeline(await (await client.get(f"/incidents/{incident.id}")).text())
-    assert ("upgrade", "提升 Ⅱ→Ⅰ 暴雨红色预警 · 来源：示例县气象台 demo CAP") in entries
-
-
-@pytest.mark.xfail(
-    strict=True, reason="App.apply does not call store.record_transition yet (the lead wires it)"
-)
-async def test_app_apply_records_every_transition(app: App) -> None:
     warning = cap.parse(FEED)
-    await app.ingest("demo", warning)
+    await app.ingest("示例县气象台 demo CAP", warning)
     red = dataclasses.replace(warning, identifier=warning.identifier + "r", colour=Colour.RED)
-    await app.ingest("demo", red)
+    await app.ingest("示例县气象台 demo CAP", red)
     (incident, _), *_ = await app.store.open_incidents()
-    kinds = [(e.kind, e.level, e.source) for e in await app.store.incident_events(incident.id)]
-    assert kinds == [("open", Level.II, "demo"), ("upgrade", Level.I, "demo")]
+    entries = _timeline(await (await client.get(f"/incidents/{incident.id}")).text())
+    upgrades = [t for k, t in entries if k == "upgrade"]
+    assert len(upgrades) == 1 and upgrades[0].startswith("提升 Ⅱ→Ⅰ")
+    assert upgrades[0].endswith("来源：示例县气象台 demo CAP")
 
 
 async def test_migration_0010_goes_down_and_up_again(db_url: str) -> None:
@@ -119,7 +110,7 @@ async def test_migration_0010_goes_down_and_up_again(db_url: str) -> None:
         await engine.dispose()
 
 
-async def test_migration_0008_creates_exactly_the_tables_the_code_reads(store: Store) -> None:
+async def test_migration_0010_creates_exactly_the_tables_the_code_reads(store: Store) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 

@@ -25,6 +25,7 @@ from warnbot import (
     dutyalerts,
     failover,
     feedwatch,
+    lifecycle,
     links,
     log,
     receipts,
@@ -36,7 +37,7 @@ from warnbot import (
 from warnbot.channels import CHANNELS, Channel
 from warnbot.errors import ConfigError, SendError
 from warnbot.escalate import escalate, muster_overdue
-from warnbot.evaluate import Transition, evaluate, evaluate_observations, lapsed, longest_window_s
+from warnbot.evaluate import Transition, evaluate_observations, lapsed, longest_window_s
 from warnbot.model import (
     BARE_REPLY,
     FIRST_REPLY_CODE,
@@ -51,7 +52,6 @@ from warnbot.model import (
 )
 from warnbot.model import Warning as CapWarning
 from warnbot.plan import duty_officers, group_notices, plan
-from warnbot.publish import publish_cap
 from warnbot.regions import RegionTree, load_tree
 from warnbot.render import Renderer
 from warnbot.rosters.audience import is_opt_out, tip_blast
@@ -186,75 +186,29 @@ class App:
     # ingest → evaluate → plan → render → outbox ---------------------------
 
     async def ingest(self, feed: str, w: CapWarning) -> list[Transition]:
-        """Take in one warning; a warning seen before changes nothing."""
-        if not await self.store.record_warning(feed, w, self.clock()):
-            return []
-        opened = await self.store.open_incidents()
-        expiries = await self.store.warning_expiries(k for _, k in opened if k)
-        transitions = evaluate(
-            self.settings.rules, w, opened, self.clock(), tree=self.regions, holder_expires=expiries
-        )
-        for t in transitions:
-            await self.apply(t, w.key, source=feed)
-        return transitions
+        """Take in one warning; a warning seen before changes nothing (``lifecycle``)."""
+        return await lifecycle.ingest(self, feed, w)
 
     async def lift_lapsed(self) -> list[Transition]:
         """Lift every incident whose warning has expired (a scheduled job)."""
         opened = await self.store.open_incidents()
         expiries = await self.store.warning_expiries(k for _, k in opened if k)
         transitions = lapsed(opened, expiries, self.clock())
-        for t in transitions:
-            await self.apply(t, None, source="expiry")
+        await lifecycle.apply(self, transitions, None, source="expiry")
         return transitions
 
     async def apply(self, t: Transition, warning_key: str | None, source: str) -> None:
-        """Make a transition happen, then publish it as CAP (when configured; never for
-        a drill, whose transitions stay inside the office)."""
-        _log.info("transition", kind=t.kind, incident=t.key, level=t.level.roman, reason=t.reason)
-        if t.kind == "open":
-            incident_id = (await self.open(t, warning_key, source)).id
-        elif t.incident_id is None:
-            return
-        elif t.kind == "lift":
-            incident_id = t.incident_id
-            await self.store.lift(incident_id, self.clock())
-            self.observe("lifted", key=t.key, reason=t.reason)
-            await self.tell_reached(incident_id, "lifted")
-            await self.alert_duty(incident_id, "lifted")
-        else:
-            incident_id = t.incident_id
-            policy = self.settings.level_policy(t.level) if t.kind == "upgrade" else None
-            await self.store.follow(incident_id, t.level, warning_key, policy)
-            if t.kind != "update":
-                self.observe(t.kind, key=t.key, level=t.level, reason=t.reason)
-        incident = await self.store.incident(incident_id)
-        if incident is None:
-            return
-        if t.kind == "upgrade":
-            await self.reask(incident)
-            await self.alert_duty(incident.id, "upgraded")
-        if drills.reaches_public(incident):  # a drill never leaves the office as CAP
-            await publish_cap(self.store, self.settings, incident, t.kind, self.clock())
+        """Make a transition happen and follow it up (``lifecycle.apply``)."""
+        await lifecycle.apply(self, [t], warning_key, source)
 
     async def open(self, t: Transition, warning_key: str | None, source: str) -> Incident:
-        draft = Incident(
-            id=0,
-            key=t.key,
-            hazard=t.hazard,
-            region_code=t.region_code,
-            level=t.level,
-            status="open",
-            opened_at=self.clock(),
-            headline=t.headline,
-            policy=self.settings.level_policy(t.level),
-            source=source,
-        )
-        incident = await self.store.open_incident(draft, warning_key)
-        self.observe("opened", incident=incident, reason=t.reason)
-        asked = await self.notify(incident)
-        await self.alert_duty(incident.id, "opened", asked=len(asked))
-        await self.send_tips(incident)
-        return incident
+        """Open an incident for ``t`` (an ``open`` transition) and ask its people."""
+        (applied,) = await lifecycle.apply(self, [t], warning_key, source)
+        return applied.incident
+
+    async def resume_unfinished(self) -> int:
+        """Follow up the transitions a crash left half done (a scheduled job)."""
+        return await lifecycle.resume(self)
 
     async def send_tips(self, incident: Incident) -> int:
         """Tell the public audience of the incident's region (提示短信, lane 1, after
@@ -297,25 +251,25 @@ class App:
         open_keys = {i.key for i, _ in await self.store.open_incidents()}
         for plan_ in await self.store.claim_due_drills(self.clock(), worker):
             policy = self.settings.level_policy(plan_.level)
-            ids = []
-            for draft in drills.drafts(plan_, policy, self.clock()):
-                if draft.key in open_keys:
-                    continue
-                incident = await self.store.open_incident(draft, None)
-                self.observe("opened", incident=incident, reason="演练 drill")
-                asked = await self.notify(incident)
-                await self.alert_duty(incident.id, "opened", asked=len(asked))
-                opened.append(incident)
-                ids.append(incident.id)
-            await self.store.drill_fired(plan_.id, ids)
+            drafts = [
+                d for d in drills.drafts(plan_, policy, self.clock()) if d.key not in open_keys
+            ]
+            fired = await lifecycle.open_drafts(self, drafts, "演练 drill", f"drill:{plan_.id}")
+            await self.store.drill_fired(plan_.id, [i.id for i in fired])
+            opened += fired
         return opened
 
     async def notify(
-        self, incident: Incident, reached: frozenset[str] = frozenset()
+        self,
+        incident: Incident,
+        reached: frozenset[str] = frozenset(),
+        exclude: frozenset[str] = frozenset(),
     ) -> list[Request]:
         """Ask everyone the plan names to confirm; their messages enter the outbox.
-        Persons in ``reached`` were asked at the level before: their ask says 升级."""
-        deliveries = plan(incident, self.people.values(), self.settings.sms_channel, self.clock())
+        Persons in ``reached`` were asked at the level before: their ask says 升级.
+        Persons in ``exclude`` are asked by another incident of the same response."""
+        people = [p for p in self.people.values() if p.key not in exclude]
+        deliveries = plan(incident, people, self.settings.sms_channel, self.clock())
         by_key = {d.responder.key: d for d in deliveries}
         lists = await self._transfer_lists(incident, by_key)
 
@@ -804,8 +758,7 @@ class App:
         recent = await self.store.recent_observations(since)
         opened = await self.store.open_incidents()
         transitions = evaluate_observations(self.settings.rules, recent, opened, now)
-        for t in transitions:
-            await self.apply(t, None, source=feed)
+        await lifecycle.apply(self, transitions, None, source=feed)
         return transitions
 
     async def report_silent_feeds(self) -> list[feedwatch.Silence]:

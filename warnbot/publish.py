@@ -16,11 +16,19 @@ from warnbot.store import Store
 
 
 async def publish_cap(
-    store: Store, settings: Settings, incident: Incident, kind: str, now: datetime
+    store: Store,
+    settings: Settings,
+    incident: Incident,
+    kind: str,
+    now: datetime,
+    event_id: int | None = None,
 ) -> capout.Published | None:
     """Publish ``kind`` (open, upgrade, downgrade, update, lift) of ``incident``; a
-    drill's document is kept but never pushed downstream."""
+    drill's document is kept but never pushed downstream. With ``event_id`` (the
+    incident event it publishes), publishing that event again does nothing."""
     if settings.cap is None:
+        return None
+    if event_id is not None and await store.cap_published(event_id):
         return None
     previous = await store.latest_cap(incident.id)
     if previous is None and kind == "lift":
@@ -42,6 +50,6 @@ async def publish_cap(
         if drills.reaches_public(incident)  # a drill's document (Exercise) is kept, never pushed
     ]
     await store.add_cap(
-        incident.id, doc.identifier, doc.reference, at, doc.msg_type, doc.xml, pushes, now
+        incident.id, doc.identifier, doc.reference, at, doc.msg_type, doc.xml, pushes, now, event_id
     )
     return doc

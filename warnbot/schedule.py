@@ -64,6 +64,7 @@ class Schedule:
                 self._every(f"feed:{feed.name}", feed.interval_s, now, job, feed.jitter)
         self._every("escalation", app.settings.escalation_tick_s, now, app.tick)
         self._every("expiry", app.settings.escalation_tick_s, now, app.lift_lapsed)
+        self._every("resume", app.settings.escalation_tick_s, now, app.resume_unfinished)
         worker = f"{socket.gethostname()}:{os.getpid()}"
         drills_due = functools.partial(app.fire_due_drills, worker)
         self._every("drills", app.settings.escalation_tick_s, now, drills_due)

@@ -14,13 +14,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from warnbot import regions
+from warnbot import lifecycle, regions
 from warnbot.app import App
 from warnbot.console import messages
 from warnbot.evaluate import Transition, incident_key
 from warnbot.model import Incident, Level, Message, Tier
 from warnbot.plan import plan
-from warnbot.publish import publish_cap
 from warnbot.store.accounts import ConsoleStore
 
 # Headline templates a duty officer can pick instead of writing free text.
@@ -145,15 +144,6 @@ def scopes(app: App, m: Manual, source: str) -> list[Scope]:
     return choose(app, m, source).scopes
 
 
-def _asker(app: App, scope: Scope) -> App:
-    """``app`` asking only the persons this scope's incident asks (the others are
-    asked by an incident before it in the same response)."""
-    if not scope.asked_elsewhere:
-        return app
-    people = {k: p for k, p in app.people.items() if k not in scope.asked_elsewhere}
-    return dataclasses.replace(app, people=people)
-
-
 async def open_manual(
     app: App, audit: ConsoleStore, m: Manual, actor: str, via: str = "console"
 ) -> list[Incident]:
@@ -168,18 +158,10 @@ async def open_manual(
     clash = [d.key for d in drafts if d.key in open_keys]
     if clash:
         raise ActionError("already_open", keys=", ".join(clash))
-    opened = []
-    for scope in chosen:
-        incident = await app.store.open_incident(scope.draft, None)
-        reason = f"手动启动 manual response ({actor})"
-        await app.store.record_transition(
-            incident.id, "open", incident.level, reason, source, incident.opened_at
-        )
-        app.observe("opened", incident=incident, reason=reason)
-        await _asker(app, scope).notify(incident)
-        await app.send_tips(incident)  # as App.open does; never for a drill
-        if not incident.drill:
-            await publish_cap(app.store, app.settings, incident, "open", app.clock())
+    reason = f"手动启动 manual response ({actor})"
+    excluded = {c.draft.key: sorted(c.asked_elsewhere) for c in chosen}
+    opened = await lifecycle.open_drafts(app, drafts, reason, source, excluded)
+    for incident in opened:
         await audit.audit(
             actor,
             "manual_open",
@@ -189,7 +171,6 @@ async def open_manual(
             f"drill={incident.drill}: {incident.headline}",
             via=via,
         )
-        opened.append(incident)
     return opened
 
 
@@ -338,12 +319,8 @@ def _reason(reason: str) -> str:
 async def _apply(
     app: App, incident: Incident, kind: str, level: Level, reason: str, actor: str, via: str
 ) -> None:
-    """Apply a transition and record it in the incident's events. ``App.apply`` records
-    it too once it is wired to; the store keeps one row for both."""
-    source = f"{via}:{actor}"
-    t = _transition(kind, incident, level, reason, actor)
-    await app.apply(t, None, source)
-    await app.store.record_transition(incident.id, kind, level, t.reason, source, app.clock())
+    """Apply a transition by hand; its event names ``via:actor`` as its source."""
+    await app.apply(_transition(kind, incident, level, reason, actor), None, f"{via}:{actor}")
 
 
 def _transition(kind: str, incident: Incident, level: Level, reason: str, actor: str) -> Transition:

@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from warnbot.model import Incident
+from warnbot.store.incidents import incident_of
 from warnbot.store.metricsfold import MetricStore
 from warnbot.store.previewreads import PreviewReads
 from warnbot.store.reportreads import ReportReads
-from warnbot.store.store import _incident
 from warnbot.store.tables import (
     acks,
     address_failures,
@@ -295,7 +295,7 @@ class ConsoleStore(PreviewReads, ReportReads, MetricStore):
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
-        return [(_incident(r), r["lifted_at"]) for r in rows]
+        return [(incident_of(r), r["lifted_at"]) for r in rows]
 
     async def lifted_at(self, incident_id: int) -> datetime | None:
         query = sa.select(incidents.c.lifted_at).where(incidents.c.id == incident_id)

@@ -33,6 +33,12 @@ class CapStore(Base):
             row = (await conn.execute(query)).mappings().one_or_none()
         return (row["reference"], row["xml"].encode()) if row else None
 
+    async def cap_published(self, event_id: int) -> bool:
+        """Whether the incident event ``event_id`` has its CAP document already."""
+        query = sa.select(cap_documents.c.sequence).where(cap_documents.c.event_id == event_id)
+        async with self.engine.connect() as conn:
+            return (await conn.execute(query)).first() is not None
+
     async def add_cap(
         self,
         incident_id: int,
@@ -43,8 +49,10 @@ class CapStore(Base):
         xml: bytes,
         pushes: Sequence[Message],
         now: datetime,
+        event_id: int | None = None,
     ) -> None:
-        """Keep a published document and queue its pushes downstream, together."""
+        """Keep a published document and queue its pushes downstream, together;
+        ``event_id`` names the incident event it publishes (one document each)."""
         async with self.engine.begin() as conn:
             query = sa.select(sa.func.coalesce(sa.func.max(cap_documents.c.sequence), 0)).where(
                 cap_documents.c.incident_id == incident_id
@@ -59,6 +67,7 @@ class CapStore(Base):
                     sent=sent,
                     msg_type=msg_type,
                     xml=xml.decode(),
+                    event_id=event_id,
                 )
             )
             await enqueue(conn, pushes, now)

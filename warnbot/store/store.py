@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -15,24 +14,19 @@ from warnbot import log
 from warnbot.model import (
     FIRST_REPLY_CODE,
     Delivery,
-    Incident,
-    Level,
-    LevelPolicy,
     Message,
     Request,
     Responder,
     Tier,
 )
-from warnbot.model import Warning as CapWarning
 from warnbot.store import db
 from warnbot.store.capdocs import CapStore
 from warnbot.store.events import EventStore
 from warnbot.store.feeds import FeedStore
+from warnbot.store.incidents import IncidentStore
 from warnbot.store.ladder import (
     OPEN,
     LadderStore,
-    policy_json,
-    policy_of,
     request_of,
     tier_policy_json,
 )
@@ -47,7 +41,6 @@ from warnbot.store.tables import (
     requests,
     responder_phones,
     responders,
-    warnings,
 )
 
 Compose = Callable[[Request], list[Message]]
@@ -56,6 +49,7 @@ _log = log.get(__name__)
 
 
 class Store(
+    IncidentStore,
     LadderStore,
     FeedStore,
     CapStore,
@@ -97,82 +91,6 @@ class Store(
         query = sa.select(responder_phones.c.responder_key).where(responder_phones.c.phone == phone)
         async with self.engine.connect() as conn:
             return (await conn.execute(query)).scalar_one_or_none()
-
-    # warnings and incidents -------------------------------------------------
-
-    async def record_warning(self, feed: str, w: CapWarning, now: datetime) -> bool:
-        """Remember a warning; False when this sender+identifier was seen before."""
-        row = {
-            "feed": feed,
-            "sender": w.sender,
-            "identifier": w.identifier,
-            "msg_type": w.msg_type,
-            "event": w.event[:300],
-            "sent": w.sent,
-            "expires": w.expires,
-            "received_at": now,
-        }
-        async with self.engine.begin() as conn:
-            result = await conn.execute(_insert_ignore(conn, warnings).values(row))
-            return bool(result.rowcount)
-
-    async def open_incident(self, draft: Incident, warning_key: str | None) -> Incident:
-        """Store a new incident; ``draft.id`` is ignored and the stored one returned."""
-        values = {f.name: getattr(draft, f.name) for f in dataclasses.fields(draft)}
-        values.pop("id")
-        values.update(
-            level=int(draft.level), policy=policy_json(draft.policy), warning_key=warning_key
-        )
-        async with self.engine.begin() as conn:
-            stmt = incidents.insert().values(values).returning(incidents.c.id)
-            new_id = (await conn.execute(stmt)).scalar_one()
-        return dataclasses.replace(draft, id=int(new_id))
-
-    async def follow(
-        self,
-        incident_id: int,
-        level: Level,
-        warning_key: str | None,
-        policy: LevelPolicy | None = None,
-    ) -> None:
-        """Set the level and, when a warning moved it, the warning a later CAP Update or
-        Cancel will reference (readings move the level without touching the chain).
-        An upgrade freezes the new level's policy onto the incident; the requests
-        already made keep the tier policy frozen onto each of them."""
-        values: dict[str, Any] = {"level": int(level)}
-        if warning_key is not None:
-            values["warning_key"] = warning_key
-        if policy is not None:
-            values["policy"] = policy_json(policy)
-        await self._update(incidents, incidents.c.id == incident_id, **values)
-
-    async def warning_expiries(self, keys: Iterable[str]) -> dict[str, datetime | None]:
-        """When each warning (by ``sender,identifier``) expires, for the ones we have."""
-        pairs = [k.split(",", 1) for k in keys if "," in k]
-        if not pairs:
-            return {}
-        match = sa.tuple_(warnings.c.sender, warnings.c.identifier).in_([tuple(p) for p in pairs])
-        query = sa.select(warnings.c.sender, warnings.c.identifier, warnings.c.expires).where(match)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return {f"{s},{i}": e for s, i, e in rows}
-
-    async def lift(self, incident_id: int, now: datetime) -> None:
-        """Close an incident (解除): its open requests stop escalating."""
-        await self._update(incidents, incidents.c.id == incident_id, status="lifted", lifted_at=now)
-
-    async def open_incidents(self) -> list[tuple[Incident, str | None]]:
-        """Open incidents with the key of the warning that opened each."""
-        query = sa.select(incidents).where(incidents.c.status == "open")
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings()
-            return [(_incident(r), r["warning_key"]) for r in rows]
-
-    async def incident(self, incident_id: int) -> Incident | None:
-        query = sa.select(incidents).where(incidents.c.id == incident_id)
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).mappings().one_or_none()
-            return _incident(row) if row else None
 
     # requests ---------------------------------------------
 
@@ -276,20 +194,4 @@ def _responder(r: Any) -> Responder:
         language=r["language"],
         superior=r["superior"],
         chat_ids=tuple(sorted((r["chat_ids"] or {}).items())),
-    )
-
-
-def _incident(r: Any) -> Incident:
-    return Incident(
-        id=r["id"],
-        key=r["key"],
-        hazard=r["hazard"],
-        region_code=r["region_code"],
-        level=Level(r["level"]),
-        status=r["status"],
-        opened_at=r["opened_at"],
-        headline=r["headline"],
-        policy=policy_of(r["policy"]),
-        drill=r["drill"],
-        source=r["source"],
     )

@@ -259,6 +259,10 @@ cap_documents = sa.Table(
     sa.Column("sent", UTCDateTime, nullable=False),
     sa.Column("msg_type", sa.String(16), nullable=False),
     sa.Column("xml", sa.Text, nullable=False),
+    # 0011: the incident event this document publishes; one document per event, so a
+    # follow-up run again after a crash publishes nothing twice
+    sa.Column("event_id", sa.Integer),
+    sa.UniqueConstraint("event_id", name="uq_cap_documents_event_id"),
 )
 
 keyring = sa.Table(
@@ -505,6 +509,11 @@ incident_events = sa.Table(
     sa.Column("source", sa.String(200), nullable=False),
     sa.Column("warning_key", sa.String(300)),
     sa.Column("at", UTCDateTime, nullable=False),
+    # 0011: the event is the journal of its own follow-ups (asks, notices, alerts, tips,
+    # CAP): done_at is set when they all ran; an event without it is followed up again
+    sa.Column("done_at", UTCDateTime),
+    sa.Column("detail", sa.JSON),  # what the follow-up needs beyond the incident
+    sa.Index("ix_incident_events_unfinished", "done_at", "at"),
 )
 
 # Failed sign-ins counted per name typed, whether or not an account has that name, so
