@@ -60,10 +60,23 @@ from warnbot.secrecy import secret_values
 from warnbot.settings import Settings
 from warnbot.store import OutboxRow, Report, Store
 
-# Provider codes that say an address will never work (Twilio: 21211 invalid number,
+# Provider codes that say an address will not work (Twilio: 21211 invalid number,
 # 21610 unsubscribed, 21614 not a mobile, 30004 blocked, 30005 unknown handset,
-# 30006 landline): recorded on the person, never retried, next address tried.
-PERMANENT_CODES = frozenset({"21211", "21610", "21614", "30004", "30005", "30006"})
+# 30006 landline; Aliyun's delivery receipts (SmsReport err_code): MOBILE_NOT_ON_SERVICE
+# 停机、空号、暂停服务、关机、不在服务区, INVALID_NUMBER 号码状态异常, MOBILE_ACCOUNT_ABNORMAL
+# 账户异常、欠费, MOBILE_IN_BLACK 黑名单 (the person unsubscribed the signature),
+# USER_REJECT 用户退订): recorded on the person, never retried, next address tried.
+# Not these: a flow control, keyword block or carrier fault says nothing of the address.
+PERMANENT_CODES = frozenset(
+    {"21211", "21610", "21614", "30004", "30005", "30006"}
+    | {
+        "MOBILE_NOT_ON_SERVICE",
+        "INVALID_NUMBER",
+        "MOBILE_ACCOUNT_ABNORMAL",
+        "MOBILE_IN_BLACK",
+        "USER_REJECT",
+    }
+)
 
 # Ladder steps that report people to someone, and the SMS template each uses.
 REPORTS = {"superior": "silent", "duty_officer": "duty", "muster": "muster_late"}
