@@ -174,6 +174,34 @@ async def test_cost_and_time_to_send_follow_the_configured_rate_asks_first_then_
     assert f'id="preview-time">{done_s:.1f} 秒<' in page
 
 
+async def test_the_time_to_send_follows_a_bucket_named_unlike_its_channel(
+    app: App, client: TestClient, officer: str
+) -> None:
+    """``[rate_limits.短信账户] channels = ["twilio"]``: the dispatcher paces Twilio SMS by
+    it, so the preview does too (it used to look up a limit named "twilio" only)."""
+    account = RateLimit(rate_per_s=2, per_segment=True, price_per_segment=0.05, channels=["twilio"])
+    app.settings = app.settings.model_copy(update={"rate_limits": {"短信账户": account}})
+    page = await _preview(client, officer)
+    assert _cell(page, "ask:twilio", "time") == f"{20 / account.effective_per_s:.1f} 秒"
+    assert _cell(page, "ask:twilio", "cost") == "1.00"
+
+
+async def test_a_per_sender_limit_paces_the_notices_to_one_group(
+    app: App, client: TestClient, officer: str
+) -> None:
+    """Each WeCom robot takes 20 a minute: two groups get two tiers' notices each, and
+    each group's two take two slots of its own bucket — not four of one."""
+    robot = RateLimit.model_validate({"rate_per_min": 20, "per_sender": True})
+    tiers = [Tier.TOWNSHIP, Tier.VILLAGE]
+    groups = [GroupRoute(channel="wecom", group=g, tiers=tiers) for g in ("三防工作群", "镇村群")]
+    app.settings = app.settings.model_copy(
+        update={"groups": groups, "rate_limits": {"wecom": robot}}
+    )
+    page = await _preview(client, officer)
+    assert _cell(page, "group:wecom", "messages") == "4"
+    assert _cell(page, "group:wecom", "time") == f"{2 / robot.effective_per_s:.1f} 秒"
+
+
 async def _asked(app: App) -> list[str]:
     return sorted(r for k, _, r in await _outbox(app) if k.startswith("request") and r)
 
