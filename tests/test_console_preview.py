@@ -79,6 +79,20 @@ async def test_each_tiers_sample_is_the_ask_then_sent_with_a_link_as_long(
         _same_but_token(samples[tier], await _body_of(app, key))
 
 
+async def test_with_another_incident_waiting_the_sample_shows_the_code_then_sent(
+    app: App, client: TestClient, officer: str
+) -> None:
+    """Everyone already has an ask waiting (code 11): the next ask is code 12, and the
+    preview shows "12" as the message will (it showed "2", a code nobody is given)."""
+    await _confirm(client, officer, hazard="台风")
+    page = await _preview(client, officer)
+    sample = _sample(page, "ask:twilio:county")
+    assert '回复"12"' in sample
+    await _confirm(client, officer)
+    sent = [b for k, b, r in await _outbox(app) if r == "X01" and k.startswith("request")]
+    _same_but_token(sample, sent[-1])
+
+
 async def test_the_segment_count_per_message_and_in_all_is_exact(
     app: App, client: TestClient, officer: str
 ) -> None:

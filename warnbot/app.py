@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -680,10 +680,10 @@ class App:
     def _step_messages(
         self, steps: list[Step], requests: dict[int, Request], incidents: dict[int, Incident | None]
     ) -> list[Message]:
-        waiting = Counter(r.responder_key for r in requests.values())
+        codes = reminder_codes(requests.values())
         asks = [
             self._ask_again(
-                s, requests[s.request_id], incidents[s.incident_id], waiting[s.responder_key] > 1
+                s, requests[s.request_id], incidents[s.incident_id], codes[s.request_id]
             )
             for s in steps
             if s.kind in ("repeat", "voice")
@@ -721,10 +721,10 @@ class App:
         ]
 
     def _ask_again(
-        self, s: Step, req: Request, incident: Incident | None, several: bool = False
+        self, s: Step, req: Request, incident: Incident | None, code: str
     ) -> Message | None:
-        """A reminder by SMS, or a call by voice (when a voice channel is configured);
-        with ``several`` requests waiting, the reminder shows the request's own code."""
+        """A reminder by SMS showing ``code`` (``reminder_codes``), or a call by voice
+        (when a voice channel is configured)."""
         person = self.people.get(s.responder_key)
         if person is None or incident is None or not person.phones:
             return None
@@ -748,7 +748,6 @@ class App:
                 person.key,
                 ack_token=self.token(req.id),
             )
-        code = req.reply_code if several else shown_code(req.reply_code)
         body = self._sms(person, "repeat", incident, code=code, n=s.n, link=self.link(req.id))
         channel = self.settings.sms_channel
         return Message(
@@ -974,6 +973,20 @@ def shown_code(reply_code: str) -> str:
     """The code an ask shows: "1" for the person's only open request (code 11 when it
     was asked; see ``model.FIRST_REPLY_CODE``), else the request's own code."""
     return BARE_REPLY if reply_code == str(FIRST_REPLY_CODE) else reply_code
+
+
+def reminder_codes(waiting: Iterable[Request]) -> dict[int, str]:
+    """The code each reminder shows, by request id, given every request still waiting
+    for an answer (of any incident): with several waiting for one person, each shows its
+    own code, since a bare "1" then confirms none of them; alone, it shows what its ask
+    showed (``shown_code``). The ladder's reminders and the console's "remind the silent
+    now" both ask this, so a person is never told two different codes for one request."""
+    requests = list(waiting)
+    count = Counter(r.responder_key for r in requests)
+    return {
+        r.id: r.reply_code if count[r.responder_key] > 1 else shown_code(r.reply_code)
+        for r in requests
+    }
 
 
 def _mtime(path: Path) -> int | None:

@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from warnbot import drills, links, sms, transfers
-from warnbot.app import App
+from warnbot.app import App, shown_code
 from warnbot.console.actions import Manual, Scope, check, choose
 from warnbot.console.boardview import region_name
-from warnbot.model import Delivery, Incident
+from warnbot.model import Delivery, Incident, next_reply_code
 from warnbot.plan import plan
 from warnbot.settings import RateLimit
 from warnbot.slots import buckets_for
@@ -148,10 +148,11 @@ async def _ask_bodies(
         for d in deliveries:
             next_id += 1
             codes = taken.setdefault(d.responder.key, set())
-            code = next(str(n) for n in range(1, len(codes) + 2) if str(n) not in codes)
+            code = next_reply_code(codes)  # as the store will number the request
             codes.add(code)
             link = f"{app.public_url}/a/{links.sign(next_id, throwaway)}"
-            bodies.append(ask_text(app, draft, d, code, link, lists.get(d.responder.key, [])))
+            entries = lists.get(d.responder.key, [])
+            bodies.append(ask_text(app, draft, d, shown_code(code), link, entries))
         out.append(bodies)
     return out
 
