@@ -59,6 +59,7 @@ from warnbot.rosters.rota import DutyRota, OnShift, duty_officers_at, load_rota,
 from warnbot.secrecy import secret_values
 from warnbot.settings import Settings
 from warnbot.store import OutboxRow, Report, Store
+from warnbot.store.imports import Origin
 
 # Provider codes that say an address will not work (Twilio: 21211 invalid number,
 # 21610 unsubscribed, 21614 not a mobile, 30004 blocked, 30005 unknown handset,
@@ -107,6 +108,7 @@ class App:
     rota: DutyRota = field(default_factory=DutyRota)
     roster_version: int = 0  # the stored roster's version in ``people``
     rota_mtime: int | None = None  # the rota file's st_mtime_ns when it was read
+    transfers_mtime: int | None = None  # the transfer-list file's, when last compared
 
     async def start(self) -> None:
         """Migrate the schema, load the region tree and the roster, fetch the link key."""
@@ -118,10 +120,7 @@ class App:
             await self.seed_roster(self.settings.roster)
         await self.reload_people()
         if self.settings.transfer_lists:
-            entries = transfers.load(
-                self.settings.transfer_lists, self.people.keys(), self.settings.phone_region
-            )
-            await self.store.sync_transfer_lists(entries)
+            await self.seed_transfer_lists(self.settings.transfer_lists)
         if self.settings.rota:
             self.load_rota(self.settings.rota)
         secret = self.settings.web.link_secret
@@ -153,6 +152,37 @@ class App:
         _log.info("roster_applied", source=str(path), persons=len(people))
         return True
 
+    async def seed_transfer_lists(self, path: Path) -> bool:
+        """Apply the configured transfer-list file (转移清单) when its content changed since
+        it was last applied (or none is stored); True when it was. As with the roster,
+        the stored lists are the ones used: ``warnbot transfer import`` stays until the
+        file changes. Entries are checked against the roster; ConfigError lists every
+        bad one and changes nothing."""
+        self.transfers_mtime = _mtime(path)
+        sha256 = rosters.file_sha256(path, "transfer list")
+        state = await self.store.transfer_lists_state()
+        if state is not None and state.config_sha256 == sha256:
+            return False
+        entries = transfers.load(path, self.people.keys(), self.settings.phone_region)
+        origin = Origin(sha256, str(path), "config", self.clock(), config_sha256=sha256)
+        await self.store.import_transfer_lists(entries, origin)
+        _log.info("transfer_lists_applied", source=str(path), entries=len(entries))
+        return True
+
+    async def _refresh_transfer_lists(self, path: Path) -> None:
+        """A running process applies a changed transfer-list file (noticed by its mtime,
+        then compared by content); a file with errors is logged and the stored lists
+        kept, once per change of the file."""
+        if _mtime(path) == self.transfers_mtime:
+            return
+        try:
+            await self.seed_transfer_lists(path)
+        except ConfigError as e:
+            first = e.problems[0] if e.problems else ""
+            _log.error(
+                "transfer_lists_refused", source=str(path), problems=len(e.problems), first=first
+            )
+
     async def reload_people(self) -> None:
         """Read the roster from the store, noting its version (read first: an import
         between the two reads only causes one more reload)."""
@@ -162,8 +192,10 @@ class App:
 
     async def refresh(self) -> bool:
         """Reload the roster when another process imported a newer version (one small
-        read), and the rota when its file changed (its mtime) or the roster did; every
-        process runs it periodically. True when the roster reloaded."""
+        read), and the rota when its file changed (its mtime) or the roster did; apply
+        the transfer-list file when it changed (the lists are read from the store at
+        each ask, so applying is all a reload needs). Every process runs it
+        periodically. True when the roster reloaded."""
         state = await self.store.roster_state()
         reloaded = (state.version if state else 0) != self.roster_version
         if reloaded:
@@ -172,6 +204,8 @@ class App:
         path = self.settings.rota
         if path is not None and (reloaded or _mtime(path) != self.rota_mtime):
             self._reload_rota(path)
+        if self.settings.transfer_lists is not None:
+            await self._refresh_transfer_lists(self.settings.transfer_lists)
         return reloaded
 
     def load_rota(self, path: Path) -> None:
