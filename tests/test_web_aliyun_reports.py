@@ -194,6 +194,7 @@ async def test_malformed_receipts_are_skipped_and_the_others_taken(
     batch = [
         "not an object",
         good | {"biz_id": ""},
+        good | {"biz_id": "9" * 65},
         good | {"success": "maybe"},
         {k: v for k, v in good.items() if k != "success"},
         good,

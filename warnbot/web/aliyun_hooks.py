@@ -58,6 +58,7 @@ from warnbot.web.keys import APP
 _log = log.get(__name__)
 _MAINLAND = re.compile(r"(?:\+?86|0086)?(1[3-9]\d{9})")
 SUCCESS = {"code": 0, "msg": "接收成功"}  # Aliyun checks only that code is a number
+MAX_ID_CHARS = 64  # an outbox provider id; Aliyun's BizId is about 20
 
 
 async def inbound_sms(request: web.Request) -> web.Response:
@@ -101,7 +102,9 @@ def _receipt(item: Any) -> tuple[str, str, str | None] | None:
     if not isinstance(item, dict):
         return None
     biz_id, success = item.get("biz_id"), _flag(item.get("success"))
-    if not isinstance(biz_id, str) or not biz_id.strip() or success is None:
+    if not isinstance(biz_id, str) or not 0 < len(biz_id.strip()) <= MAX_ID_CHARS:
+        return None
+    if success is None:
         return None
     if success:
         return biz_id.strip(), "delivered", None
