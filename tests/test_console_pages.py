@@ -14,15 +14,18 @@ import re
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import PUBLIC_URL, Clock, sign
-from tests.console_helpers import MANUAL, open_manual
+from tests.console_helpers import MANUAL, confirm_by_link, open_manual
+from warnbot import links
 from warnbot.app import App
 from warnbot.console.incidents import CSRF_SLOT
 from warnbot.console.keys import BOARDS
 from warnbot.model import Level, Tier
 from warnbot.store.accounts import ConsoleStore
+from warnbot.store.tables import outbox
 
 pytest_plugins = ("tests.console_fixtures",)
 
@@ -158,6 +161,58 @@ async def test_remind_the_silent_asks_only_those_past_their_window(
     assert len(rows) == 9 and {state for _, state in rows} == {"silent"}
     resp = await client.post(f"/incidents/{incident_id}/remind", data={"csrf": officer})
     assert resp.status == 200 and "已安排提醒 9 人" in await resp.text()
+
+
+async def _codes(app: App, incident_id: int, kind: str) -> dict[str, str]:
+    """The reply code each queued message of ``kind`` (remind, repeat) tells its person."""
+    query = sa.select(outbox.c.responder_key, outbox.c.body).where(
+        outbox.c.incident_id == incident_id, outbox.c.key.startswith(f"{kind}:")
+    )
+    async with app.store.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return {key: re.findall(r'"(\d+)"', body)[0] for key, body in rows}
+
+
+async def test_remind_the_silent_shows_the_code_the_ladders_reminder_shows(
+    app: App, client: TestClient, officer: str, clock: Clock
+) -> None:
+    """Everyone has two incidents waiting (codes 11 and 12) but V02, who answered the
+    second: V02's reminder says "1", everyone else's "11" — as the ladder's say."""
+    first = await open_manual(client, officer)
+    second = await open_manual(client, officer, hazard="台风")
+    await confirm_by_link(app, second, "V02")
+    clock.advance(61)
+    await app.tick()
+    ladder = await _codes(app, first, "repeat")
+    resp = await client.post(f"/incidents/{first}/remind", data={"csrf": officer})
+    assert "已安排提醒 10 人" in await resp.text()
+    reminded = await _codes(app, first, "remind")
+    assert reminded == ladder
+    assert reminded["V02"] == "1" and {c for k, c in reminded.items() if k != "V02"} == {"11"}
+
+
+async def test_remind_the_silent_after_an_upgrade_asks_each_person_once(
+    app: App, client: TestClient, officer: str, clock: Clock
+) -> None:
+    """The requests an upgrade superseded are not silent: each person gets one reminder,
+    for the request of the new level."""
+    incident_id = await open_manual(client, officer)
+    form = {"csrf": officer, "level": "II", "reason": "雨势加大", "second": "yes"}
+    await client.post(f"/incidents/{incident_id}/upgrade", data=form)
+    clock.advance(61)
+    current = {
+        r.responder_key: r.id
+        for r in await app.store.requests_of(incident_id)
+        if r.status != "superseded"
+    }
+    resp = await client.post(f"/incidents/{incident_id}/remind", data={"csrf": officer})
+    assert f"已安排提醒 {len(current)} 人" in await resp.text()
+    query = sa.select(outbox.c.responder_key, outbox.c.ack_token).where(
+        outbox.c.key.startswith("remind:")
+    )
+    async with app.store.engine.connect() as conn:
+        tokens = dict((await conn.execute(query)).all())
+    assert {k: links.verify(t, app.link_secret) for k, t in tokens.items()} == current
 
 
 async def test_upgrade_and_lift_by_hand_need_a_reason_and_are_audited(

@@ -79,6 +79,20 @@ async def test_each_tiers_sample_is_the_ask_then_sent_with_a_link_as_long(
         _same_but_token(samples[tier], await _body_of(app, key))
 
 
+async def test_with_another_incident_waiting_the_sample_shows_the_code_then_sent(
+    app: App, client: TestClient, officer: str
+) -> None:
+    """Everyone already has an ask waiting (code 11): the next ask is code 12, and the
+    preview shows "12" as the message will (it showed "2", a code nobody is given)."""
+    await _confirm(client, officer, hazard="台风")
+    page = await _preview(client, officer)
+    sample = _sample(page, "ask:twilio:county")
+    assert '回复"12"' in sample
+    await _confirm(client, officer)
+    sent = [b for k, b, r in await _outbox(app) if r == "X01" and k.startswith("request")]
+    _same_but_token(sample, sent[-1])
+
+
 async def test_the_segment_count_per_message_and_in_all_is_exact(
     app: App, client: TestClient, officer: str
 ) -> None:
@@ -172,6 +186,34 @@ async def test_cost_and_time_to_send_follow_the_configured_rate_asks_first_then_
     assert _cell(page, "tip:twilio", "time") == f"{done_s:.1f} 秒"
     assert f'id="preview-cost">{(20 + tip_parts) * 0.05:.2f}<' in page
     assert f'id="preview-time">{done_s:.1f} 秒<' in page
+
+
+async def test_the_time_to_send_follows_a_bucket_named_unlike_its_channel(
+    app: App, client: TestClient, officer: str
+) -> None:
+    """``[rate_limits.短信账户] channels = ["twilio"]``: the dispatcher paces Twilio SMS by
+    it, so the preview does too (it used to look up a limit named "twilio" only)."""
+    account = RateLimit(rate_per_s=2, per_segment=True, price_per_segment=0.05, channels=["twilio"])
+    app.settings = app.settings.model_copy(update={"rate_limits": {"短信账户": account}})
+    page = await _preview(client, officer)
+    assert _cell(page, "ask:twilio", "time") == f"{20 / account.effective_per_s:.1f} 秒"
+    assert _cell(page, "ask:twilio", "cost") == "1.00"
+
+
+async def test_a_per_sender_limit_paces_the_notices_to_one_group(
+    app: App, client: TestClient, officer: str
+) -> None:
+    """Each WeCom robot takes 20 a minute: two groups get two tiers' notices each, and
+    each group's two take two slots of its own bucket — not four of one."""
+    robot = RateLimit.model_validate({"rate_per_min": 20, "per_sender": True})
+    tiers = [Tier.TOWNSHIP, Tier.VILLAGE]
+    groups = [GroupRoute(channel="wecom", group=g, tiers=tiers) for g in ("三防工作群", "镇村群")]
+    app.settings = app.settings.model_copy(
+        update={"groups": groups, "rate_limits": {"wecom": robot}}
+    )
+    page = await _preview(client, officer)
+    assert _cell(page, "group:wecom", "messages") == "4"
+    assert _cell(page, "group:wecom", "time") == f"{2 / robot.effective_per_s:.1f} 秒"
 
 
 async def _asked(app: App) -> list[str]:

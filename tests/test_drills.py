@@ -293,6 +293,21 @@ def test_the_tier_csv_ends_with_the_whole_incident() -> None:
     assert rows[0][10:] == [*drillreport.KIND_HEADER, "升级合计 escalations"]
 
 
+@pytest.mark.parametrize(
+    "evil", ['=HYPERLINK("http://example.invalid","点我")', "@SUM(A1)", "-1+2"]
+)
+def test_a_name_typed_as_a_formula_reaches_the_report_csv_as_text(evil: str) -> None:
+    """``warnbot drill report --format csv`` writes through ``csvcells`` as the console's
+    exports do: the cell is quoted, other text is left as it is."""
+    people = {**PEOPLE, "t1": named("t1", Tier.TOWNSHIP, evil)}
+    report = drillreport.build(
+        DRILL, TIMELINE, people, STEPS, T0 + timedelta(minutes=20), unreachable={"v2"}
+    )
+    rows = list(csv.reader(io.StringIO(drillreport.people_csv(report))))
+    assert rows[2][:3] == ["township", "t1", "'" + evil]
+    assert rows[1][2] == "县值班<script>"
+
+
 def test_the_html_page_is_chinese_first_and_escapes_what_it_shows() -> None:
     page = drillreport.html(_report())
     assert "【演练】演练报告" in page and "分层汇总" in page and "逐人明细" in page

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -59,11 +59,25 @@ from warnbot.rosters.rota import DutyRota, OnShift, duty_officers_at, load_rota,
 from warnbot.secrecy import secret_values
 from warnbot.settings import Settings
 from warnbot.store import OutboxRow, Report, Store
+from warnbot.store.imports import Origin
 
-# Provider codes that say an address will never work (Twilio: 21211 invalid number,
+# Provider codes that say an address will not work (Twilio: 21211 invalid number,
 # 21610 unsubscribed, 21614 not a mobile, 30004 blocked, 30005 unknown handset,
-# 30006 landline): recorded on the person, never retried, next address tried.
-PERMANENT_CODES = frozenset({"21211", "21610", "21614", "30004", "30005", "30006"})
+# 30006 landline; Aliyun's delivery receipts (SmsReport err_code): MOBILE_NOT_ON_SERVICE
+# 停机、空号、暂停服务、关机、不在服务区, INVALID_NUMBER 号码状态异常, MOBILE_ACCOUNT_ABNORMAL
+# 账户异常、欠费, MOBILE_IN_BLACK 黑名单 (the person unsubscribed the signature),
+# USER_REJECT 用户退订): recorded on the person, never retried, next address tried.
+# Not these: a flow control, keyword block or carrier fault says nothing of the address.
+PERMANENT_CODES = frozenset(
+    {"21211", "21610", "21614", "30004", "30005", "30006"}
+    | {
+        "MOBILE_NOT_ON_SERVICE",
+        "INVALID_NUMBER",
+        "MOBILE_ACCOUNT_ABNORMAL",
+        "MOBILE_IN_BLACK",
+        "USER_REJECT",
+    }
+)
 
 # Ladder steps that report people to someone, and the SMS template each uses.
 REPORTS = {"superior": "silent", "duty_officer": "duty", "muster": "muster_late"}
@@ -94,6 +108,7 @@ class App:
     rota: DutyRota = field(default_factory=DutyRota)
     roster_version: int = 0  # the stored roster's version in ``people``
     rota_mtime: int | None = None  # the rota file's st_mtime_ns when it was read
+    transfers_mtime: int | None = None  # the transfer-list file's, when last compared
 
     async def start(self) -> None:
         """Migrate the schema, load the region tree and the roster, fetch the link key."""
@@ -105,10 +120,7 @@ class App:
             await self.seed_roster(self.settings.roster)
         await self.reload_people()
         if self.settings.transfer_lists:
-            entries = transfers.load(
-                self.settings.transfer_lists, self.people.keys(), self.settings.phone_region
-            )
-            await self.store.sync_transfer_lists(entries)
+            await self.seed_transfer_lists(self.settings.transfer_lists)
         if self.settings.rota:
             self.load_rota(self.settings.rota)
         secret = self.settings.web.link_secret
@@ -140,6 +152,37 @@ class App:
         _log.info("roster_applied", source=str(path), persons=len(people))
         return True
 
+    async def seed_transfer_lists(self, path: Path) -> bool:
+        """Apply the configured transfer-list file (转移清单) when its content changed since
+        it was last applied (or none is stored); True when it was. As with the roster,
+        the stored lists are the ones used: ``warnbot transfer import`` stays until the
+        file changes. Entries are checked against the roster; ConfigError lists every
+        bad one and changes nothing."""
+        self.transfers_mtime = _mtime(path)
+        sha256 = rosters.file_sha256(path, "transfer list")
+        state = await self.store.transfer_lists_state()
+        if state is not None and state.config_sha256 == sha256:
+            return False
+        entries = transfers.load(path, self.people.keys(), self.settings.phone_region)
+        origin = Origin(sha256, str(path), "config", self.clock(), config_sha256=sha256)
+        await self.store.import_transfer_lists(entries, origin)
+        _log.info("transfer_lists_applied", source=str(path), entries=len(entries))
+        return True
+
+    async def _refresh_transfer_lists(self, path: Path) -> None:
+        """A running process applies a changed transfer-list file (noticed by its mtime,
+        then compared by content); a file with errors is logged and the stored lists
+        kept, once per change of the file."""
+        if _mtime(path) == self.transfers_mtime:
+            return
+        try:
+            await self.seed_transfer_lists(path)
+        except ConfigError as e:
+            first = e.problems[0] if e.problems else ""
+            _log.error(
+                "transfer_lists_refused", source=str(path), problems=len(e.problems), first=first
+            )
+
     async def reload_people(self) -> None:
         """Read the roster from the store, noting its version (read first: an import
         between the two reads only causes one more reload)."""
@@ -149,8 +192,10 @@ class App:
 
     async def refresh(self) -> bool:
         """Reload the roster when another process imported a newer version (one small
-        read), and the rota when its file changed (its mtime) or the roster did; every
-        process runs it periodically. True when the roster reloaded."""
+        read), and the rota when its file changed (its mtime) or the roster did; apply
+        the transfer-list file when it changed (the lists are read from the store at
+        each ask, so applying is all a reload needs). Every process runs it
+        periodically. True when the roster reloaded."""
         state = await self.store.roster_state()
         reloaded = (state.version if state else 0) != self.roster_version
         if reloaded:
@@ -159,6 +204,8 @@ class App:
         path = self.settings.rota
         if path is not None and (reloaded or _mtime(path) != self.rota_mtime):
             self._reload_rota(path)
+        if self.settings.transfer_lists is not None:
+            await self._refresh_transfer_lists(self.settings.transfer_lists)
         return reloaded
 
     def load_rota(self, path: Path) -> None:
@@ -621,10 +668,10 @@ class App:
     def _step_messages(
         self, steps: list[Step], requests: dict[int, Request], incidents: dict[int, Incident | None]
     ) -> list[Message]:
-        waiting = Counter(r.responder_key for r in requests.values())
+        codes = reminder_codes(requests.values())
         asks = [
             self._ask_again(
-                s, requests[s.request_id], incidents[s.incident_id], waiting[s.responder_key] > 1
+                s, requests[s.request_id], incidents[s.incident_id], codes[s.request_id]
             )
             for s in steps
             if s.kind in ("repeat", "voice")
@@ -662,10 +709,10 @@ class App:
         ]
 
     def _ask_again(
-        self, s: Step, req: Request, incident: Incident | None, several: bool = False
+        self, s: Step, req: Request, incident: Incident | None, code: str
     ) -> Message | None:
-        """A reminder by SMS, or a call by voice (when a voice channel is configured);
-        with ``several`` requests waiting, the reminder shows the request's own code."""
+        """A reminder by SMS showing ``code`` (``reminder_codes``), or a call by voice
+        (when a voice channel is configured)."""
         person = self.people.get(s.responder_key)
         if person is None or incident is None or not person.phones:
             return None
@@ -689,7 +736,6 @@ class App:
                 person.key,
                 ack_token=self.token(req.id),
             )
-        code = req.reply_code if several else shown_code(req.reply_code)
         body = self._sms(person, "repeat", incident, code=code, n=s.n, link=self.link(req.id))
         channel = self.settings.sms_channel
         return Message(
@@ -914,6 +960,20 @@ def shown_code(reply_code: str) -> str:
     """The code an ask shows: "1" for the person's only open request (code 11 when it
     was asked; see ``model.FIRST_REPLY_CODE``), else the request's own code."""
     return BARE_REPLY if reply_code == str(FIRST_REPLY_CODE) else reply_code
+
+
+def reminder_codes(waiting: Iterable[Request]) -> dict[int, str]:
+    """The code each reminder shows, by request id, given every request still waiting
+    for an answer (of any incident): with several waiting for one person, each shows its
+    own code, since a bare "1" then confirms none of them; alone, it shows what its ask
+    showed (``shown_code``). The ladder's reminders and the console's "remind the silent
+    now" both ask this, so a person is never told two different codes for one request."""
+    requests = list(waiting)
+    count = Counter(r.responder_key for r in requests)
+    return {
+        r.id: r.reply_code if count[r.responder_key] > 1 else shown_code(r.reply_code)
+        for r in requests
+    }
 
 
 def _mtime(path: Path) -> int | None:

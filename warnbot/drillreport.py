@@ -13,8 +13,6 @@ Chinese first. Used for drills, it works as well for any incident.
 
 from __future__ import annotations
 
-import csv
-import io
 import statistics
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -25,7 +23,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from warnbot import board
+from warnbot import board, csvcells
 from warnbot.model import Incident, Request, Responder, Tier
 from warnbot.resources import bundled
 
@@ -235,48 +233,43 @@ TIER_HEADER = (
 
 
 def people_csv(report: DrillReport) -> str:
-    """One row per person asked, the header in Chinese and English."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(PERSON_HEADER)
-    for p in report.people:
-        writer.writerow(
-            [
-                p.tier.value,
-                p.responder_key,
-                p.name,
-                p.region_code,
-                p.sent_at.isoformat(),
-                p.deadline.isoformat(),
-                p.confirmed_at.isoformat() if p.confirmed_at else "",
-                _seconds(p.confirm_s),
-                p.outcome,
-                *(p.escalations.get(k, 0) for k in KINDS),
-                p.escalated,
-            ]
-        )
-    return out.getvalue()
+    """One row per person asked, the header in Chinese and English; names and other
+    text kept from running as spreadsheet formulas (``csvcells``)."""
+    rows = (
+        [
+            p.tier.value,
+            p.responder_key,
+            p.name,
+            p.region_code,
+            p.sent_at.isoformat(),
+            p.deadline.isoformat(),
+            p.confirmed_at.isoformat() if p.confirmed_at else "",
+            _seconds(p.confirm_s),
+            p.outcome,
+            *(p.escalations.get(k, 0) for k in KINDS),
+            p.escalated,
+        ]
+        for p in report.people
+    )
+    return csvcells.table(PERSON_HEADER, rows, lineterminator="\n")
 
 
 def tiers_csv(report: DrillReport) -> str:
     """One row per tier, then the whole incident (``all``)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(TIER_HEADER)
-    for t in [*report.tiers, *([report.total] if report.total else [])]:
-        writer.writerow(
-            [
-                t.tier.value if t.tier else "all",
-                t.total,
-                *(t.counts[o] for o in OUTCOMES),
-                f"{100 * t.rate:.1f}",
-                _seconds(t.median_confirm_s),
-                _seconds(t.max_confirm_s),
-                *(t.escalations.get(k, 0) for k in KINDS),
-                sum(t.escalations.values()),
-            ]
-        )
-    return out.getvalue()
+    rows = (
+        [
+            t.tier.value if t.tier else "all",
+            t.total,
+            *(t.counts[o] for o in OUTCOMES),
+            f"{100 * t.rate:.1f}",
+            _seconds(t.median_confirm_s),
+            _seconds(t.max_confirm_s),
+            *(t.escalations.get(k, 0) for k in KINDS),
+            sum(t.escalations.values()),
+        ]
+        for t in [*report.tiers, *([report.total] if report.total else [])]
+    )
+    return csvcells.table(TIER_HEADER, rows, lineterminator="\n")
 
 
 def _seconds(value: float | None) -> str:

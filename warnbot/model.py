@@ -7,6 +7,7 @@ web layer to JSON. Times are timezone-aware UTC ``datetime`` objects.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -261,6 +262,13 @@ class Delivery:
 # feature phone. An ask shows "1" while it is the person's only open request.
 FIRST_REPLY_CODE = 11
 BARE_REPLY = "1"
+
+
+def next_reply_code(taken: Iterable[str]) -> str:
+    """The code a person's next request gets: above every code they have open (``taken``),
+    11 when none — so code 11 always means "the only one open when it was asked"."""
+    numbers = [int(c) for c in taken if c.isdigit()]
+    return str(max([FIRST_REPLY_CODE - 1, *numbers]) + 1)
 
 
 @dataclass(frozen=True)

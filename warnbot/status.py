@@ -21,7 +21,7 @@ from warnbot.rosters.rota import load_rota, on_shift
 from warnbot.settings import Settings
 from warnbot.sms import cost_for
 from warnbot.store import Store
-from warnbot.store.people import ImportState
+from warnbot.store.imports import ImportState
 
 MAX_REGIONS = 20  # region rows of the report sums; a county can have hundreds of villages
 MAX_TRANSFER_LINES = 30
@@ -34,6 +34,8 @@ async def print_status(settings: Settings) -> int:
         await store.migrate()
         now = datetime.now(UTC)
         print(roster_line(await store.roster_state()))
+        if (lists := await store.transfer_lists_state()) is not None:
+            print(roster_line(lists, "转移清单 transfer lists"))
         opened = await store.open_incidents()
         for line in await duty_lines(store, settings, now, tree, [i for i, _ in opened]):
             print(line)
@@ -53,14 +55,14 @@ async def print_status(settings: Settings) -> int:
     return 0
 
 
-def roster_line(state: ImportState | None) -> str:
-    """Which roster the daemons use: its version, where it came from, when."""
+def roster_line(state: ImportState | None, label: str = "名册 roster") -> str:
+    """Which roster (or, by ``label``, which transfer lists) the daemons use: its
+    version, where it came from, when."""
     if state is None:
-        return "名册 roster: 未导入 none imported"
+        return f"{label}: 未导入 none imported"
     via = "配置文件 config" if state.via == "config" else "导入 import"
     return (
-        f"名册 roster: 版本 version {state.version}, {via} {state.source} "
-        f"({state.imported_at:%F %T}Z)"
+        f"{label}: 版本 version {state.version}, {via} {state.source} ({state.imported_at:%F %T}Z)"
     )
 
 

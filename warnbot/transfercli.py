@@ -5,9 +5,13 @@
     warnbot transfer board --incident 1
     warnbot transfer moved --incident 1 --person V01 --entry 3 --entry 4 --by 值班员张三
     warnbot transfer moved --incident 1 --person V01 --entry all --by 值班员张三
+    warnbot transfer import 转移清单.csv
 
 ``moved`` is a duty officer marking entries moved on what they learnt by phone or
 on the spot; their name is kept on each mark (the audit trail of the board).
+``import`` replaces the stored lists (checked against the stored roster) and raises
+their version; the configured ``transfer_lists`` file is applied again only when its
+content changes, so a restart does not undo the import.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from warnbot import transfers
+from warnbot.errors import ConfigError
+from warnbot.rosters import file_sha256
 from warnbot.settings import load_settings
 from warnbot.store import Store
+from warnbot.store.imports import Origin
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,6 +45,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--entry", action="append", required=True, help="entry number (序号), again for more; all"
     )
     moved.add_argument("--by", required=True, help="the duty officer's name, for the audit trail")
+    load = _command(group, "import", "导入转移清单 replace the stored transfer lists", _import)
+    load.add_argument(
+        "file", type=Path, help="CSV or YAML: 责任人编号, 户主, 人数, 转移路线, 安置点"
+    )
 
 
 def _command(
@@ -74,6 +85,36 @@ def _moved(args: argparse.Namespace) -> int:
         print(f"此前已登记 already marked moved: #{args.incident} {args.person}")
     else:
         print(f"已登记转移 marked moved: #{args.incident} {args.person} {shown} — {args.by}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    settings = load_settings(getattr(args, "config", None))
+
+    async def replace(store: Store) -> tuple[int, int, int]:
+        known = [p.key for p in await store.roster()]
+        entries = transfers.load(args.file, known, settings.phone_region)
+        sha256 = file_sha256(args.file, "transfer list")
+        now = datetime.now(UTC)
+        state = await store.import_transfer_lists(
+            entries, Origin(sha256, str(args.file), "import", now)
+        )
+        return state.version, len(entries), len({e.responder_key for e in entries})
+
+    try:
+        version, count, persons = asyncio.run(_with_store(args, replace))
+    except ConfigError as e:
+        for problem in e.problems:
+            print(problem, file=sys.stderr)
+        print(
+            f"转移清单未导入 transfer lists not imported: {len(e.problems)} 处错误 problems",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"转移清单已导入 transfer lists imported (版本 version {version}): {count} 户 entries, "
+        f"{persons} 名责任人 persons; 下次叫应即用 used from the next ask"
+    )
     return 0
 
 

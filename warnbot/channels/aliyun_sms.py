@@ -2,7 +2,8 @@
 official SDK ``alibabacloud-dysmsapi20170525``.
 
 Twilio cannot receive replies from +86 numbers; Aliyun can, and pushes them to
-``POST /hooks/aliyun/sms/{secret}`` (:mod:`warnbot.web.aliyun_hooks`). Mainland
+``POST /hooks/aliyun/sms/{secret}``, and its delivery receipts to
+``POST /hooks/aliyun/report/{secret}`` (:mod:`warnbot.web.aliyun_hooks`). Mainland
 SMS must use an approved signature (短信签名) and template (短信模板): the
 rendered warning goes into one template variable, ``template_variable``
 (``${content}`` by default); ``template_fixed`` fills the office's other variables.

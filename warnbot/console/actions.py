@@ -15,12 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from warnbot import lifecycle, regions
-from warnbot.app import App
+from warnbot.app import App, reminder_codes
 from warnbot.console import messages
 from warnbot.evaluate import Transition, incident_key
 from warnbot.model import Incident, Level, Message, Tier
 from warnbot.plan import plan
 from warnbot.store.accounts import ConsoleStore
+from warnbot.store.ladder import OPEN
 
 # Headline templates a duty officer can pick instead of writing free text.
 HEADLINES = {
@@ -225,29 +226,28 @@ def asked_at(app: App, incident: Incident, level: Level) -> int:
 async def remind_silent(
     app: App, audit: ConsoleStore, incident_id: int, actor: str, via: str = "console"
 ) -> int:
-    """Ask everyone silent (past the window, unanswered) again now; returns how many."""
+    """Ask everyone silent (past the window, unanswered, not superseded by an upgrade)
+    again now, each showing the code the ladder's reminder would (``reminder_codes``);
+    returns how many."""
     incident = await _open_incident(app, incident_id)
     now = app.clock()
     silent = [
         r
         for r in await app.store.requests_of(incident_id)
-        if r.confirmed_at is None and r.deadline < now and r.responder_key in app.people
+        if r.status in OPEN
+        and r.confirmed_at is None
+        and r.deadline < now
+        and r.responder_key in app.people
     ]
+    waiting = {r.id: r for r, _ in await app.store.pending()} | {r.id: r for r in silent}
+    codes = reminder_codes(waiting.values())
     stamp = int(time.time())
     channel = app.settings.sms_channel
     messages = []
     for r in silent:
         person = app.people[r.responder_key]
-        body = app.renderer.render(
-            "sms",
-            "repeat",
-            person.language,
-            incident=incident,
-            person=person,
-            channel=channel,
-            code=r.reply_code,
-            n=1,
-            link=app.link(r.id),
+        body = app._sms(  # as the ladder's reminder is made
+            person, "repeat", incident, code=codes[r.id], n=1, link=app.link(r.id)
         )
         key = f"remind:{r.id}:{stamp}:{channel}"
         messages.append(

@@ -2,16 +2,14 @@
 after-action report from ``drillreport`` (HTML, per person and per tier CSV), and
 one row per incident from the same report (CSV).
 
-Every text cell goes through ``safe``: a name, hazard or headline typed as
-``=HYPERLINK(…)`` must reach a spreadsheet as text, never as a formula (OWASP
-"CSV injection": cells starting with = + - @, tab or carriage return).
+Every text cell goes through ``warnbot.csvcells``: a name, hazard or headline typed
+as ``=HYPERLINK(…)`` reaches a spreadsheet as text, never as a formula; the drill
+report's CSV is written by the same ``table``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,34 +22,11 @@ from warnbot.console.incidents import board_of, incident_or_404
 from warnbot.console.keys import CONSOLE_STORE
 from warnbot.console.session import Visitor, guard
 from warnbot.console.views import HEADERS
+from warnbot.csvcells import table
 from warnbot.drillcli import load_report
 from warnbot.model import Incident
 from warnbot.store.accounts import ConsoleStore
 from warnbot.web.keys import APP
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe(value: Any) -> Any:
-    """A text cell a spreadsheet shows as text: a leading formula character is quoted."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
-def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """CSV text of ``header`` and ``rows``, every cell through ``safe``."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows([safe(cell) for cell in row] for row in rows)
-    return out.getvalue()
-
-
-def protect(text: str) -> str:
-    """CSV text made by someone else (the drill report), its cells through ``safe``."""
-    rows = list(csv.reader(io.StringIO(text)))
-    return table(rows[0], rows[1:]) if rows else text
 
 
 def attachment(text: str, name: str) -> web.Response:
@@ -145,8 +120,8 @@ async def incident_report(request: web.Request, v: Visitor) -> web.StreamRespons
         )
     stem = f"{'drill' if incident.drill else 'incident'}-{incident.id}-report"
     if fmt == "csv":
-        return attachment(protect(drillreport.people_csv(report)), f"{stem}.csv")
-    return attachment(protect(drillreport.tiers_csv(report)), f"{stem}-tiers.csv")
+        return attachment(drillreport.people_csv(report), f"{stem}.csv")
+    return attachment(drillreport.tiers_csv(report), f"{stem}-tiers.csv")
 
 
 REPORT_HEADER = (

@@ -16,14 +16,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from warnbot import drills, links, sms, transfers
-from warnbot.app import App
+from warnbot.app import App, shown_code
 from warnbot.console.actions import Manual, Scope, check, choose
 from warnbot.console.boardview import region_name
-from warnbot.model import Delivery, Incident
+from warnbot.model import Delivery, Incident, next_reply_code
 from warnbot.plan import plan
+from warnbot.settings import RateLimit
+from warnbot.slots import buckets_for
 from warnbot.store.accounts import ConsoleStore
 
 KINDS = ("ask", "group", "tip")  # the order messages leave in: asks, group notices, then tips
+
+
+@dataclass(frozen=True)
+class Draft:
+    """One message as it would be sent: its tier (the label), text and destination."""
+
+    label: str
+    body: str
+    address: str
 
 
 @dataclass(frozen=True)
@@ -97,17 +108,17 @@ async def build(app: App, store: ConsoleStore, m: Manual, actor: str) -> Preview
         if key in app.people
     }
     result = Preview(chosen, merged, once, already_open=already)
-    texts: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+    texts: dict[tuple[str, str], list[Draft]] = defaultdict(list)
     asked = [(s.draft, _deliveries(app, s)) for s in chosen]
     keys = [d.responder.key for _, ds in asked for d in ds]
     bodies = await _ask_bodies(app, store, asked, await store.taken_codes(keys))
     for (draft, deliveries), drafted in zip(asked, bodies, strict=True):
         for d, body in zip(deliveries, drafted, strict=True):
             result.people[(d.tier.value, d.channel)] += 1
-            texts[("ask", d.channel)].append((d.tier.value, body))
+            texts[("ask", d.channel)].append(Draft(d.tier.value, body, d.address))
         for message in app._group_messages(draft, deliveries):  # as App.notify makes them
             tier = message.key.split(":")[4]  # group:incident:channel:group:tier:level
-            texts[("group", message.channel)].append((tier, message.body))
+            texts[("group", message.channel)].append(Draft(tier, message.body, message.to))
         await _tips(app, store, draft, texts)
     result.lines = _lines(app, texts)
     return result
@@ -137,10 +148,11 @@ async def _ask_bodies(
         for d in deliveries:
             next_id += 1
             codes = taken.setdefault(d.responder.key, set())
-            code = next(str(n) for n in range(1, len(codes) + 2) if str(n) not in codes)
+            code = next_reply_code(codes)  # as the store will number the request
             codes.add(code)
             link = f"{app.public_url}/a/{links.sign(next_id, throwaway)}"
-            bodies.append(ask_text(app, draft, d, code, link, lists.get(d.responder.key, [])))
+            entries = lists.get(d.responder.key, [])
+            bodies.append(ask_text(app, draft, d, shown_code(code), link, entries))
         out.append(bodies)
     return out
 
@@ -180,7 +192,7 @@ async def _tips(
     app: App,
     store: ConsoleStore,
     draft: Incident,
-    texts: dict[tuple[str, str], list[tuple[str, str]]],
+    texts: dict[tuple[str, str], list[Draft]],
 ) -> None:
     """The public tip SMS ``App.send_tips`` would send: one per audience number."""
     name = app.settings.tips_audience
@@ -188,32 +200,55 @@ async def _tips(
         return
     n = await store.audience_count(name, [draft.region_code])
     body = app.renderer.render("sms", "tip", app.settings.language, incident=draft)
-    texts[("tip", app.settings.sms_channel)].extend([("", body)] * n)
+    # every number is another sender bucket: a shared address stands in for them all
+    texts[("tip", app.settings.sms_channel)].extend(Draft("", body, f"tip:{i}") for i in range(n))
 
 
-def _lines(app: App, texts: Mapping[tuple[str, str], list[tuple[str, str]]]) -> list[Line]:
-    """Lines in sending order; each channel's clock runs on through its lines."""
-    units_so_far: Counter[str] = Counter()
+def _lines(app: App, texts: Mapping[tuple[str, str], list[Draft]]) -> list[Line]:
+    """Lines in sending order; each rate-limit bucket's clock runs on through its lines."""
+    pacer = Pacer(app.settings.rate_limits)
     lines = []
     for kind, channel in sorted(texts, key=lambda kc: (KINDS.index(kc[0]), kc[1])):
-        labelled = texts[(kind, channel)]
-        if not labelled:
+        drafts = texts[(kind, channel)]
+        if not drafts:
             continue
-        bodies = [body for _, body in labelled]
         is_sms = channel == app.settings.sms_channel
-        parts = tuple(sms.segments(b) for b in bodies) if is_sms else ()
-        limit = app.settings.rate_limits.get(channel)
-        per_segment = bool(limit and limit.per_segment and is_sms)
-        units_so_far[channel] += sum(parts) if per_segment else len(bodies)
-        done = units_so_far[channel] / limit.effective_per_s if limit else None
-        price = limit.price_per_segment if limit and is_sms else 0.0
-        lines.append(Line(kind, channel, _firsts(labelled), len(bodies), parts, price, done))
+        parts = tuple(sms.segments(d.body) for d in drafts) if is_sms else ()
+        done = pacer.book(
+            channel,
+            [(d.address, p) for d, p in zip(drafts, parts or [1] * len(drafts), strict=True)],
+        )
+        account = app.settings.limit_for(channel)
+        price = account.price_per_segment if account and is_sms else 0.0
+        lines.append(Line(kind, channel, _firsts(drafts), len(drafts), parts, price, done))
     return lines
 
 
-def _firsts(labelled: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+@dataclass
+class Pacer:
+    """When messages leave under the rate limits, as the dispatcher books them: each
+    message draws on every bucket naming its channel (``slots.buckets_for``: an account
+    shared by several channels, a bucket named unlike its channel, one bucket per
+    destination for ``per_sender``), and leaves when the slowest of them lets it."""
+
+    limits: Mapping[str, RateLimit]
+    units: Counter[str] = field(default_factory=Counter)  # bucket key → units booked so far
+
+    def book(self, channel: str, sends: Sequence[tuple[str, int]]) -> float | None:
+        """Book ``sends`` (address, SMS parts) on ``channel``; seconds from the start
+        until the last of them leaves, None when no limit paces the channel."""
+        done: float | None = None
+        for address, parts in sends:
+            for bucket in buckets_for(self.limits, channel, address):
+                self.units[bucket.key] += parts if bucket.limit.per_segment else 1
+                at_s = self.units[bucket.key] / bucket.limit.effective_per_s
+                done = at_s if done is None else max(done, at_s)
+        return done
+
+
+def _firsts(drafts: Sequence[Draft]) -> tuple[tuple[str, str], ...]:
     """The first text of each label (tier), in the order the labels first appear."""
     first: dict[str, str] = {}
-    for label, body in labelled:
-        first.setdefault(label, body)
+    for d in drafts:
+        first.setdefault(d.label, d.body)
     return tuple(first.items())

@@ -79,6 +79,18 @@ ERRORS: dict[str, tuple[int, str]] = {
     "isp.SYSTEM_ERROR": (200, "isp.SYSTEM_ERROR"),
 }
 
+#: Delivery-receipt codes (SmsReport ``err_code``) of mainland SMS, with Aliyun's text.
+RECEIPT_MESSAGES: dict[str, str] = {
+    "MOBILE_NOT_ON_SERVICE": "停机、空号、暂停服务、关机、不在服务区",
+    "MOBILE_ACCOUNT_ABNORMAL": "用户账户异常、携号转网、欠费等",
+    "MOBILE_IN_BLACK": "手机号在黑名单",
+    "MOBLLE_TERMINAL_ERROR": "手机终端问题、内存满、SIM卡满、非法设备等",  # sic: Aliyun's spelling
+    "MOBILE_SEND_LIMIT": "单个号码日、月发送上限，流控超限，频繁发送超限",
+    "CONTENT_KEYWORD": "内容关键字拦截",
+    "USER_REJECT": "用户手机退订此业务、产品未开通",
+    "SP_UNKNOWN_ERROR": "运营商未知错误",
+}
+
 
 def percent_encode(text: str) -> str:
     """RFC 3986: unreserved characters stay, every other UTF-8 byte becomes ``%XX``."""
@@ -166,6 +178,8 @@ class FakeSms:
     params: dict[str, str]
     sent_at: datetime = field(default_factory=lambda: datetime.now(BEIJING))
     status: int = 3  # QuerySendDetails' SendStatus: 1 awaiting the report, 2 failed, 3 delivered
+    err_code: str = ""  # the receipt's code when it failed (SmsReport ``err_code``)
+    reported: bool = False  # its delivery receipt was pushed
 
     def detail(self, phone: str) -> dict[str, Any]:
         """One ``SmsSendDetailDTO`` of QuerySendDetails for ``phone``."""
@@ -173,13 +187,32 @@ class FakeSms:
         return {
             "PhoneNum": phone,
             "SendStatus": self.status,
-            "ErrCode": {1: "", 2: "MK:0001", 3: "DELIVERED"}[self.status],
+            "ErrCode": {1: "", 2: self.err_code or "MK:0001", 3: "DELIVERED"}[self.status],
             "TemplateCode": self.template_code,
             "Content": self.text,
             "SendDate": when,
             "ReceiveDate": when if self.status == 3 else "",
             "OutId": self.out_id or "",
         }
+
+    def receipts(self) -> list[dict[str, Any]]:
+        """The SmsReport items Aliyun pushes for this message, one per number."""
+        now = datetime.now(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+        failed = self.status == 2
+        return [
+            {
+                "phone_number": phone,
+                "send_time": self.sent_at.strftime("%Y-%m-%d %H:%M:%S"),
+                "report_time": now,
+                "success": not failed,
+                "err_code": self.err_code if failed else "DELIVERED",
+                "err_msg": RECEIPT_MESSAGES.get(self.err_code, "") if failed else "用户接收成功",
+                "sms_size": str(_parts(self.text)),
+                "biz_id": self.biz_id,
+                "out_id": self.out_id or "",
+            }
+            for phone in self.phone_numbers
+        ]
 
 
 @dataclass(frozen=True)
@@ -190,6 +223,11 @@ class Rejection:
     code: str
     message: str
     params: dict[str, str]
+
+
+def _parts(text: str) -> int:
+    """Aliyun bills 70 characters as one SMS, longer ones 67 a part."""
+    return 1 if len(text) <= 70 else -(-len(text) // 67)
 
 
 def request_id() -> str:
@@ -226,7 +264,9 @@ class FakeAliyunSms:
         self.rejected: list[Rejection] = []
         self.requests = 0  # every request that reached the server, refused or not
         self.answer_delay_s = 0.0  # SendSms takes the message, then answers this late
+        self.accepted = asyncio.Event()  # set as each SendSms is taken (a test clears it)
         self._failures: deque[AliyunError] = deque()
+        self._undeliverable: dict[str, str] = {}  # 11-digit number → receipt err_code
         self._nonces: set[str] = set()
         self._runner: web.AppRunner | None = None
 
@@ -255,6 +295,22 @@ class FakeAliyunSms:
         Aliyun answers it (:data:`ERRORS`; HTTP 200 for an unknown code) unless given."""
         self._failures.extend(AliyunError(code, message, status) for _ in range(count))
 
+    def undeliverable(self, phone: str, code: str = "MOBILE_NOT_ON_SERVICE") -> None:
+        """SendSms to ``phone`` (11 digits) is taken, but its receipt says it failed with
+        ``code`` (:data:`RECEIPT_MESSAGES`), as a number out of service does."""
+        self._undeliverable[phone] = code
+
+    async def push_reports(self, url: str, messages: list[FakeSms] | None = None) -> dict[str, Any]:
+        """POST the SmsReport batch (状态报告) of ``messages`` — by default every message
+        whose receipt was not pushed yet — to ``url``, as Aliyun's HTTP batch push does;
+        returns the receiver's JSON answer with its HTTP ``status``. A message counts as
+        reported only when the receiver answered 200, as Aliyun pushes again otherwise."""
+        batch = [m for m in self.messages if not m.reported] if messages is None else messages
+        answer = await _push(url, [item for m in batch for item in m.receipts()])
+        for m in batch:
+            m.reported = m.reported or answer["status"] == 200
+        return answer
+
     async def push_up(self, url: str, replies: list[tuple[str, str]]) -> dict[str, Any]:
         """POST an SmsUp batch (上行消息) of ``(phone_number, content)`` to ``url``, as
         Aliyun's HTTP batch push does; returns the receiver's JSON answer."""
@@ -264,9 +320,7 @@ class FakeAliyunSms:
             | {"sequence_id": str(secrets.randbelow(10**10))}
             for phone, content in replies
         ]
-        async with aiohttp.ClientSession() as session, session.post(url, json=batch) as resp:
-            answer: dict[str, Any] = await resp.json(content_type=None)
-            return answer | {"status": resp.status}
+        return await _push(url, batch)
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.requests += 1
@@ -356,6 +410,7 @@ class FakeAliyunSms:
             raise self._failures.popleft()
         message = self._accept(params)
         self.messages.append(message)
+        self.accepted.set()
         body = {"RequestId": request_id(), "Code": "OK", "Message": "OK", "BizId": message.biz_id}
         if self.answer_delay_s:  # taken, but the sender may give up waiting for the answer
             await asyncio.sleep(self.answer_delay_s)
@@ -380,7 +435,11 @@ class FakeAliyunSms:
             raise AliyunError("isv.TEMPLATE_MISSING_PARAMETERS")
         self._check_values(values)
         text = f"【{sign}】" + _VARIABLE.sub(lambda m: values[m.group(1)], template)
-        return FakeSms(new_biz_id(), phones, sign, code, values, params.get("OutId"), text, params)
+        sms = FakeSms(new_biz_id(), phones, sign, code, values, params.get("OutId"), text, params)
+        failing = [self._undeliverable[p] for p in phones if p in self._undeliverable]
+        if failing:
+            sms.status, sms.err_code = 2, failing[0]
+        return sms
 
     def _check_values(self, values: dict[str, str]) -> None:
         """No link in a variable; no variable longer than the template allows."""
@@ -389,6 +448,17 @@ class FakeAliyunSms:
         limit = self.max_variable_chars
         if limit is not None and any(len(v) > limit for v in values.values()):
             raise AliyunError("isv.PARAM_LENGTH_LIMIT")
+
+
+async def _push(url: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """POST a batch push; the receiver's JSON answer (``{}`` when it is not JSON, as a
+    refusal's text is not) with the HTTP ``status``."""
+    async with aiohttp.ClientSession() as session, session.post(url, json=items) as resp:
+        try:
+            answer = await resp.json(content_type=None)
+        except ValueError:
+            answer = None
+        return (answer if isinstance(answer, dict) else {}) | {"status": resp.status}
 
 
 def _int_param(params: dict[str, str], name: str, low: int, high: int | None = None) -> int:

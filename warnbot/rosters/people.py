@@ -60,13 +60,14 @@ _CHAT_ID = {
 _ANY_CHAT_ID = re.compile(r"[\w.@:+-]{1,64}")
 
 
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a roster file's bytes: the store remembers it, so a file is
-    applied again only when its content changed. ConfigError when it cannot be read."""
+def file_sha256(path: Path, what: str = "roster") -> str:
+    """The SHA-256 of a list file's bytes (a roster, a transfer list): the store
+    remembers it, so a file is applied again only when its content changed.
+    ConfigError, naming ``what`` could not be read, when it cannot be read."""
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as e:
-        raise ConfigError([f"{path}: cannot read roster: {e.strerror or e}"]) from None
+        raise ConfigError([f"{path}: cannot read {what}: {e.strerror or e}"]) from None
 
 
 def load(path: Path, default_region: str = "CN", tree: RegionTree | None = None) -> list[Responder]:

@@ -37,6 +37,8 @@ STATUS_RANK = {
     "failed": 5,
     "canceled": 5,
 }
+# The longest error code kept (Aliyun's receipt codes run to 23 characters).
+ERROR_CHARS = 64
 # A parked report whose id is never recorded (not ours, or its send was given up)
 # is dropped after this long.
 EARLY_KEEP_S = 86_400.0
@@ -60,7 +62,7 @@ class DeliveryStore(Base):
         """Apply a provider's delivery report; True when it changed the row now. A stale
         or repeated one changes nothing; one whose id is not recorded yet is parked and
         returned by ``settle_early`` (from ``mark_sent_many``) once it is."""
-        report = Report(provider_id, status[:16], error[:16] if error else None)
+        report = Report(provider_id, status[:16], error[:ERROR_CHARS] if error else None)
         async with self.engine.begin() as conn:
             if await _apply(conn, report):
                 return True

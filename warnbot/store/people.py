@@ -16,11 +16,9 @@ the numbers never travel to Python and back.
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,12 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from warnbot import regions
 from warnbot.model import Responder, TipBlast
+from warnbot.store.imports import ImportState, Origin, read_state, record_import
 from warnbot.store.sql import Base, insert_ignore
 from warnbot.store.tables import (
     UTCDateTime,
     audience_members,
     audiences,
-    imports,
     opt_outs,
     outbox,
     responder_phones,
@@ -41,20 +39,6 @@ from warnbot.store.tables import (
 )
 
 ROSTER = "roster"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the placeholder row's time, before any import
-
-
-@dataclass(frozen=True)
-class ImportState:
-    """The last import of a list: its version (1, 2, …), content hash, where it came
-    from (``via`` config or import) and the configured file's hash when last applied."""
-
-    version: int
-    sha256: str
-    source: str
-    via: str
-    config_sha256: str | None
-    imported_at: datetime
 
 
 class RosterStore(Base):
@@ -78,44 +62,17 @@ class RosterStore(Base):
         """Replace the roster and raise its version, in one transaction. ``config_sha256``
         (for an import of the configured file) is remembered; other imports keep the one
         stored, so the file is not applied again until it changes."""
-        async with self.engine.begin() as conn:
-            before = await _locked_state(conn, ROSTER)
+        origin = Origin(sha256, source, via, now, config_sha256)
+        async with self.engine.begin() as conn:  # the version row's lock first: imports take turns
+            state = await record_import(conn, ROSTER, origin)
             await _sync_roster(conn, people)
-            state = ImportState(
-                (before.version if before else 0) + 1,
-                sha256,
-                source[:500],
-                via,
-                config_sha256 or (before.config_sha256 if before else None),
-                now,
-            )
-            values = dataclasses.asdict(state)
-            await conn.execute(imports.update().where(imports.c.name == ROSTER).values(values))
-        return state
+            return state
 
     async def roster_state(self) -> ImportState | None:
         """The roster's last import, or None before the first (one small row: cheap to
         read on every tick)."""
-        query = sa.select(imports).where(imports.c.name == ROSTER)
         async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).mappings().one_or_none()
-        return _state(row) if row else None
-
-
-async def _locked_state(conn: AsyncConnection, name: str) -> ImportState | None:
-    """The import row, locked for this transaction (created first if missing, so two
-    processes importing at once take turns on the same row)."""
-    placeholder = {"name": name, "version": 0, "sha256": "", "source": "", "via": ""}
-    await conn.execute(insert_ignore(conn, imports).values({**placeholder, "imported_at": _EPOCH}))
-    query = sa.select(imports).where(imports.c.name == name).with_for_update()
-    row = (await conn.execute(query)).mappings().one()
-    return _state(row) if row["version"] else None
-
-
-def _state(r: Any) -> ImportState:
-    return ImportState(
-        r["version"], r["sha256"], r["source"], r["via"], r["config_sha256"], r["imported_at"]
-    )
+            return await read_state(conn, ROSTER)
 
 
 async def _sync_roster(conn: AsyncConnection, people: Sequence[Responder]) -> None:

@@ -23,7 +23,7 @@ class PreviewReads(Base):
 
     async def taken_codes(self, responder_keys: Iterable[str]) -> dict[str, set[str]]:
         """Each person's reply codes held by open requests of open incidents: the
-        next ask gets the smallest code not among them (``store._free_code``)."""
+        next ask gets the code above them (``model.next_reply_code``)."""
         keys = sorted(set(responder_keys))
         if not keys:
             return {}

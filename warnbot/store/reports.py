@@ -21,6 +21,7 @@ from warnbot.drills import DrillPlan, fire_at
 from warnbot.model import Level, Responder, Tier
 from warnbot.receipts import Filed, Report
 from warnbot.regions import RegionTree
+from warnbot.store.imports import ImportState, Origin, read_state, record_import
 from warnbot.store.sql import Base, insert_ignore
 from warnbot.store.tables import (
     address_failures,
@@ -42,6 +43,9 @@ from warnbot.transfers import (
 )
 
 _COUNT_COLUMNS = receipts.COUNTS
+
+
+TRANSFERS = "transfer_lists"  # the transfer lists' row in ``imports``
 
 
 @dataclass(frozen=True)
@@ -103,26 +107,26 @@ class ReportStore(Base):
 
     async def sync_transfer_lists(self, entries: Sequence[TransferEntry]) -> None:
         """Make the stored lists equal ``entries`` (a whole checked file), in one
-        transaction. Marks of past incidents stay: they name entries by person and
-        number."""
-        rows = [
-            {
-                "responder_key": e.responder_key,
-                "no": e.no,
-                "household": e.household,
-                "people": e.people,
-                "phone": e.phone,
-                "route": e.route,
-                "destination": e.destination,
-                "notes": e.notes,
-                "source": e.source[:500],
-            }
-            for e in entries
-        ]
+        transaction, leaving the version alone (imports go through
+        ``import_transfer_lists``). Marks of past incidents stay: they name entries by
+        person and number."""
         async with self.engine.begin() as conn:
-            await conn.execute(transfer_entries.delete())
-            if rows:
-                await conn.execute(transfer_entries.insert(), rows)
+            await _replace_entries(conn, entries)
+
+    async def import_transfer_lists(
+        self, entries: Sequence[TransferEntry], origin: Origin
+    ) -> ImportState:
+        """Replace the lists and raise their version in one transaction (``origin``: the
+        file, and whether it is the configured one, as for ``import_roster``)."""
+        async with self.engine.begin() as conn:
+            state = await record_import(conn, TRANSFERS, origin)
+            await _replace_entries(conn, entries)
+            return state
+
+    async def transfer_lists_state(self) -> ImportState | None:
+        """The transfer lists' last import, or None before the first (one small row)."""
+        async with self.engine.connect() as conn:
+            return await read_state(conn, TRANSFERS)
 
     async def transfer_list(
         self, responder_keys: Iterable[str] | None = None
@@ -428,3 +432,23 @@ def _person(r: Any) -> Responder:
 def _request_id(key: str) -> int | None:
     parts = key.split(":")
     return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
+async def _replace_entries(conn: AsyncConnection, entries: Sequence[TransferEntry]) -> None:
+    rows = [
+        {
+            "responder_key": e.responder_key,
+            "no": e.no,
+            "household": e.household,
+            "people": e.people,
+            "phone": e.phone,
+            "route": e.route,
+            "destination": e.destination,
+            "notes": e.notes,
+            "source": e.source[:500],
+        }
+        for e in entries
+    ]
+    await conn.execute(transfer_entries.delete())
+    if rows:
+        await conn.execute(transfer_entries.insert(), rows)

@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from warnbot import log
 from warnbot.model import (
-    FIRST_REPLY_CODE,
     Delivery,
     Message,
     Request,
     Responder,
     Tier,
+    next_reply_code,
 )
 from warnbot.store import db
 from warnbot.store.capdocs import CapStore
@@ -179,8 +179,7 @@ async def _free_code(conn: AsyncConnection, responder_key: str) -> str:
             incidents.c.status == "open",
         )
     )
-    taken = [int(c) for c in (await conn.execute(query)).scalars() if c.isdigit()]
-    return str(max([FIRST_REPLY_CODE - 1, *taken]) + 1)
+    return next_reply_code((await conn.execute(query)).scalars())
 
 
 def _responder(r: Any) -> Responder:

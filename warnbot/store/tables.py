@@ -159,7 +159,7 @@ outbox = sa.Table(
     sa.Column("sent_at", UTCDateTime),
     # what the provider later says (Twilio StatusCallback): delivered, undelivered, failed …
     sa.Column("provider_status", sa.String(16)),
-    sa.Column("provider_error", sa.String(16)),
+    sa.Column("provider_error", sa.String(64)),  # Aliyun's codes are long: MOBILE_NOT_ON_SERVICE
     sa.Index("ix_outbox_claim", "status", "priority", "next_attempt_at"),
     sa.Index("ix_outbox_provider_id", "provider_id"),
 )
@@ -172,7 +172,7 @@ early_reports = sa.Table(
     metadata,
     sa.Column("provider_id", sa.String(64), primary_key=True),
     sa.Column("status", sa.String(16), primary_key=True),
-    sa.Column("error", sa.String(16)),
+    sa.Column("error", sa.String(64)),
     sa.Column("received_at", UTCDateTime, nullable=False, index=True),
 )
 

@@ -46,6 +46,7 @@ def make_app(app: App) -> web.Application:
             web.post("/hooks/twilio/voice/{token}", twilio_hooks.keypad),
             web.post("/hooks/telegram", telegram_hooks.update),
             web.post("/hooks/aliyun/sms/{secret}", aliyun_hooks.inbound_sms),
+            web.post("/hooks/aliyun/report/{secret}", aliyun_hooks.delivery_reports),
             web.post("/api/feeds/{name}", push.push_feed),
             web.get("/api/incidents/{id}/cap.xml", incidents.cap_xml),
             web.get("/a/{token}", ack_links.page),

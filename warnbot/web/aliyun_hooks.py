@@ -1,4 +1,5 @@
-"""Aliyun SMS replies (上行消息, SmsUp), pushed by Aliyun's HTTP batch push.
+"""Aliyun SMS pushes: replies (上行消息, SmsUp) and delivery receipts (状态报告,
+SmsReport), both by Aliyun's HTTP batch push.
 
 Aliyun POSTs a JSON array, one object per reply::
 
@@ -20,6 +21,21 @@ is logged and skipped and the rest are taken. Answers are recorded once, and a
 report back is filed once per ``sequence_id``, so a batch Aliyun pushes again
 changes nothing. The reply text ``sms_reply`` returns
 is not sent back: an SmsUp answer cannot carry one.
+
+Delivery receipts come to ``POST /hooks/aliyun/report/{secret}`` (the same secret
+and allowlist), a JSON array too::
+
+    [{"phone_number": "1380000****", "send_time": "2017-01-01 00:00:00",
+      "report_time": "2017-01-01 00:00:05", "success": false,
+      "err_code": "MOBILE_NOT_ON_SERVICE", "err_msg": "停机、空号、暂停服务、关机、不在服务区",
+      "sms_size": "1", "biz_id": "900619746936498440^0", "out_id": "request:7:aliyun"}]
+
+Each goes to ``App.delivery_report`` by its ``biz_id`` (SendSms's ``BizId``, which
+the dispatcher kept as the message's provider id): ``success`` true is delivered,
+false is undelivered with ``err_code``, and a code that says the number cannot
+take SMS fails the message over to the person's next address, as Twilio's 30006
+does. Reports apply once and in any order, and one that overtakes the recording
+of its send waits for it (``warnbot.store.delivery``).
 """
 
 from __future__ import annotations
@@ -28,6 +44,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -40,19 +57,69 @@ from warnbot.web.keys import APP
 
 _log = log.get(__name__)
 _MAINLAND = re.compile(r"(?:\+?86|0086)?(1[3-9]\d{9})")
-SUCCESS = {"code": 0, "msg": "接收成功"}
+SUCCESS = {"code": 0, "msg": "接收成功"}  # Aliyun checks only that code is a number
+MAX_ID_CHARS = 64  # an outbox provider id; Aliyun's BizId is about 20
 
 
 async def inbound_sms(request: web.Request) -> web.Response:
     """One SmsUp batch: every well-formed reply is attributed and recorded."""
+    return await _batch(request, "aliyun_smsup", _take_reply)
+
+
+async def delivery_reports(request: web.Request) -> web.Response:
+    """One SmsReport batch: every well-formed receipt is applied to its message."""
+    return await _batch(request, "aliyun_smsreport", _take_receipt)
+
+
+async def _batch(
+    request: web.Request, event: str, take: Callable[[App, Any], Awaitable[bool]]
+) -> web.Response:
+    """Authorize a push, then ``take`` each item of its array; a malformed item is
+    logged and skipped, the rest are taken, and Aliyun hears success."""
     app = request.app[APP]
     _authorize(request, _inbound(app))
     items = await _items(request)
     taken = 0
     for index, item in enumerate(items):
-        taken += await _take(app, index, item)
-    _log.info("aliyun_smsup", items=len(items), taken=taken)
+        if await take(app, item):
+            taken += 1
+        else:
+            _log.warning(f"{event}_item_skipped", index=index)
+    _log.info(event, items=len(items), taken=taken)
     return web.json_response(SUCCESS)
+
+
+async def _take_receipt(app: App, item: Any) -> bool:
+    """Apply one delivery receipt; False when it is malformed."""
+    report = _receipt(item)
+    if report is not None:
+        await app.delivery_report(*report)
+    return report is not None
+
+
+def _receipt(item: Any) -> tuple[str, str, str | None] | None:
+    """``(biz_id, status, error code)`` from one pushed receipt, or None when malformed."""
+    if not isinstance(item, dict):
+        return None
+    biz_id, success = item.get("biz_id"), _flag(item.get("success"))
+    if not isinstance(biz_id, str) or not 0 < len(biz_id.strip()) <= MAX_ID_CHARS:
+        return None
+    if success is None:
+        return None
+    if success:
+        return biz_id.strip(), "delivered", None
+    code = item.get("err_code")
+    return biz_id.strip(), "undelivered", code.strip() if isinstance(code, str) and code else None
+
+
+def _flag(value: Any) -> bool | None:
+    """``success``: a JSON boolean as documented, or its text (``"true"``) as some pushes
+    send it; anything else is not a receipt."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return None
 
 
 def _inbound(app: App) -> AliyunInbound | None:
@@ -69,7 +136,9 @@ def _authorize(request: web.Request, inbound: AliyunInbound | None) -> None:
     if inbound is None or not _opens(request, inbound):
         raise web.HTTPNotFound()
     if not inbound.allows(request.remote):
-        _log.warning("aliyun_smsup_address_refused", remote=request.remote)
+        _log.warning(
+            "aliyun_push_address_refused", path=request.path.split("/")[3], remote=request.remote
+        )
         raise web.HTTPForbidden(text="address not allowed")
 
 
@@ -95,14 +164,12 @@ async def _items(request: web.Request) -> list[Any]:
     return items
 
 
-async def _take(app: App, index: int, item: Any) -> int:
-    """Record one reply; 1 if taken, 0 if skipped as malformed."""
+async def _take_reply(app: App, item: Any) -> bool:
+    """Record one reply; False when it is malformed."""
     reply = _reply(item)
-    if reply is None:
-        _log.warning("aliyun_smsup_item_skipped", index=index)
-        return 0
-    await app.sms_reply(*reply, message_id=_message_id(item, *reply))
-    return 1
+    if reply is not None:
+        await app.sms_reply(*reply, message_id=_message_id(item, *reply))
+    return reply is not None
 
 
 def _reply(item: Any) -> tuple[str, str] | None:
