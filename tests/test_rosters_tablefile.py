@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import openpyxl
 import pytest
 
 from warnbot.errors import ConfigError
+from warnbot.rosters import tablefile
 from warnbot.rosters.tablefile import read_table, text
 
 COLUMNS = {"phone": ("手机号码", "phone"), "region_code": ("行政区划代码", "region_code")}
@@ -118,3 +120,27 @@ def test_yaml_rows_carry_the_line_of_each_entry(tmp_path: Path) -> None:
 )
 def test_cells_typed_as_numbers_read_as_their_digits(cell: object, written: str) -> None:
     assert text(cell) == written
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tablefile, "MAX_FILE_BYTES", 1000)
+    path = tmp_path / "audience.csv"
+    path.write_text("手机号码,行政区划代码\n" + "+8613800138000,449901\n" * 100, encoding="utf-8")
+    size = path.stat().st_size
+    with pytest.raises(ConfigError) as e:
+        read_table(path, COLUMNS, REQUIRED)
+    assert e.value.problems == [f"{path}: {size} bytes is over the 1000 bytes limit"]
+
+
+def test_a_workbook_that_unpacks_too_large_is_refused_as_a_zip_bomb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/worksheets/sheet1.xml", b"\0" * 3 * 2**20)  # 3 MB of zeros, ~3 KB zipped
+    assert path.stat().st_size < 64 * 1024
+    monkeypatch.setattr(tablefile, "MAX_UNPACKED_BYTES", 2**20)
+    with pytest.raises(ConfigError, match=r"the workbook unpacks to 3\.0 MB, over 1\.0 MB"):
+        read_table(path, COLUMNS, REQUIRED)

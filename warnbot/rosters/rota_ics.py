@@ -26,6 +26,7 @@ import icalendar
 import recurring_ical_events  # type: ignore[import-untyped]
 
 from warnbot.rosters.rota import Recurring, RosterIndex, Shift, region_of, role_of
+from warnbot.rosters.tablefile import check_size
 
 _ROLE_PREFIX = re.compile(r"^\s*(\S+?)\s*[:：\s]\s*(.+)$")
 
@@ -35,6 +36,7 @@ def read_ics(
 ) -> tuple[list[Shift], list[Recurring], list[str]]:
     """Fixed shifts, recurring shifts and problems of an iCalendar rota."""
     try:
+        check_size(path)
         content = path.read_bytes()
         calendar = icalendar.Calendar.from_ical(content)
     except OSError as e:
