@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from warnbot.model import Level, LevelPolicy, Message, Request, Step, Tier, TierPolicy
+from warnbot.model import Incident, Level, LevelPolicy, Message, Request, Step, Tier, TierPolicy
 from warnbot.store.sql import Base, enqueue, insert_ignore
 from warnbot.store.tables import acks, answers, escalations, incidents, requests
 
@@ -181,27 +181,24 @@ class LadderStore(Base):
 
     async def open_requests_for(self, responder_key: str) -> list[Request]:
         """Requests this person can still answer, newest first."""
-        return await self._requests_for(responder_key, requests.c.status.in_(OPEN))
+        return [r for r in await self._requests_for(responder_key) if can_answer(r)]
 
     async def answered_for(self, responder_key: str) -> list[Request]:
         """This person's confirmed requests of open incidents, newest first: a later
         SMS (a report back) still belongs to one of them."""
-        return await self._requests_for(responder_key, requests.c.status == "confirmed")
+        return [r for r in await self._requests_for(responder_key) if r.status == "confirmed"]
 
     async def musters_for(self, responder_key: str) -> list[Request]:
         """This person's muster requests still waiting for arrival, newest first."""
-        return await self._requests_for(
-            responder_key,
-            requests.c.muster_deadline.is_not(None),
-            requests.c.arrived_at.is_(None),
-            requests.c.status != "superseded",
-        )
+        return [r for r in await self._requests_for(responder_key) if awaits_arrival(r)]
 
-    async def _requests_for(self, responder_key: str, *where: Any) -> list[Request]:
+    async def _requests_for(self, responder_key: str) -> list[Request]:
+        """This person's requests of open incidents, newest first (``IntakeStore.sender``
+        reads the same with their number, for an SMS)."""
         query = (
             sa.select(requests)
             .join(incidents, incidents.c.id == requests.c.incident_id)
-            .where(requests.c.responder_key == responder_key, incidents.c.status == "open", *where)
+            .where(requests.c.responder_key == responder_key, incidents.c.status == "open")
             .order_by(requests.c.id.desc())
         )
         async with self.engine.connect() as conn:
@@ -252,6 +249,16 @@ class LadderStore(Base):
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [Answer(**{f.name: r[f.name] for f in dataclasses.fields(Answer)}) for r in rows]
+
+
+def can_answer(r: Request) -> bool:
+    """Whether an answer can still confirm ``r`` (unreachable too: never lost)."""
+    return r.status in OPEN
+
+
+def awaits_arrival(r: Request) -> bool:
+    """A muster request whose person has not arrived (到岗), and not superseded."""
+    return r.muster_deadline is not None and r.arrived_at is None and r.status != "superseded"
 
 
 def _confirmed(row: Request) -> str:
@@ -338,6 +345,22 @@ def request_of(r: Any) -> Request:
         level=Level(level) if level else None,
         muster_deadline=r.get("muster_deadline"),
         arrived_at=r.get("arrived_at"),
+    )
+
+
+def incident_of(r: Any) -> Incident:
+    return Incident(
+        id=r["id"],
+        key=r["key"],
+        hazard=r["hazard"],
+        region_code=r["region_code"],
+        level=Level(r["level"]),
+        status=r["status"],
+        opened_at=r["opened_at"],
+        headline=r["headline"],
+        policy=policy_of(r["policy"]),
+        drill=r["drill"],
+        source=r["source"],
     )
 
 

@@ -28,11 +28,12 @@ from warnbot.store import db
 from warnbot.store.capdocs import CapStore
 from warnbot.store.events import EventStore
 from warnbot.store.feeds import FeedStore
+from warnbot.store.intake import IntakeStore
 from warnbot.store.ladder import (
     OPEN,
     LadderStore,
+    incident_of,
     policy_json,
-    policy_of,
     request_of,
     tier_policy_json,
 )
@@ -51,12 +52,14 @@ from warnbot.store.tables import (
 )
 
 Compose = Callable[[Request], list[Message]]
+_incident = incident_of  # moved to ladder, where the SMS intake's read shares it
 
 _log = log.get(__name__)
 
 
 class Store(
     LadderStore,
+    IntakeStore,
     FeedStore,
     CapStore,
     OutboxStore,
@@ -276,20 +279,4 @@ def _responder(r: Any) -> Responder:
         language=r["language"],
         superior=r["superior"],
         chat_ids=tuple(sorted((r["chat_ids"] or {}).items())),
-    )
-
-
-def _incident(r: Any) -> Incident:
-    return Incident(
-        id=r["id"],
-        key=r["key"],
-        hazard=r["hazard"],
-        region_code=r["region_code"],
-        level=Level(r["level"]),
-        status=r["status"],
-        opened_at=r["opened_at"],
-        headline=r["headline"],
-        policy=policy_of(r["policy"]),
-        drill=r["drill"],
-        source=r["source"],
     )
