@@ -208,11 +208,13 @@ class LadderStore(Base):
         self, request_id: int, path: str, text: str, now: datetime, by: str = ""
     ) -> AckResult | None:
         """Confirm a request once; a repeat answer is kept but changes nothing."""
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             row = await _locked(conn, request_id)
             if row is None:
                 return None
-            new = await _confirm(conn, row, path, text, now)
+            # confirmed_at is set with the ack row, in one transaction: a repeat
+            # (a provider's retry, a second "收到") needs no insert to find out
+            new = row.confirmed_at is None and await _confirm(conn, row, path, text, now)
             if new:
                 row = dataclasses.replace(row, confirmed_at=now, status=_confirmed(row))
             await _answer(conn, row, "confirm" if new else "again", path, text, by, now)
@@ -222,7 +224,7 @@ class LadderStore(Base):
         self, request_id: int, path: str, text: str, now: datetime, by: str = ""
     ) -> AckResult | None:
         """Arrival at the muster point (到岗), once; it confirms the request too."""
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             row = await _locked(conn, request_id)
             if row is None:
                 return None
@@ -275,13 +277,9 @@ async def _confirm(
         "late": now > row.deadline,
         "received_at": now,
     }
-    if not (await conn.execute(insert_ignore(conn, acks).values(values))).rowcount:
+    if not (await conn.execute(insert_ignore(conn, acks), values)).rowcount:
         return False
-    await conn.execute(
-        requests.update()
-        .where(requests.c.id == row.id)
-        .values(status=_confirmed(row), confirmed_at=now)
-    )
+    await conn.execute(_CONFIRM, {"rid": row.id, "to": _confirmed(row), "at": now})
     return True
 
 
@@ -294,18 +292,17 @@ async def _answer(
     by: str,
     now: datetime,
 ) -> None:
-    await conn.execute(
-        answers.insert().values(
-            request_id=row.id,
-            responder_key=row.responder_key,
-            kind=kind,
-            path=path,
-            text=text[:4000],
-            by_name=by[:100],
-            late=now > row.deadline,
-            received_at=now,
-        )
-    )
+    values = {
+        "request_id": row.id,
+        "responder_key": row.responder_key,
+        "kind": kind,
+        "path": path,
+        "text": text[:4000],
+        "by_name": by[:100],
+        "late": now > row.deadline,
+        "received_at": now,
+    }
+    await conn.execute(answers.insert(), values)
 
 
 async def _give_up(conn: AsyncConnection, where: Any, now: datetime) -> None:
@@ -321,9 +318,18 @@ async def _record_step(conn: AsyncConnection, step: Step, now: datetime) -> bool
     return bool((await conn.execute(insert_ignore(conn, escalations).values(values))).rowcount)
 
 
+# Statements of the answer path, built once: building SQLAlchemy expressions per
+# answer cost more CPU than running them (bench/ack_intake.py, profiled).
+_LOCKED = sa.select(requests).where(requests.c.id == sa.bindparam("rid")).with_for_update()
+_CONFIRM = (
+    requests.update()
+    .where(requests.c.id == sa.bindparam("rid"))
+    .values(status=sa.bindparam("to"), confirmed_at=sa.bindparam("at"))
+)
+
+
 async def _locked(conn: AsyncConnection, request_id: int) -> Request | None:
-    query = sa.select(requests).where(requests.c.id == request_id).with_for_update()
-    row = (await conn.execute(query)).mappings().one_or_none()
+    row = (await conn.execute(_LOCKED, {"rid": request_id})).mappings().one_or_none()
     return request_of(row) if row else None
 
 
