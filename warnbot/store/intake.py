@@ -24,14 +24,19 @@ from warnbot.store.sql import Base
 from warnbot.store.tables import incidents, requests, responder_phones
 
 _INCIDENT_COLUMNS = [c.label(f"i_{c.name}") for c in incidents.c]
-_OPEN = sa.and_(incidents.c.id == requests.c.incident_id, incidents.c.status == "open")
+_OPEN_IDS = sa.select(incidents.c.id).where(incidents.c.status == "open").scalar_subquery()
+# Flat left joins, so the database walks phone → person's requests (by index) →
+# incident, instead of first joining every request of every open incident.
 _SENDER = (
     sa.select(responder_phones.c.responder_key.label("sender_key"), requests, *_INCIDENT_COLUMNS)
     .select_from(
         responder_phones.outerjoin(
-            requests.join(incidents, _OPEN),
-            requests.c.responder_key == responder_phones.c.responder_key,
-        )
+            requests,
+            sa.and_(
+                requests.c.responder_key == responder_phones.c.responder_key,
+                requests.c.incident_id.in_(_OPEN_IDS),
+            ),
+        ).outerjoin(incidents, incidents.c.id == requests.c.incident_id)
     )
     .where(responder_phones.c.phone == sa.bindparam("phone"))
     .order_by(requests.c.id.desc())

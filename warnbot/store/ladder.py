@@ -355,6 +355,7 @@ def request_of(r: Any) -> Request:
 
 
 def incident_of(r: Any) -> Incident:
+    """An ``Incident`` from a row of ``incidents`` (its policy as frozen)."""
     return Incident(
         id=r["id"],
         key=r["key"],
