@@ -19,14 +19,20 @@ from typing import Any
 import sqlalchemy as sa
 
 from warnbot.model import Incident, Request
-from warnbot.store.ladder import awaits_arrival, can_answer, incident_of, request_of
+from warnbot.store.ladder import (
+    OPEN_INCIDENTS,
+    awaits_arrival,
+    can_answer,
+    incident_of,
+    request_of,
+)
 from warnbot.store.sql import Base
 from warnbot.store.tables import incidents, requests, responder_phones
 
 _INCIDENT_COLUMNS = [c.label(f"i_{c.name}") for c in incidents.c]
-_OPEN_IDS = sa.select(incidents.c.id).where(incidents.c.status == "open").scalar_subquery()
-# Flat left joins, so the database walks phone → person's requests (by index) →
-# incident, instead of first joining every request of every open incident.
+# Flat left joins, so the database walks phone → person → their requests of the open
+# incidents (by the unique index on incident and person) → incident, instead of first
+# joining every request of every open incident.
 _SENDER = (
     sa.select(responder_phones.c.responder_key.label("sender_key"), requests, *_INCIDENT_COLUMNS)
     .select_from(
@@ -34,7 +40,7 @@ _SENDER = (
             requests,
             sa.and_(
                 requests.c.responder_key == responder_phones.c.responder_key,
-                requests.c.incident_id.in_(_OPEN_IDS),
+                requests.c.incident_id.in_(OPEN_INCIDENTS),
             ),
         ).outerjoin(incidents, incidents.c.id == requests.c.incident_id)
     )

@@ -25,6 +25,10 @@ from warnbot.store.tables import acks, answers, escalations, incidents, requests
 OPEN = ("pending", "delivered", "escalated", "unreachable")
 # States the ladder still climbs.
 CLIMBING = ("pending", "delivered", "escalated")
+# The open incidents' ids: ``requests.incident_id IN`` it finds a person's requests by
+# the unique index on (incident, person, level), where a join on the incident's status
+# scanned every request ever made.
+OPEN_INCIDENTS = sa.select(incidents.c.id).where(incidents.c.status == "open").scalar_subquery()
 
 
 @dataclass(frozen=True)
@@ -197,8 +201,10 @@ class LadderStore(Base):
         reads the same with their number, for an SMS)."""
         query = (
             sa.select(requests)
-            .join(incidents, incidents.c.id == requests.c.incident_id)
-            .where(requests.c.responder_key == responder_key, incidents.c.status == "open")
+            .where(
+                requests.c.responder_key == responder_key,
+                requests.c.incident_id.in_(OPEN_INCIDENTS),
+            )
             .order_by(requests.c.id.desc())
         )
         async with self.engine.connect() as conn:

@@ -119,9 +119,6 @@ requests = sa.Table(
         "incident_id", "responder_key", "level", name="uq_requests_incident_responder_level"
     ),
     sa.Index("ix_requests_status_deadline", "status", "deadline"),
-    # an SMS reply finds its sender's requests by person (0011; the table keeps every
-    # incident's requests, so without it each reply scanned them all)
-    sa.Index("ix_requests_responder_key", "responder_key"),
 )
 
 acks = sa.Table(
