@@ -4,11 +4,14 @@ The daemon (demo configuration, SQLite) runs as its own process; a load
 generator here (an aiohttp client pool, ``--connections`` at once) posts
 Twilio-signed inbound SMS from the roster's phones for ``--seconds``: each is
 a signature check, a person lookup, an answer recorded (or found a repeat) and
-a TwiML reply. Baseline, same server, same run: ``GET /healthz``.
+a TwiML reply. Baseline, same server, same run: ``GET /healthz``. The daemon's
+CPU time per request (user + system, from ``/proc``) is reported for both.
 
-    python bench/ack_intake.py [--seconds 10] [--connections 32]
+    python bench/ack_intake.py [--seconds 10] [--connections 32] [--db sqlite|postgresql]
 
-Last line: {"webhooks_per_s", "healthz_per_s", "ratio", "p50_ms", "p99_ms", ...}.
+``--db postgresql`` runs on a scratch database created on 127.0.0.1:5432 and
+dropped after. Last line: {"webhooks_per_s", "healthz_per_s", "ratio", "p50_ms",
+"p99_ms", "cpu_ms_per_webhook", "cpu_ms_per_healthz", ...}.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import asyncio
 import json
 import os
 import random
+import secrets
 import socket
 import statistics
 import subprocess
@@ -29,10 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-auth-token-not-a-secret"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PHONES = [
     line.split(",")[4]
     for line in (ROOT / "config" / "demo" / "roster.csv").read_text("utf-8").splitlines()[1:]
@@ -45,11 +51,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_daemon(tmp: str, port: int) -> subprocess.Popen[bytes]:
+def start_daemon(database_url: str, port: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "WARNBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/ack.db",
+        "WARNBOT_DATABASE_URL": database_url,
         "WARNBOT_WEB__PORT": str(port),
         "WARNBOT_WEB__PUBLIC_URL": f"http://127.0.0.1:{port}",
         "WARNBOT_TWILIO__AUTH_TOKEN": TOKEN,
@@ -73,6 +79,26 @@ async def wait_up(base: str) -> None:
                 pass
             await asyncio.sleep(0.1)
     raise SystemExit("the daemon did not become ready")
+
+
+async def scratch_pg() -> tuple[str, str]:
+    name = f"warnbot_ack_{secrets.token_hex(3)}"
+    conn = await asyncpg.connect(PG_ADMIN)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", name
+
+
+async def drop_pg(name: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await conn.close()
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process has used (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 Request = Callable[[aiohttp.ClientSession], Any]
@@ -113,34 +139,52 @@ def webhook(base: str) -> Request:
     return post
 
 
+async def measure(base: str, pid: int, seconds: float, connections: int) -> dict[str, Any]:
+    """Both loads against a running daemon: counts, latencies, its CPU seconds each."""
+    health: Request = lambda s: s.get(f"{base}/healthz")  # noqa: E731
+    await load(health, 1, connections)  # warm up
+    c0 = cpu_s(pid)
+    h_n, _ = await load(health, seconds, connections)
+    c1 = cpu_s(pid)
+    w_n, lat = await load(webhook(base), seconds, connections)
+    c2 = cpu_s(pid)
+    return {"h_n": h_n, "w_n": w_n, "lat": sorted(lat), "h_cpu": c1 - c0, "w_cpu": c2 - c1}
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    name = None
     with tempfile.TemporaryDirectory() as tmp:
-        daemon = start_daemon(tmp, port)
+        url = f"sqlite+aiosqlite:///{tmp}/ack.db"
+        if args.db == "postgresql":
+            url, name = await scratch_pg()
+        daemon = start_daemon(url, port)
         try:
             await wait_up(base)
-            health: Request = lambda s: s.get(f"{base}/healthz")  # noqa: E731
-            await load(health, 1, args.connections)  # warm up
-            h_n, _ = await load(health, args.seconds, args.connections)
-            w_n, lat = await load(webhook(base), args.seconds, args.connections)
+            m = await measure(base, daemon.pid, args.seconds, args.connections)
         finally:
             daemon.terminate()
             daemon.wait(30)
-    lat.sort()
+            if name:
+                await drop_pg(name)
+    lat = m["lat"]
     figures = {
-        "webhooks_per_s": round(w_n / args.seconds, 1),
-        "healthz_per_s": round(h_n / args.seconds, 1),
-        "ratio": round(w_n / h_n, 3),
+        "webhooks_per_s": round(m["w_n"] / args.seconds, 1),
+        "healthz_per_s": round(m["h_n"] / args.seconds, 1),
+        "ratio": round(m["w_n"] / m["h_n"], 3),
         "p50_ms": round(statistics.median(lat) * 1000, 1),
         "p99_ms": round(lat[int(len(lat) * 0.99)] * 1000, 1),
+        "cpu_ms_per_webhook": round(m["w_cpu"] * 1000 / m["w_n"], 3),
+        "cpu_ms_per_healthz": round(m["h_cpu"] * 1000 / m["h_n"], 3),
         "connections": args.connections,
         "seconds": args.seconds,
-        "db": "sqlite",
+        "db": args.db,
     }
     print(json.dumps(figures))
 

@@ -5,19 +5,27 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from tests.conftest import T0
+from tests.conftest import T0, Clock
+from warnbot import drillreport, status
+from warnbot.app import App
 from warnbot.board import (
+    NO_LONGER_ASKED,
     STATES,
     TierTally,
+    asked,
     current,
     lines,
     muster,
     muster_lines,
+    no_longer_asked,
     state,
     summary,
     tally,
+    withdrawn,
 )
-from warnbot.model import Request, Tier
+from warnbot.console import boardview
+from warnbot.evaluate import Transition
+from warnbot.model import Level, Request, Tier
 
 DEADLINE = T0 + timedelta(minutes=30)
 _ids = iter(range(1, 10_000))
@@ -111,6 +119,101 @@ def test_after_an_upgrade_only_each_persons_new_request_is_counted() -> None:
     assert current([new, old, other]) == [new, other]
     (row,) = tally([old, new, other], at(60))
     assert (row.total, row.confirmed, row.silent) == (2, 1, 1)
+
+
+# --- after an upgrade that no longer reaches someone ---------------------------------------
+
+
+def _taken_back(key: str, tier: Tier = Tier.VILLAGE, **kw: float) -> Request:
+    """``key``'s ask, superseded by an upgrade whose level does not ask them again."""
+    return replace(request(tier, status="superseded", **kw), responder_key=key)
+
+
+def test_a_person_the_upgrade_no_longer_asks_is_no_longer_asked_not_silent() -> None:
+    old = _taken_back("V01")
+    assert withdrawn(old) and state(old, at(3600)) == NO_LONGER_ASKED
+    assert state(old, at(-60)) == NO_LONGER_ASKED  # nor pending, before the deadline
+    assert NO_LONGER_ASKED not in STATES
+
+
+def test_an_answer_given_before_or_after_the_ask_was_taken_back_still_counts() -> None:
+    early = _taken_back("V01", confirmed=-60)
+    assert not withdrawn(early) and state(early, at(3600)) == "confirmed"
+    assert state(_taken_back("V02", confirmed=60), at(3600)) == "late"
+
+
+def test_persons_no_longer_asked_are_counted_apart_and_in_no_total() -> None:
+    county_old = replace(request(Tier.COUNTY, status="superseded"), responder_key="X01")
+    county_new = replace(request(Tier.COUNTY), responder_key="X01")  # asked again
+    answered = replace(request(Tier.VILLAGE, confirmed=-5), responder_key="V01")
+    gone = [_taken_back("V02"), _taken_back("V03", escalated=60)]
+    rows = [county_old, county_new, answered, *gone]
+    assert asked(rows) == [county_new, answered]
+    assert no_longer_asked(rows) == gone
+    county, village = tally(rows, at(600))
+    assert (county.total, county.silent, county.no_longer_asked) == (1, 1, 0)
+    assert (village.total, village.confirmed, village.silent, village.pending) == (1, 1, 0, 0)
+    assert (village.no_longer_asked, village.escalated) == (2, 0)
+    assert summary([county, village]) == "叫应: 1/2 confirmed, 0 escalated, 2 no longer asked"
+    *_, apart = lines([county, village])
+    assert apart == "不再需要 no longer asked (已告知升级 told of the upgrade): 村级 village 2"
+
+
+def test_a_tier_the_upgrade_dropped_shows_nobody_to_count_and_who_was_told() -> None:
+    (village,) = tally([_taken_back("V01"), _taken_back("V02")], at(600))
+    assert (village.total, village.silent, village.no_longer_asked) == (0, 0, 2)
+    assert summary([village]) == "叫应: 0/0 confirmed, 0 escalated, 2 no longer asked"
+
+
+def test_a_board_with_nobody_taken_back_has_no_line_for_them() -> None:
+    assert len(lines(tally([request(Tier.VILLAGE)], at(0)))) == 2
+
+
+def test_a_person_no_longer_asked_is_not_expected_at_the_muster() -> None:
+    gone = replace(_taken_back("F1"), muster_deadline=DEADLINE)
+    assert muster([gone]) == []
+
+
+async def test_after_an_upgrade_that_drops_villages_no_view_counts_the_villagers_silent(
+    app: App, clock: Clock
+) -> None:
+    """Ⅱ asks every tier; Ⅰ (here) no villages. V01 answered before the upgrade, V02–V05
+    did not: they are told of the upgrade, not asked, and no view calls them silent."""
+    policy = app.settings.policy
+    red = {t: p for t, p in policy["Ⅰ"].items() if t is not Tier.VILLAGE}
+    app.settings = app.settings.model_copy(update={"policy": {**policy, "Ⅰ": red}})
+    key = "暴雨@449901"
+    await app.apply(Transition("open", key, "暴雨", "449901", Level.II, "橙", "t"), None, "t")
+    ((incident, _),) = await app.store.open_incidents()
+    assert "已确认收到" in await app.sms_reply(app.people["V01"].phones[0], "收到")
+    upgrade = Transition("upgrade", key, "暴雨", "449901", Level.I, "红", "t", incident.id)
+    await app.apply(upgrade, None, "t")
+    now = clock.advance(3600)  # every window has passed
+    requests = await app.store.requests_of(incident.id)
+    gone = {"V02", "V03", "V04", "V05"}
+    assert {r.responder_key for r in no_longer_asked(requests)} == gone
+
+    *_, village = tally(requests, now)
+    assert (village.total, village.confirmed, village.silent, village.no_longer_asked) == (
+        1, 1, 0, 4
+    )  # fmt: skip
+    shown = [line.strip() for line in await status.incident_lines(app.store, incident, now)]
+    assert "不再需要 no longer asked (已告知升级 told of the upgrade): 村级 village 4" in shown
+    assert "叫应: 1/7 confirmed, 0 escalated, 4 no longer asked" in shown
+
+    view = boardview.build(requests, app.people, [], [], {}, app.regions, now)
+    states = {r.responder_key: r.state for r in view.rows}
+    assert len(view.rows) == len(states) == 11  # each person once, re-asked or not
+    assert {k for k, s in states.items() if s == NO_LONGER_ASKED} == gone
+    assert (view.total.total, view.total.counts["silent"], view.total.answered) == (7, 6, 1)
+    assert [g.total for g in view.tiers if g.label == "village"] == [1]
+
+    report = drillreport.build(incident, requests, app.people, [], now)
+    outcomes = {p.responder_key: p.outcome for p in report.people}
+    assert {k for k, o in outcomes.items() if o == NO_LONGER_ASKED} == gone
+    assert report.total is not None and report.total.total == 7
+    assert report.total.counts["silent"] == 6 and report.total.answered == 1
+    assert "不再需要" in drillreport.html(report)
 
 
 def muster_request(

@@ -453,6 +453,26 @@ async def test_a_phone_confirmation_with_nothing_to_confirm_is_refused_not_calle
     assert not {"phone_ack", "phone_ack_duplicate"} & set(await _actions(app))
 
 
+async def test_the_board_shows_persons_an_upgrade_no_longer_asks_apart_not_silent(
+    app: App, client: TestClient, officer: str, clock: Clock
+) -> None:
+    incident_id = await open_manual(client, officer)
+    policy = {**app.settings.policy, "Ⅱ": {**app.settings.policy["Ⅱ"]}}
+    del policy["Ⅱ"][Tier.VILLAGE]  # Ⅱ no longer reaches villages
+    app.settings = app.settings.model_copy(update={"policy": policy})
+    upgrade = {"csrf": officer, "level": "II", "reason": "雨势加大", "second": "yes"}
+    await client.post(f"/incidents/{incident_id}/upgrade", data=upgrade)
+    clock.advance(3600)
+    page = await (await client.get(f"/incidents/{incident_id}")).text()
+    rows = dict(re.findall(r'data-person="(\w+)" data-state="(\w+)"', page))
+    assert {k for k, s in rows.items() if s == "no_longer_asked"} == {
+        "V01", "V02", "V03", "V04", "V05"
+    }  # fmt: skip
+    assert 'data-tier="village"' in page and "5 人不再需要确认" in page
+    v01 = page[page.index('data-person="V01"') :].split("</tr>", 1)[0]
+    assert "不再需要" in v01 and "phone-ack" not in v01
+
+
 def _csv(body: bytes) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
 

@@ -16,6 +16,7 @@ back are parsed from it) with its path, time and, for a duty officer, the name.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 import unicodedata
@@ -28,6 +29,7 @@ from warnbot import receipts
 from warnbot.model import BARE_REPLY, AckPath, Request
 from warnbot.settings import Settings
 from warnbot.store import AckResult, Store
+from warnbot.store.intake import Sender
 
 ACK_WORDS = ("已收到", "收到", "确认", "好的", "明白", "ok", "okay", "yes", "received", "y")
 ARRIVE_WORDS = ("已到岗", "到岗", "已到达", "到达", "已到位", "到位", "已到", "arrived")
@@ -54,6 +56,7 @@ class Outcome:
     kind: str
     result: AckResult | None = None
     open: list[Request] = field(default_factory=list)
+    sender: Sender | None = None  # an SMS's sender, as read before recording
 
 
 def parse_reply(text: str) -> Reply | None:
@@ -124,22 +127,26 @@ def arrival(
 
 
 async def intake_sms(store: Store, phone: str, text: str, now: datetime) -> Outcome:
-    """Attribute an inbound SMS to its sender and record the answer it carries."""
-    person = await store.responder_for_phone(phone)
-    if person is None:
+    """Attribute an inbound SMS to its sender and record the answer it carries: one
+    read (the sender and what they may answer), then at most one transaction."""
+    sender = await store.sender(phone)
+    if sender is None:
         return Outcome("stranger")
-    open_requests = await store.open_requests_for(person)
+    open_requests = sender.open
     reply = parse_reply(text)
     if reply is None:
-        return Outcome("unknown", open=open_requests)
-    muster = arrival(text, reply, open_requests, await store.musters_for(person))
+        return Outcome("unknown", open=open_requests, sender=sender)
+    muster = arrival(text, reply, open_requests, sender.musters)
     if muster is not None:
-        return await _arrive(store, muster.id, AckPath.SMS, text, now)
-    request = choose(open_requests or await store.answered_for(person), reply)
+        outcome = await _arrive(store, muster.id, AckPath.SMS, text, now)
+        return dataclasses.replace(outcome, sender=sender)
+    request = choose(open_requests or sender.answered, reply)
     if request is None:
-        return Outcome("which" if open_requests else "unknown", open=open_requests)
+        kind = "which" if open_requests else "unknown"
+        return Outcome(kind, open=open_requests, sender=sender)
     # an answer to a request already confirmed is kept too: it may carry a report back
-    return await _record(store, request.id, AckPath.SMS, text, now)
+    outcome = await _record(store, request.id, AckPath.SMS, text, now)
+    return dataclasses.replace(outcome, sender=sender)
 
 
 async def intake_token(

@@ -499,8 +499,7 @@ class App:
             if not (report.parsed or (reply is not None and reply.report)):
                 return None
         else:
-            key = await self.store.responder_for_phone(phone)
-            answered = await self.store.answered_for(key) if key else []
+            answered = outcome.sender.answered if outcome.sender else []
             request = max(answered, key=lambda r: r.sent_at, default=None)
         person = self.people.get(request.responder_key) if request else None
         if request is None or person is None:
@@ -543,13 +542,17 @@ class App:
         language = person.language if person else self.settings.language
         if outcome.result is None:
             open_ = [
-                {"code": r.reply_code, "headline": await self._headline(r)} for r in outcome.open
+                {"code": r.reply_code, "headline": await self._headline(r, outcome)}
+                for r in outcome.open
             ]
             return self.renderer.render(
                 "sms", outcome.kind if open_ else "unknown", language, open=open_
             )
         result = outcome.result
-        incident = await self.store.incident(result.request.incident_id)
+        incident = (
+            outcome.sender.incidents.get(result.request.incident_id) if outcome.sender else None
+        )
+        incident = incident or await self.store.incident(result.request.incident_id)
         if outcome.kind in ("confirmed", "arrived"):
             self.observe(
                 outcome.kind,
@@ -567,7 +570,11 @@ class App:
             muster=muster,
         )
 
-    async def _headline(self, r: Request) -> str:
+    async def _headline(self, r: Request, outcome: acks.Outcome) -> str:
+        """The headline of the incident ``r`` is about; an SMS's sender came with it."""
+        known = outcome.sender.headline(r.incident_id) if outcome.sender else None
+        if known is not None:
+            return known
         incident = await self.store.incident(r.incident_id)
         return incident.headline if incident else ""
 

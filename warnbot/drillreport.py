@@ -6,9 +6,11 @@ per person (time to confirm; confirmed / late / silent / unreachable; the
 reminders, calls, reports to the superior and the duty officer, and the mark
 unreachable their silence caused, one column each) and per tier (counts, median
 and slowest time to confirm, escalations by kind). After an upgrade each person
-counts once, by their current request. It
-renders as CSV (one row per person, or one per tier) and as an HTML page,
-Chinese first. Used for drills, it works as well for any incident.
+counts once, by their current request; one the new level no longer reaches and
+who had not answered (told of the upgrade, not asked) keeps a row marked 不再需要
+(``board.NO_LONGER_ASKED``), in no outcome column and no total. It renders as
+CSV (one row per person, or one per tier) and as an HTML page, Chinese first.
+Used for drills, it works as well for any incident.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ OUTCOME_ZH = {
     "silent": "未应答",
     "unreachable": "无法联系",
     "pending": "待确认",
+    board.NO_LONGER_ASKED: "不再需要",  # a row of its own, in no column and no total
 }
 # The ladder's steps (model.LADDER, then a muster's), each with its column in the CSV
 # and the page.
@@ -173,7 +176,8 @@ def _person(
     unreachable: Collection[str],
 ) -> PersonRow:
     outcome = board.state(r, now)
-    if r.confirmed_at is None and (r.status == "unreachable" or r.responder_key in unreachable):
+    gone = r.status == "unreachable" or r.responder_key in unreachable
+    if r.confirmed_at is None and gone and not board.withdrawn(r):
         outcome = "unreachable"
     return PersonRow(
         r.tier,
@@ -196,7 +200,7 @@ def _tier(tier: Tier | None, rows: Sequence[PersonRow]) -> TierRow:
         escalations.update(p.escalations)
     return TierRow(
         tier,
-        len(rows),
+        sum(1 for p in rows if p.outcome != board.NO_LONGER_ASKED),
         {o: counts.get(o, 0) for o in OUTCOMES},
         statistics.median(times) if times else None,
         max(times) if times else None,

@@ -12,7 +12,10 @@ from aiohttp import web
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _INCIDENT_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
-_STATE = {"type": "string", "enum": ["confirmed", "late", "pending", "silent", "unreachable"]}
+_STATE = {
+    "type": "string",
+    "enum": ["confirmed", "late", "pending", "silent", "unreachable", "no_longer_asked"],
+}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:

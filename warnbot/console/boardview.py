@@ -3,7 +3,10 @@ region, with the five states a duty officer acts on. Pure.
 
 ``board.state`` gives confirmed / late / pending / silent; a person not yet
 confirmed whose every number has failed for good is *unreachable* (无法联系):
-reminding them is pointless, someone must go or phone another way.
+reminding them is pointless, someone must go or phone another way. After an
+upgrade each person has one row, their current request; one the new level no
+longer reaches is *no longer asked* (不再需要): a row and a count of its own,
+in no group's total.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from warnbot.model import Request, Responder, Tier
 from warnbot.regions import RegionTree
 from warnbot.store.accounts import AckRow, MessageRow
 
-STATES = ("confirmed", "late", "pending", "silent", "unreachable")
+STATES = ("confirmed", "late", "pending", "silent", "unreachable", board.NO_LONGER_ASKED)
 
 
 @dataclass(frozen=True)
@@ -81,12 +84,13 @@ def build(
     tree: RegionTree | None,
     now: datetime,
 ) -> BoardView:
-    """Rows for every request of one incident, top tier first, then region and name."""
+    """A row per person asked about one incident (their current request), top tier
+    first, then region and name."""
     answered = {a.request_id: a for a in acks}
     asked_by = {m.responder_key: m.channel for m in messages if m.responder_key}
     rows = [
         _row(r, people.get(r.responder_key), answered.get(r.id), asked_by, failures, tree, now)
-        for r in requests
+        for r in board.current(requests)
     ]
     order = list(Tier)
     rows.sort(key=lambda p: (order.index(p.tier), p.region_code, p.name))
@@ -95,7 +99,7 @@ def build(
     regions = [
         _group(c, [p for p in rows if p.region_code == c], region_name(tree, c)) for c in codes
     ]
-    return BoardView(rows, [t for t in tiers if t.total], regions)
+    return BoardView(rows, [t for t in tiers if t.counts], regions)
 
 
 def _row(
@@ -125,7 +129,9 @@ def _row(
 
 
 def _group(label: str, rows: Sequence[PersonRow], name: str = "") -> Group:
-    return Group(label, Counter(p.state for p in rows), len(rows), name)
+    """Counts per state; the total leaves out persons no longer asked."""
+    counted = sum(1 for p in rows if p.state != board.NO_LONGER_ASKED)
+    return Group(label, Counter(p.state for p in rows), counted, name)
 
 
 def region_name(tree: RegionTree | None, code: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from warnbot import board
 from warnbot.app import App
 from warnbot.console import auth, boardview, messages, svg
 from warnbot.console.boards import BoardKey, Render
@@ -91,7 +92,7 @@ async def live(app: App, store: ConsoleStore, incident_id: int, only: str | None
         view,
         boardview.only(view, only),
         svg.region_map(app.regions, incident.region_code, tallies),
-        svg.confirmation_chart(requests, incident.opened_at, app.clock()),
+        svg.confirmation_chart(board.asked(requests), incident.opened_at, app.clock()),
         only,
     )
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from warnbot.model import Incident
-from warnbot.store.incidents import incident_of
+from warnbot.store.ladder import incident_of
 from warnbot.store.metricsfold import MetricStore
 from warnbot.store.previewreads import PreviewReads
 from warnbot.store.reportreads import ReportReads

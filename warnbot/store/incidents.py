@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from warnbot.model import Incident, Level, LevelPolicy
 from warnbot.model import Warning as CapWarning
-from warnbot.store.ladder import policy_json, policy_of
+from warnbot.store.ladder import incident_of, policy_json
 from warnbot.store.sql import Base, insert_ignore
 from warnbot.store.tables import incident_events, incidents, warnings
 
@@ -261,20 +261,4 @@ def _applied(r: Any) -> Applied:
         m[e.reason],
         m[e.source],
         m[e.detail] or {},
-    )
-
-
-def incident_of(r: Any) -> Incident:
-    return Incident(
-        id=r["id"],
-        key=r["key"],
-        hazard=r["hazard"],
-        region_code=r["region_code"],
-        level=Level(r["level"]),
-        status=r["status"],
-        opened_at=r["opened_at"],
-        headline=r["headline"],
-        policy=policy_of(r["policy"]),
-        drill=r["drill"],
-        source=r["source"],
     )

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from warnbot.model import Level, LevelPolicy, Message, Request, Step, Tier, TierPolicy
+from warnbot.model import Incident, Level, LevelPolicy, Message, Request, Step, Tier, TierPolicy
 from warnbot.store.sql import Base, enqueue, insert_ignore
 from warnbot.store.tables import acks, answers, escalations, incidents, requests
 
@@ -25,6 +25,10 @@ from warnbot.store.tables import acks, answers, escalations, incidents, requests
 OPEN = ("pending", "delivered", "escalated", "unreachable")
 # States the ladder still climbs.
 CLIMBING = ("pending", "delivered", "escalated")
+# The open incidents' ids: ``requests.incident_id IN`` it finds a person's requests by
+# the unique index on (incident, person, level), where a join on the incident's status
+# scanned every request ever made.
+OPEN_INCIDENTS = sa.select(incidents.c.id).where(incidents.c.status == "open").scalar_subquery()
 
 
 @dataclass(frozen=True)
@@ -181,27 +185,26 @@ class LadderStore(Base):
 
     async def open_requests_for(self, responder_key: str) -> list[Request]:
         """Requests this person can still answer, newest first."""
-        return await self._requests_for(responder_key, requests.c.status.in_(OPEN))
+        return [r for r in await self._requests_for(responder_key) if can_answer(r)]
 
     async def answered_for(self, responder_key: str) -> list[Request]:
         """This person's confirmed requests of open incidents, newest first: a later
         SMS (a report back) still belongs to one of them."""
-        return await self._requests_for(responder_key, requests.c.status == "confirmed")
+        return [r for r in await self._requests_for(responder_key) if r.status == "confirmed"]
 
     async def musters_for(self, responder_key: str) -> list[Request]:
         """This person's muster requests still waiting for arrival, newest first."""
-        return await self._requests_for(
-            responder_key,
-            requests.c.muster_deadline.is_not(None),
-            requests.c.arrived_at.is_(None),
-            requests.c.status != "superseded",
-        )
+        return [r for r in await self._requests_for(responder_key) if awaits_arrival(r)]
 
-    async def _requests_for(self, responder_key: str, *where: Any) -> list[Request]:
+    async def _requests_for(self, responder_key: str) -> list[Request]:
+        """This person's requests of open incidents, newest first (``IntakeStore.sender``
+        reads the same with their number, for an SMS)."""
         query = (
             sa.select(requests)
-            .join(incidents, incidents.c.id == requests.c.incident_id)
-            .where(requests.c.responder_key == responder_key, incidents.c.status == "open", *where)
+            .where(
+                requests.c.responder_key == responder_key,
+                requests.c.incident_id.in_(OPEN_INCIDENTS),
+            )
             .order_by(requests.c.id.desc())
         )
         async with self.engine.connect() as conn:
@@ -211,11 +214,13 @@ class LadderStore(Base):
         self, request_id: int, path: str, text: str, now: datetime, by: str = ""
     ) -> AckResult | None:
         """Confirm a request once; a repeat answer is kept but changes nothing."""
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             row = await _locked(conn, request_id)
             if row is None:
                 return None
-            new = await _confirm(conn, row, path, text, now)
+            # confirmed_at is set with the ack row, in one transaction: a repeat
+            # (a provider's retry, a second "收到") needs no insert to find out
+            new = row.confirmed_at is None and await _confirm(conn, row, path, text, now)
             if new:
                 row = dataclasses.replace(row, confirmed_at=now, status=_confirmed(row))
             await _answer(conn, row, "confirm" if new else "again", path, text, by, now)
@@ -225,7 +230,7 @@ class LadderStore(Base):
         self, request_id: int, path: str, text: str, now: datetime, by: str = ""
     ) -> AckResult | None:
         """Arrival at the muster point (到岗), once; it confirms the request too."""
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             row = await _locked(conn, request_id)
             if row is None:
                 return None
@@ -254,6 +259,16 @@ class LadderStore(Base):
         return [Answer(**{f.name: r[f.name] for f in dataclasses.fields(Answer)}) for r in rows]
 
 
+def can_answer(r: Request) -> bool:
+    """Whether an answer can still confirm ``r`` (unreachable too: never lost)."""
+    return r.status in OPEN
+
+
+def awaits_arrival(r: Request) -> bool:
+    """A muster request whose person has not arrived (到岗), and not superseded."""
+    return r.muster_deadline is not None and r.arrived_at is None and r.status != "superseded"
+
+
 def _confirmed(row: Request) -> str:
     return "confirmed" if row.status in OPEN else row.status
 
@@ -268,13 +283,9 @@ async def _confirm(
         "late": now > row.deadline,
         "received_at": now,
     }
-    if not (await conn.execute(insert_ignore(conn, acks).values(values))).rowcount:
+    if not (await conn.execute(insert_ignore(conn, acks), values)).rowcount:
         return False
-    await conn.execute(
-        requests.update()
-        .where(requests.c.id == row.id)
-        .values(status=_confirmed(row), confirmed_at=now)
-    )
+    await conn.execute(_CONFIRM, {"rid": row.id, "to": _confirmed(row), "at": now})
     return True
 
 
@@ -287,18 +298,17 @@ async def _answer(
     by: str,
     now: datetime,
 ) -> None:
-    await conn.execute(
-        answers.insert().values(
-            request_id=row.id,
-            responder_key=row.responder_key,
-            kind=kind,
-            path=path,
-            text=text[:4000],
-            by_name=by[:100],
-            late=now > row.deadline,
-            received_at=now,
-        )
-    )
+    values = {
+        "request_id": row.id,
+        "responder_key": row.responder_key,
+        "kind": kind,
+        "path": path,
+        "text": text[:4000],
+        "by_name": by[:100],
+        "late": now > row.deadline,
+        "received_at": now,
+    }
+    await conn.execute(answers.insert(), values)
 
 
 async def _give_up(conn: AsyncConnection, where: Any, now: datetime) -> None:
@@ -314,9 +324,18 @@ async def _record_step(conn: AsyncConnection, step: Step, now: datetime) -> bool
     return bool((await conn.execute(insert_ignore(conn, escalations).values(values))).rowcount)
 
 
+# Statements of the answer path, built once: building SQLAlchemy expressions per
+# answer cost more CPU than running them (bench/ack_intake.py, profiled).
+_LOCKED = sa.select(requests).where(requests.c.id == sa.bindparam("rid")).with_for_update()
+_CONFIRM = (
+    requests.update()
+    .where(requests.c.id == sa.bindparam("rid"))
+    .values(status=sa.bindparam("to"), confirmed_at=sa.bindparam("at"))
+)
+
+
 async def _locked(conn: AsyncConnection, request_id: int) -> Request | None:
-    query = sa.select(requests).where(requests.c.id == request_id).with_for_update()
-    row = (await conn.execute(query)).mappings().one_or_none()
+    row = (await conn.execute(_LOCKED, {"rid": request_id})).mappings().one_or_none()
     return request_of(row) if row else None
 
 
@@ -338,6 +357,23 @@ def request_of(r: Any) -> Request:
         level=Level(level) if level else None,
         muster_deadline=r.get("muster_deadline"),
         arrived_at=r.get("arrived_at"),
+    )
+
+
+def incident_of(r: Any) -> Incident:
+    """An ``Incident`` from a row of ``incidents`` (its policy as frozen)."""
+    return Incident(
+        id=r["id"],
+        key=r["key"],
+        hazard=r["hazard"],
+        region_code=r["region_code"],
+        level=Level(r["level"]),
+        status=r["status"],
+        opened_at=r["opened_at"],
+        headline=r["headline"],
+        policy=policy_of(r["policy"]),
+        drill=r["drill"],
+        source=r["source"],
     )
 
 

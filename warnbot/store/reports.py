@@ -77,7 +77,7 @@ class ReportStore(Base):
         """Keep a report verbatim with its figures and mark the transfer-list entries
         it reports moved, together. Returns the report's id (None when ``dedup_key``
         was seen before: nothing changes) and the marks that are new."""
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             row = _report_row(incident_id, request_id, person, report, path, now, dedup_key)
             stmt = insert_ignore(conn, reports).values(row).returning(reports.c.id)
             report_id = (await conn.execute(stmt)).scalar_one_or_none()

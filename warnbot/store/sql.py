@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,9 +25,28 @@ def insert_ignore(conn: AsyncConnection, table: sa.Table) -> Any:
 
 
 class Base:
-    """What every part of the store shares: the engine and a one-statement update."""
+    """What every part of the store shares: the engine, a write transaction that
+    takes turns on SQLite, and a one-statement update."""
 
     engine: AsyncEngine
+    _turns: asyncio.Lock | None = None
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction (``engine.begin()``). On SQLite this process's writers
+        that use it take turns on an asyncio lock: SQLite admits one writer, and the
+        others wait in its busy handler, which polls with sleeps of up to 100 ms — 32
+        webhooks recording answers at once waited over a second (p99, measured by
+        ``bench/ack_intake.py``). PostgreSQL locks rows, so there it is only a
+        transaction. Never nest one in another: the lock is not re-entrant."""
+        if self.engine.dialect.name != "sqlite":
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        if self._turns is None:
+            self._turns = asyncio.Lock()
+        async with self._turns, self.engine.begin() as conn:
+            yield conn
 
     async def _update(self, table: sa.Table, where: Any, **values: Any) -> None:
         async with self.engine.begin() as conn:

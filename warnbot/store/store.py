@@ -24,6 +24,7 @@ from warnbot.store.capdocs import CapStore
 from warnbot.store.events import EventStore
 from warnbot.store.feeds import FeedStore
 from warnbot.store.incidents import IncidentStore
+from warnbot.store.intake import IntakeStore
 from warnbot.store.ladder import (
     OPEN,
     LadderStore,
@@ -51,6 +52,7 @@ _log = log.get(__name__)
 class Store(
     IncidentStore,
     LadderStore,
+    IntakeStore,
     FeedStore,
     CapStore,
     OutboxStore,
