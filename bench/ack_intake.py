@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import random
-import secrets
 import socket
 import statistics
 import subprocess
@@ -33,12 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
+from _pg import drop_pg, scratch_pg  # bench/ is on sys.path when run as a script
 from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-auth-token-not-a-secret"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PHONES = [
     line.split(",")[4]
     for line in (ROOT / "config" / "demo" / "roster.csv").read_text("utf-8").splitlines()[1:]
@@ -79,20 +77,6 @@ async def wait_up(base: str) -> None:
                 pass
             await asyncio.sleep(0.1)
     raise SystemExit("the daemon did not become ready")
-
-
-async def scratch_pg() -> tuple[str, str]:
-    name = f"warnbot_ack_{secrets.token_hex(3)}"
-    conn = await asyncpg.connect(PG_ADMIN)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", name
-
-
-async def drop_pg(name: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await conn.close()
 
 
 def cpu_s(pid: int) -> float:
@@ -163,7 +147,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/ack.db"
         if args.db == "postgresql":
-            url, name = await scratch_pg()
+            url, name = await scratch_pg("warnbot_ack")
         daemon = start_daemon(url, port)
         try:
             await wait_up(base)

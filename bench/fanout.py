@@ -28,10 +28,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _pg import drop_pg, scratch_pg  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 from warnbot.app import build  # noqa: E402
 from warnbot.evaluate import Transition  # noqa: E402
@@ -40,7 +40,6 @@ from warnbot.settings import load_settings  # noqa: E402
 from warnbot.store import Store  # noqa: E402
 from warnbot.store.tables import outbox  # noqa: E402
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 CHUNK = 5_000
 
 
@@ -111,20 +110,6 @@ async def baseline_insert(url: str, n: int) -> float:
     return seconds
 
 
-async def scratch_pg() -> tuple[str, str]:
-    name = f"warnbot_fanout_{secrets.token_hex(3)}"
-    conn = await asyncpg.connect(PG_ADMIN)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", name
-
-
-async def drop_pg(name: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await conn.close()
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=300_000)
@@ -135,7 +120,7 @@ async def main() -> None:
         if args.db == "sqlite":
             url = f"sqlite+aiosqlite:///{tmp}/fanout.db"
         else:
-            url, name = await scratch_pg()
+            url, name = await scratch_pg("warnbot_fanout")
         try:
             start_rss = rss_mb()
             result = await warnbot_fanout(url, args.messages)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from warnbot import drillcli, log, transfercli
+from warnbot.cliargs import command
 from warnbot.console.accounts_cli import add_commands as add_account_commands
 from warnbot.errors import ConfigError
 from warnbot.rosters.cli import add_commands as add_roster_commands
@@ -34,11 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", type=Path, help="TOML config (default: $WARNBOT_CONFIG)")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
-    _command(sub, "run", "运行守护进程 run the daemon", _run)
-    _command(sub, "demo", "离线演示完整叫应流程 offline demo of the whole loop", _demo)
-    _command(sub, "check-config", "检查配置 validate the configuration", _check_config)
-    _command(sub, "status", "查看响应与叫应 incidents and confirmations", _status)
-    ack = _command(sub, "ack", "值班员登记电话确认 record a confirmation taken by phone", _ack)
+    command(sub, "run", "运行守护进程 run the daemon", _run)
+    command(sub, "demo", "离线演示完整叫应流程 offline demo of the whole loop", _demo)
+    command(sub, "check-config", "检查配置 validate the configuration", _check_config)
+    command(sub, "status", "查看响应与叫应 incidents and confirmations", _status)
+    ack = command(sub, "ack", "值班员登记电话确认 record a confirmation taken by phone", _ack)
     ack.add_argument("--incident", type=int, required=True, help="incident id (warnbot status)")
     ack.add_argument("--person", required=True, help="the person's roster key (编号)")
     ack.add_argument("--by", required=True, help="the duty officer's name, for the audit trail")
@@ -47,39 +48,24 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="数据库 database").add_subparsers(
         required=True, metavar="ACTION"
     )
-    _command(db, "upgrade", "升级数据库结构 apply migrations", _db_upgrade)
+    command(db, "upgrade", "升级数据库结构 apply migrations", _db_upgrade)
     feeds = sub.add_parser("feeds", help="数据源 feeds").add_subparsers(
         required=True, metavar="ACTION"
     )
-    parse = _command(feeds, "parse", "解析数据源 print a feed as JSON lines", _feeds_parse)
+    parse = command(feeds, "parse", "解析数据源 print a feed as JSON lines", _feeds_parse)
     parse.add_argument("source", help="a file or an http(s) URL")
     parse.add_argument("--format", choices=["cap", "atom", "geojson", "usgs", "ea", "json"])
     parse.add_argument("--mapping", type=Path, help="JSON/TOML field mapping for --format json")
     rules = sub.add_parser("rules", help="规则 rules").add_subparsers(
         required=True, metavar="ACTION"
     )
-    test = _command(
-        rules, "test", "用数据回放规则 replay feed files through the rules", _rules_test
-    )
+    test = command(rules, "test", "用数据回放规则 replay feed files through the rules", _rules_test)
     test.add_argument("files", nargs="+", help="feed files or URLs, replayed in time order")
-    add_roster_commands(sub, _command)  # roster check|import, rota check, audience import
-    add_account_commands(sub, _command)  # user add|token|disable, token revoke
+    add_roster_commands(sub, command)  # roster check|import, rota check, audience import
+    add_account_commands(sub, command)  # user add|token|disable, token revoke
     drillcli.register(sub)  # drill schedule|list|cancel|report
     transfercli.register(sub)  # transfer board|moved
     return parser
-
-
-def _command(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    name: str,
-    text: str,
-    handler: Callable[[argparse.Namespace], int],
-) -> argparse.ArgumentParser:
-    command = sub.add_parser(name, help=text, description=text)
-    # --config is accepted after the command too: `warnbot rules test --config F …`
-    command.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    command.set_defaults(handler=handler)
-    return command
 
 
 def _settings(args: argparse.Namespace) -> Settings:

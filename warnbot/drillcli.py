@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from warnbot import drillreport, drills
+from warnbot.cliargs import command
 from warnbot.model import Level
 from warnbot.settings import load_settings
 from warnbot.store import Store, db
@@ -33,7 +34,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     drill = sub.add_parser("drill", help="演练 drills").add_subparsers(
         required=True, metavar="ACTION"
     )
-    schedule = _command(drill, "schedule", "安排双盲演练 plan an unannounced drill", _schedule)
+    schedule = command(drill, "schedule", "安排双盲演练 plan an unannounced drill", _schedule)
     schedule.add_argument("--start", required=True, type=_time, help="window start, ISO 8601")
     schedule.add_argument("--end", required=True, type=_time, help="window end, ISO 8601")
     schedule.add_argument("--level", required=True, type=Level.parse, help="Ⅳ/Ⅲ/Ⅱ/Ⅰ")
@@ -42,23 +43,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     schedule.add_argument("--headline", required=True)
     schedule.add_argument("--seed", type=int, help="fix the moment (tests, re-runs)")
     schedule.add_argument("--by", default="", help="who plans it (audit)")
-    _command(drill, "list", "查看演练计划 list drill plans", _list)
-    cancel = _command(drill, "cancel", "取消演练 cancel a plan not yet fired", _cancel)
+    command(drill, "list", "查看演练计划 list drill plans", _list)
+    cancel = command(drill, "cancel", "取消演练 cancel a plan not yet fired", _cancel)
     cancel.add_argument("plan_id", type=int)
-    report = _command(drill, "report", "演练报告 drill report", _report)
+    report = command(drill, "report", "演练报告 drill report", _report)
     report.add_argument("incident_id", type=int)
     report.add_argument("--format", choices=["csv", "tiers-csv", "html"], default="csv")
     report.add_argument("--output", type=Path, help="write here instead of standard output")
     report.add_argument("--tz", default="Asia/Shanghai", help="time zone of the HTML page")
-
-
-def _command(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str, handler: Any
-) -> argparse.ArgumentParser:
-    command = sub.add_parser(name, help=text, description=text)
-    command.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    command.set_defaults(handler=handler)
-    return command
 
 
 def _time(text: str) -> datetime:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from warnbot import transfers
+from warnbot.cliargs import command
 from warnbot.errors import ConfigError
 from warnbot.rosters import file_sha256
 from warnbot.settings import load_settings
@@ -36,28 +37,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     group = sub.add_parser("transfer", help="转移清单 transfer lists").add_subparsers(
         required=True, metavar="ACTION"
     )
-    board = _command(group, "board", "转移进度 the transfer board of an incident", _board)
+    board = command(group, "board", "转移进度 the transfer board of an incident", _board)
     board.add_argument("--incident", type=int, required=True, help="incident id (warnbot status)")
-    moved = _command(group, "moved", "登记已转移 a duty officer marks entries moved", _moved)
+    moved = command(group, "moved", "登记已转移 a duty officer marks entries moved", _moved)
     moved.add_argument("--incident", type=int, required=True, help="incident id (warnbot status)")
     moved.add_argument("--person", required=True, help="the responsible person's key (编号)")
     moved.add_argument(
         "--entry", action="append", required=True, help="entry number (序号), again for more; all"
     )
     moved.add_argument("--by", required=True, help="the duty officer's name, for the audit trail")
-    load = _command(group, "import", "导入转移清单 replace the stored transfer lists", _import)
+    load = command(group, "import", "导入转移清单 replace the stored transfer lists", _import)
     load.add_argument(
         "file", type=Path, help="CSV or YAML: 责任人编号, 户主, 人数, 转移路线, 安置点"
     )
-
-
-def _command(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str, handler: Any
-) -> argparse.ArgumentParser:
-    command = sub.add_parser(name, help=text, description=text)
-    command.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    command.set_defaults(handler=handler)
-    return command
 
 
 def _board(args: argparse.Namespace) -> int:
