@@ -15,7 +15,7 @@ import openpyxl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from warnbot import rosters
+from warnbot import rosters, transfers
 from warnbot.errors import ConfigError
 from warnbot.rosters.rota import load_rota
 
@@ -91,6 +91,15 @@ def test_any_yaml_roster_loads_or_is_refused_with_its_name(text: str) -> None:
 @given(sheets)
 def test_any_rota_workbook_loads_or_names_its_bad_rows(rows: list[list[object]]) -> None:
     _read_or_refuse(".xlsx", _workbook(ROTA_HEADER, rows), load_rota)
+
+
+TRANSFER_HEADER = ["责任人编号", "户主", "人数", "联系电话", "转移路线", "安置点"]
+
+
+@FUZZ
+@given(sheets)
+def test_any_transfer_list_workbook_loads_or_names_its_bad_rows(rows: list[list[object]]) -> None:
+    _read_or_refuse(".xlsx", _workbook(TRANSFER_HEADER, rows), transfers.load)
 
 
 EVENT_LINES = st.sampled_from(

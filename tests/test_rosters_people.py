@@ -225,12 +225,13 @@ def test_a_superior_listed_after_the_person_is_known(tmp_path: Path) -> None:
 
 def test_a_missing_column_is_reported_at_line_1(tmp_path: Path) -> None:
     path = csv_file(tmp_path, "X01,陈立新,县,449901", header="编号,姓名,层级,行政区划代码")
-    assert one_problem(path) == f"{path}:1: missing column(s) 手机号码"
+    assert one_problem(path) == f"{path}:1: missing column(s) 手机号码/phones"
 
 
 def test_every_missing_column_is_named(tmp_path: Path) -> None:
     path = csv_file(tmp_path, "陈立新", header="name")
-    assert one_problem(path) == f"{path}:1: missing column(s) 编号, 层级, 行政区划代码, 手机号码"
+    missing = "编号/key, 层级/tier, 行政区划代码/region_code, 手机号码/phones"
+    assert one_problem(path) == f"{path}:1: missing column(s) {missing}"
 
 
 def test_an_empty_file_is_missing_every_column(tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ def test_a_title_row_above_the_header_is_skipped_and_lines_stay_true(tmp_path: P
 def test_a_missing_column_is_reported_at_the_header_line(tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
     path.write_text("标题\nphone,备注\n13800138001,\n")
-    assert problem(path) == f"{path}:2: missing column(s) 行政区划代码"
+    assert problem(path) == f"{path}:2: missing column(s) 行政区划代码/region_code"
 
 
 def test_xlsx_rows_are_placed_by_sheet_and_row(tmp_path: Path) -> None:
@@ -81,12 +81,15 @@ def test_xlsx_rows_are_placed_by_sheet_and_row(tmp_path: Path) -> None:
 
 def test_a_workbook_without_any_table_names_the_missing_columns(tmp_path: Path) -> None:
     path = workbook(tmp_path / "a.xlsx", {"Sheet1": [["姓名"], ["张三"]]})
-    assert problem(path) == f"{path}:Sheet1!1: missing column(s) 手机号码, 行政区划代码"
+    assert (
+        problem(path)
+        == f"{path}:Sheet1!1: missing column(s) 手机号码/phone, 行政区划代码/region_code"
+    )
 
 
 def test_a_sheet_with_half_a_header_is_reported_at_its_row(tmp_path: Path) -> None:
     path = workbook(tmp_path / "a.xlsx", {"名单": [["说明"], ["手机号码", "备注"]]})
-    assert problem(path) == f"{path}:名单!2: missing column(s) 行政区划代码"
+    assert problem(path) == f"{path}:名单!2: missing column(s) 行政区划代码/region_code"
 
 
 def test_a_file_that_is_not_a_workbook_is_reported(tmp_path: Path) -> None:

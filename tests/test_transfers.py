@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.conftest import DEMO, ROOT, T0
 from tests.factories import POLICY, delivery, incident, person
+from tests.test_rosters_tablefile import workbook
 from warnbot import links, sms, transfers
 from warnbot.app import App
 from warnbot.errors import ConfigError
@@ -79,6 +81,17 @@ def test_a_csv_list_with_chinese_headers_is_read_with_numbers_and_phones(tmp_pat
     assert entries[1].notes == "需担架" and entries[0].source.endswith("list.csv:2")
 
 
+def test_the_same_list_kept_as_a_workbook_with_a_title_row_reads_alike(tmp_path: Path) -> None:
+    rows = [row.split(",") for row in CSV.strip().splitlines()]
+    path = workbook(tmp_path / "list.xlsx", {"转移清单": [["示例村转移清单"], *rows]})
+    from_csv = transfers.load(_write(tmp_path, "list.csv", CSV), known={"v1", "v2"})
+    from_xlsx = transfers.load(path, known={"v1", "v2"})
+    assert [dataclasses.replace(e, source="") for e in from_xlsx] == [
+        dataclasses.replace(e, source="") for e in from_csv
+    ]
+    assert from_xlsx[0].source == f"{path}:转移清单!3"  # below the title row and header
+
+
 def test_a_yaml_list_with_english_keys_is_read(tmp_path: Path) -> None:
     entries = transfers.load(_write(tmp_path, "list.yaml", YAML))
     assert [(e.no, e.destination, e.phone) for e in entries] == [
@@ -116,7 +129,7 @@ def test_a_file_without_the_needed_columns_is_refused_at_line_one(tmp_path: Path
     with pytest.raises(ConfigError) as caught:
         transfers.load(path)
     assert caught.value.problems == [
-        f"{path}:1: missing column(s) 人数/count, 转移路线/route, 安置点/shelter"
+        f"{path}:1: missing column(s) 人数/people, 转移路线/route, 安置点/destination"
     ]
 
 

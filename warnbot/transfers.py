@@ -2,30 +2,29 @@
 
 "四个一": one person, one route, one destination (安置点) per household or
 vulnerable person. An office keeps these lists in spreadsheets; ``load`` reads
-CSV or YAML, checks every row and reports each problem as ``FILE:LINE: what is
-wrong``; a list with any error is refused whole. On levels that call for
-transfer a person's message carries their list (``message_block``), and the
-board tracks each entry until a report marks it moved. Pure, except ``load``
-reading its file.
+CSV, XLSX or YAML (the shared ``rosters.tablefile`` reader: Chinese or English
+headers, a title row above them, size limits), checks every row and reports each
+problem as ``FILE:LINE: what is wrong`` (``FILE:SHEET!ROW`` in a workbook); a list
+with any error is refused whole. On levels that call for transfer a person's
+message carries their list (``message_block``), and the board tracks each entry
+until a report marks it moved. Pure, except ``load`` reading its file.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import phonenumbers
-import yaml
 
 from warnbot import sms
 from warnbot.errors import ConfigError
 from warnbot.receipts import Report
 from warnbot.render import Renderer
+from warnbot.rosters import tablefile
 
 HEADERS = {
     "responder_key": ("责任人编号", "责任人", "responder", "responder_key"),
@@ -38,8 +37,6 @@ HEADERS = {
     "notes": ("备注", "notes", "note"),
 }
 REQUIRED = ("responder_key", "household", "people", "route", "destination")
-_ALIASES = {a.casefold(): name for name, aliases in HEADERS.items() for a in aliases}
-Row = tuple[int, dict[str, Any]]  # (line number in the file, fields by canonical name)
 
 
 @dataclass(frozen=True)
@@ -67,72 +64,19 @@ def load(
 
     ``known`` are the roster's person keys: an entry for anyone else is an error.
     """
-    rows = read_table(path)
+    rows = tablefile.read_table(path, HEADERS, REQUIRED)
     problems: list[str] = []
     entries: list[TransferEntry] = []
     numbering: dict[str, int] = {}
-    for line, fields in rows:
-        entry, errors = _entry(fields, f"{path}:{line}", default_region, numbering)
-        problems += [f"{path}:{line}: {e}" for e in errors]
+    for row in rows:
+        entry, errors = _entry(row.fields, row.where, default_region, numbering)
+        problems += [f"{row.where}: {e}" for e in errors]
         if entry is not None:
             entries.append(entry)
     problems += _cross_check(entries, known)
     if problems:
         raise ConfigError(problems)
     return entries
-
-
-def read_table(path: Path) -> list[Row]:
-    """Rows of a CSV (header on line 1) or YAML (a list of mappings) file.
-
-    A small local reader, kept apart so a shared table reader (with XLSX) can
-    replace it: it returns (line, {canonical name: value}) and raises ConfigError.
-    """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError([f"{path}: cannot read transfer list: {e}"]) from None
-    if path.suffix.lower() in (".yaml", ".yml"):
-        return list(_yaml_rows(path, text))
-    return list(_csv_rows(path, text))
-
-
-def _csv_rows(path: Path, text: str) -> Iterator[Row]:
-    reader = csv.reader(io.StringIO(text))
-    headers = [h.strip().casefold() for h in next(reader, [])]
-    _check_headers(path, headers)
-    while True:
-        first_line = reader.line_num + 1  # a quoted field may span lines: report the first
-        values = next(reader, None)
-        if values is None:
-            return
-        pairs = zip(headers, values, strict=False)
-        fields = {_ALIASES[h]: v.strip() for h, v in pairs if h in _ALIASES}
-        if any(fields.values()):
-            yield first_line, fields
-
-
-def _check_headers(path: Path, headers: Sequence[str]) -> None:
-    present = {_ALIASES[h] for h in headers if h in _ALIASES}
-    missing = [HEADERS[n][0] + "/" + HEADERS[n][-1] for n in REQUIRED if n not in present]
-    if missing:
-        raise ConfigError([f"{path}:1: missing column(s) {', '.join(missing)}"])
-
-
-def _yaml_rows(path: Path, text: str) -> Iterator[Row]:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError([f"{path}: not valid YAML: {e}"]) from None
-    if not isinstance(data, list) or node is None:
-        raise ConfigError([f"{path}:1: a YAML transfer list is a list of entries"])
-    for item, item_node in zip(data, node.value, strict=True):
-        line = item_node.start_mark.line + 1
-        if not isinstance(item, Mapping):
-            raise ConfigError([f"{path}:{line}: each entry is a mapping of fields"])
-        keys = {str(k).strip().casefold(): v for k, v in item.items()}
-        yield line, {_ALIASES[k]: v for k, v in keys.items() if k in _ALIASES}
 
 
 def _entry(

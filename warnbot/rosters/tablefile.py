@@ -119,7 +119,12 @@ def _canonical(header: Iterable[Any], aliases: Mapping[str, str]) -> list[str | 
 
 
 def _missing(names: Sequence[str | None], columns: Columns, required: Sequence[str]) -> list[str]:
-    return [columns[n][0] for n in required if n not in names]
+    return [_named(n, columns) for n in required if n not in names]
+
+
+def _named(name: str, columns: Columns) -> str:
+    """A column as the person filling in the file knows it: ``手机号码/phone``."""
+    return f"{columns[name][0]}/{name}"
 
 
 # --- CSV --------------------------------------------------------------------------------------
@@ -191,7 +196,7 @@ def _header(
                 )
             return where, names
     first = head[0][0] if head else 1
-    every = ", ".join(columns[n][0] for n in required)
+    every = ", ".join(_named(n, columns) for n in required)
     raise ConfigError([f"{path}:{place(first)}: missing column(s) {every}"])
 
 
