@@ -295,3 +295,8 @@ async def test_warnbot_ack_records_a_phone_confirmation_by_a_named_duty_officer(
     await store.close()
     assert (answer.path, answer.by_name, answer.text) == ("duty_officer", "值班员王五", "电话确认")
     assert (filed.path, filed.report.people_moved) == ("duty_officer", 7)
+    store = Store.connect(url)
+    await store.lift(made.id, T0)
+    await store.close()
+    late = ack("--person", "V09", "--by", "值班员王五", "--note", "补登")
+    assert late.returncode == 1 and "已解除 lifted" in late.stderr  # as the console refuses it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import aiohttp
@@ -148,3 +149,17 @@ async def test_a_failing_jobs_traceback_is_logged_with_every_configured_secret_b
     logged = capsys.readouterr().err
     assert "job_failed" in logged and "RuntimeError" in logged
     assert link_secret not in logged and AUTH_TOKEN not in logged and "[secret]" in logged
+
+
+async def test_a_library_logging_through_the_standard_library_is_scrubbed_too(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """aiohttp, asyncio and SQLAlchemy log through ``logging``, not structlog."""
+    log.configure("json")
+    try:
+        raise ConnectionError(f"refused with token={AUTH_TOKEN}")
+    except ConnectionError:
+        logging.getLogger("aiohttp.client").exception("call to +8613800138000 failed")
+    logged = capsys.readouterr().err
+    assert "ConnectionError" in logged and "+86138****8000" in logged
+    assert AUTH_TOKEN not in logged and "+8613800138000" not in logged

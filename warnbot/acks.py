@@ -187,6 +187,9 @@ async def intake_duty_officer(
     report back (path ``duty_officer``), as the same words by SMS would be."""
     if not by.strip():
         raise ValueError("the duty officer's name is required (--by)")
+    incident = await store.incident(incident_id)
+    if incident is not None and incident.status != "open":
+        return Outcome("closed")  # a lifted response takes no more answers, by any path
     current = [
         r
         for r in await store.requests_of(incident_id)
@@ -257,6 +260,10 @@ async def record_by_phone(settings: Settings, args: Any) -> int:
         return 1
     finally:
         await store.close()
+    if outcome.kind == "closed":
+        ended = f"已解除 lifted: 响应 #{args.incident} 已结束 that response has ended"
+        print(ended, file=sys.stderr)
+        return 1
     if outcome.result is None:
         print(
             f"未找到 not found: {args.person} 在响应 #{args.incident} 中没有叫应请求 "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import traceback
 from collections.abc import Iterable, MutableMapping
 from typing import Any, Literal, TextIO, cast
 
@@ -87,6 +88,29 @@ def configure(fmt: Literal["auto", "json", "console"] = "auto", level: int = log
     # Our jobs log their own failures; APScheduler's notes on skipped overlapping
     # runs are expected under load and only noise.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    _route_stdlib_logging()
+
+
+def _route_stdlib_logging() -> None:
+    """Libraries log through the standard library (asyncio, aiohttp, SQLAlchemy):
+    their records go to stderr through the same scrubbing, never around it."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_warnbot", False)]:
+        root.removeHandler(old)
+    handler = logging.StreamHandler(cast(TextIO, _CurrentStderr()))
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_scrub_record)
+    handler._warnbot = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+
+
+def _scrub_record(record: logging.LogRecord) -> bool:
+    """Blank secrets and mask phones in a standard-library record, traceback included."""
+    record.msg, record.args = mask_phone(scrub(record.getMessage())), None
+    if record.exc_info:
+        trace = "".join(traceback.format_exception(*record.exc_info))
+        record.exc_text, record.exc_info = mask_phone(scrub(trace)), None
+    return True
 
 
 class _CurrentStderr:

@@ -1,9 +1,11 @@
 """Every secret value a configuration holds, so logs and error pages can blank them:
-``SecretStr`` settings, secret-named keys of channel settings, the password in the
-database URL, and the link key."""
+``SecretStr`` settings, secret-named keys of channel settings (a chat bot's webhook
+URL is its credential), the password in the database URL, the downstream tokens
+read from the environment, and the link key."""
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -12,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from warnbot.settings import Settings
 
-_SECRET_NAME = re.compile(r"token|secret|password|key", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"token|secret|password|key|webhook", re.IGNORECASE)
 
 
 def secret_values(settings: Settings, *extra: str) -> list[str]:
@@ -23,6 +25,7 @@ def secret_values(settings: Settings, *extra: str) -> list[str]:
     password = make_url(settings.database_url).password
     if password:
         found.append(str(password))
+    found += [os.environ.get(d.token_env, "") for d in settings.downstream if d.token_env]
     return sorted(set(found), key=len, reverse=True)
 
 
