@@ -79,8 +79,8 @@ class DeliveryStore(Base):
         them when ``recorded``: the caller has just committed them); the reports that
         changed a row, oldest stage first."""
         ids = [p for p in provider_ids if p]
-        if not ids:
-            return []
+        if not ids or not await self._any_parked():
+            return []  # the common case, one cheap read: no report ever came early
         taken: sa.ColumnElement[bool] = early_reports.c.provider_id.in_(ids)
         if not recorded:
             taken = sa.and_(taken, early_reports.c.provider_id.in_(_recorded(ids)))
@@ -89,6 +89,10 @@ class DeliveryStore(Base):
             parked = [Report(*row) for row in (await conn.execute(stmt)).all()]
             parked.sort(key=lambda r: STATUS_RANK.get(r.status, 0))
             return [r for r in parked if await _apply(conn, r)]
+
+    async def _any_parked(self) -> bool:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(_ANY_PARKED)).first() is not None
 
     async def delivery(self, row_key: str) -> tuple[str | None, str | None]:
         """The provider's last word on a message: (status, error code)."""
@@ -107,6 +111,7 @@ class DeliveryStore(Base):
 
 
 _REPORT_COLUMNS = (early_reports.c.provider_id, early_reports.c.status, early_reports.c.error)
+_ANY_PARKED = sa.select(early_reports.c.provider_id).limit(1)
 
 
 def _recorded(ids: list[str]) -> sa.Select[tuple[str | None]]:
