@@ -65,6 +65,22 @@ def test_check_config_reports_bad_roster_rows_with_file_and_line(tmp_path: Path)
     assert result.returncode == 2 and f"{roster}:2: phone '12345'" in result.stderr
 
 
+def test_check_config_builds_every_channel_and_names_the_unusable_ones(tmp_path: Path) -> None:
+    config = tmp_path / "warnbot.toml"
+    config.write_text('sms_channel = "twilio"\n[channels.fax]\nurl = "x"\n', encoding="utf-8")
+    unknown = warnbot("--config", str(config), "check-config")
+    assert unknown.returncode == 2 and "channels.fax: no such channel" in unknown.stderr
+    config.write_text('sms_channel = "twilio"\n', encoding="utf-8")
+    tokenless = warnbot("--config", str(config), "check-config")
+    assert tokenless.returncode == 2
+    assert "channels.twilio: Twilio account_sid and auth token are not configured" in (
+        tokenless.stderr
+    )
+    env = {"WARNBOT_TWILIO__ACCOUNT_SID": "AC" + "0" * 32, "WARNBOT_TWILIO__AUTH_TOKEN": "t" * 32}
+    ready = warnbot("--config", str(config), "check-config", env=env)
+    assert ready.returncode == 0 and "channels: twilio, voice" in ready.stdout, ready.stderr
+
+
 def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
     result = warnbot("db", "upgrade", env={"WARNBOT_DATABASE_URL": f"sqlite+aiosqlite:///{db}"})

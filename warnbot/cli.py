@@ -89,7 +89,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from warnbot import rosters
+    """Everything ``run`` would read, checked without starting: settings, rules and
+    policy (at load), the region tree, roster, rota, transfer lists and channels."""
+    from warnbot import rosters, transfers
     from warnbot.regions import load_tree
     from warnbot.rosters.rota import load_rota
 
@@ -103,11 +105,34 @@ def _check_config(args: argparse.Namespace) -> int:
     if settings.rota:
         duty = load_rota(settings.rota, people, settings.timezone, settings.phone_region)
         print(f"值班表 rota: {len(duty.shifts)} + {len(duty.recurring)} 循环 ({settings.rota})")
+    if settings.transfer_lists:
+        keys = {p.key for p in people} if settings.roster else None
+        lists = transfers.load(settings.transfer_lists, keys, settings.phone_region)
+        print(f"转移清单 transfer lists: {len(lists)} 条 entries ({settings.transfer_lists})")
+    print(f"渠道 channels: {', '.join(_checked_channels(settings))}")
     print(
         f"配置有效 configuration OK: {len(settings.feeds)} feeds, {len(settings.rules)} rules, "
         f"levels {', '.join(sorted(settings.policy))}"
     )
     return 0
+
+
+def _checked_channels(settings: Settings) -> list[str]:
+    """The channels ``run`` will build, each built once here (its settings checked)."""
+    from warnbot.app import channel_names
+    from warnbot.channels import CHANNELS
+    from warnbot.errors import SendError
+
+    names = channel_names(settings)
+    problems = []
+    for name in names:
+        try:
+            CHANNELS[name](settings)
+        except (SendError, ValueError) as e:
+            problems.append(f"channels.{name}: {e}")
+    if problems:
+        raise ConfigError(problems)
+    return names
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
