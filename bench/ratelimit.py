@@ -107,9 +107,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--database", help="default: SQLite in a temporary directory")
+    parser.add_argument(
+        "--guard-s", type=float, default=None, help="the limit's guard_s (default: the setting's)"
+    )
     args = parser.parse_args()
     n = int(args.rate * args.seconds) + 1  # the first is free: n messages span the duration
     rate = RateLimit(rate_per_s=args.rate)
+    if args.guard_s is not None:
+        rate = RateLimit(rate_per_s=args.rate, guard_s=args.guard_s)
     with tempfile.TemporaryDirectory() as tmp, fake_twilio_stamps() as (base_url, stamps):
         url = args.database or f"sqlite+aiosqlite:///{tmp}/rate.db"
         asyncio.run(_enqueue(url, n))
@@ -135,6 +140,7 @@ def main() -> None:
                 "max_window_per_s": busiest_window(started),
                 "max_window_at_provider_per_s": busiest_window(arrived),
                 "workers": args.workers,
+                "guard_s": rate.guard_s,
                 "database": (args.database or "sqlite").split(":", 1)[0].split("+")[0],
             }
         )
