@@ -33,6 +33,7 @@ from _fake import ACCOUNT, TOKEN, fake_twilio_stamps  # bench/ is on sys.path as
 
 from warnbot import log
 from warnbot.channels.twilio_sms import TwilioSms
+from warnbot.daemon import freeze_startup_heap
 from warnbot.dispatch import Dispatcher
 from warnbot.model import Message, Receipt
 from warnbot.settings import RateLimit, TwilioSettings
@@ -83,6 +84,7 @@ async def _drain(url: str, base_url: str, rate: RateLimit) -> list[float]:
         validity_period_s=None,
     )
     channel = StampedTwilio(settings)
+    freeze_startup_heap()  # as `warnbot run` does once started
     while await Dispatcher(store, {"twilio": channel}, _now, {"twilio": rate}).drain(batch=50):
         pass
     await channel.aclose()

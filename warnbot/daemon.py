@@ -9,6 +9,7 @@ escalation clock, expiry and the feed watch."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -66,12 +67,22 @@ async def _lifecycle(application: web.Application) -> AsyncIterator[None]:
         await holder.step()  # the first process up leads before it says it started
         holder.start()
         state.started = True
+        freeze_startup_heap()
         _log.info("started", feeds=len(settings.feeds), people=len(app.people), leader=holder.held)
         yield
         await holder.stop()
         await jobs.stop()
     await app.stop()
     _log.info("stopped")
+
+
+def freeze_startup_heap() -> None:
+    """Move what start-up made (modules, settings, roster: ~130,000 objects) out of the
+    collector's sight. A full collection scanned it all, stalling the event loop 70–100 ms
+    (measured): enough to bunch rate-limited sends so a provider saw 21 in one second of
+    a 20/s limit. Frozen objects are still freed when nothing refers to them."""
+    gc.collect()
+    gc.freeze()
 
 
 def run(app: App) -> None:
