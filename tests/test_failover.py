@@ -10,9 +10,12 @@ import defusedxml.ElementTree as ET
 import pytest
 
 from tests.conftest import DEMO, Clock
+from tests.test_channels_email import Mailbox, mailbox  # noqa: F401 (the SMTP fixture)
+from tests.test_channels_email import settings as email_settings
 from tests.test_channels_telegram import BOT_TOKEN, settings_for
 from warnbot import failover
 from warnbot.app import App
+from warnbot.channels.email import SmtpEmail
 from warnbot.channels.telegram import TelegramBot
 from warnbot.errors import SendError
 from warnbot.fakes.telegram import FakeTelegram
@@ -28,10 +31,10 @@ PERSON = Responder(
     Tier.VILLAGE,
     "449901001001",
     ("+8617000000701", "+8617000000702"),
-    chat_ids=(("telegram", "700001"), ("wecom", "zhangqi")),
+    chat_ids=(("email", "duty.v7@example.org"), ("telegram", "700001"), ("wecom", "zhangqi")),
 )
-ALL = ("twilio", "voice", "telegram", "wecom")
-DEFAULT = ["sms", "voice", "telegram", "wecom", "dingtalk", "feishu", "slack"]
+ALL = ("twilio", "voice", "telegram", "wecom", "email")
+DEFAULT = ["sms", "voice", "telegram", "wecom", "dingtalk", "feishu", "slack", "email"]
 
 
 def test_the_default_order_is_every_phone_by_sms_then_by_call_then_chat() -> None:
@@ -44,8 +47,9 @@ def test_the_default_order_is_every_phone_by_sms_then_by_call_then_chat() -> Non
         ("voice", "+8617000000702", "voice"),
         ("telegram", "700001", "chat"),
         ("wecom", "village_duty", "chat"),
+        ("email", "duty.v7@example.org", "chat"),
     ]
-    assert found[-1].mentions == ("zhangqi",)
+    assert found[-2].mentions == ("zhangqi",)
 
 
 def test_the_order_is_configurable_and_unconfigured_channels_are_passed_over() -> None:
@@ -55,7 +59,7 @@ def test_the_order_is_configurable_and_unconfigured_channels_are_passed_over() -
 
 def test_a_report_is_never_failed_over_to_a_call_nor_to_a_group_without_a_route() -> None:
     found = failover.addresses(PERSON, DEFAULT, "twilio", ALL, asks=False)
-    assert [a.channel for a in found] == ["twilio", "twilio", "telegram"]
+    assert [a.channel for a in found] == ["twilio", "twilio", "telegram", "email"]
 
 
 def test_the_next_address_skips_those_tried_for_the_message_and_those_blocked() -> None:
@@ -117,6 +121,24 @@ async def test_with_sms_and_calls_spent_the_ask_goes_to_telegram_with_its_button
         (sent,) = telegram.messages
     assert sent.chat_id == 700001 and "确认收到" in sent.text and "/a/" in sent.text
     assert person.name in sent.text and sent.buttons
+    assert "unreachable" not in {r.status for r in await asked.store.requests_of(1)}
+
+
+async def test_with_every_phone_refused_the_ask_is_mailed_with_its_link(
+    asked: App, fake_twilio: FakeTwilio, mailbox: tuple[Mailbox, int]  # noqa: F811
+) -> None:
+    box, port = mailbox
+    person = _person(asked)
+    asked.settings = asked.settings.model_copy(update={"failover_order": ["sms", "email"]})
+    for phone in person.phones:
+        fake_twilio.fail_for(phone, 21610, 400)
+    asked.channels["email"] = SmtpEmail(email_settings(port))
+    for _ in range(4):
+        await asked.pump()
+    (envelope,) = box.received
+    mail = box.mail()
+    assert envelope.rcpt_tos == ["duty.v7@example.org"]
+    assert person.name in mail.get_content() and "/a/" in mail.get_content()
     assert "unreachable" not in {r.status for r in await asked.store.requests_of(1)}
 
 

@@ -451,6 +451,19 @@ def test_chat_ids_come_from_per_channel_columns(tmp_path: Path) -> None:
     assert person.chat_id("dingtalk") is None
 
 
+def test_a_mailbox_column_gives_the_person_an_email_address(tmp_path: Path) -> None:
+    path = csv_file(
+        tmp_path,
+        "X01,陈立新,县,449901,13800138001,duty.x01@example.org",
+        "X02,黄海涛,县,449901,13800138002,not-an-address",
+        header="编号,姓名,层级,行政区划代码,手机号码,邮箱",
+    )
+    assert problems(path) == [f"{path}:3: 邮箱/email id 'not-an-address' is not valid"]
+    path.write_text(path.read_text(encoding="utf-8").replace("not-an-address", ""), "utf-8")
+    first, second = load(path)
+    assert first.chat_id("email") == "duty.x01@example.org" and second.chat_ids == ()
+
+
 def test_a_yaml_person_may_list_chat_ids_as_a_mapping(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
     path.write_text(

@@ -7,6 +7,7 @@ web layer to JSON. Times are timezone-aware UTC ``datetime`` objects.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -157,6 +158,11 @@ class Observation:
     source: str = ""  # feed name
 
 
+# A mailbox as a roster and the email channel accept it: one @, a dot in the domain,
+# nothing that would split an address list. Deliverability is the server's to judge.
+EMAIL_ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")
+
+
 @dataclass(frozen=True)
 class Responder:
     """A named responsible person 责任人 in one tier of the roster."""
@@ -170,7 +176,7 @@ class Responder:
     language: str = "zh"
     superior: str | None = None  # key of the person one tier up, if any
     # (channel, id) pairs: the user id a chat bot @mentions (wecom, dingtalk, feishu,
-    # slack) or the private chat it writes to (telegram); sorted by channel.
+    # slack), the private chat it writes to (telegram) or the mailbox (email); sorted.
     chat_ids: tuple[tuple[str, str], ...] = ()
 
     def chat_id(self, channel: str) -> str | None:

@@ -113,7 +113,7 @@ class ConsoleSettings(BaseModel):
     board_poll_s: float = Field(default=2.0, gt=0)
 
 
-FailoverEntry = Literal["sms", "voice", "telegram", "wecom", "dingtalk", "feishu", "slack"]
+FailoverEntry = Literal["sms", "voice", "telegram", "wecom", "dingtalk", "feishu", "slack", "email"]
 DEFAULT_FAILOVER: tuple[FailoverEntry, ...] = (
     "sms",
     "voice",
@@ -122,6 +122,7 @@ DEFAULT_FAILOVER: tuple[FailoverEntry, ...] = (
     "dingtalk",
     "feishu",
     "slack",
+    "email",
 )
 FeedFormat = Literal["cap", "atom", "geojson", "usgs", "ea", "json"]
 

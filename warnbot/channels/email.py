@@ -20,7 +20,6 @@ dispatcher's concurrency bounds how many are open at once.
 from __future__ import annotations
 
 import hashlib
-import re
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -30,11 +29,10 @@ import aiosmtplib
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from warnbot.errors import ConfigError, SendError
-from warnbot.model import Message, Receipt
+from warnbot.model import EMAIL_ADDRESS, Message, Receipt
 from warnbot.settings import Settings
 
 SUBJECT_MAX_CHARS = 60
-_ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")
 # The client gave up on the connection itself; the server never judged the message.
 _CONNECTION = (
     aiosmtplib.SMTPConnectError,
@@ -59,7 +57,7 @@ class EmailSettings(BaseModel):
     use_tls: bool = False
     username: str | None = None
     password: SecretStr | None = None
-    from_address: str = Field(pattern=_ADDRESS.pattern)
+    from_address: str = Field(pattern=EMAIL_ADDRESS.pattern)
     from_name: str = ""  # shown to recipients, e.g. 示例县三防办
     timeout_s: float = Field(default=30.0, gt=0)
 
@@ -93,7 +91,7 @@ class SmtpEmail:
             ) from None
 
     async def send(self, message: Message) -> Receipt:
-        if not _ADDRESS.fullmatch(message.to):
+        if not EMAIL_ADDRESS.fullmatch(message.to):
             raise SendError(f"email: {message.to!r} is not an address", retryable=False)
         mail = compose(message, self.settings)
         try:

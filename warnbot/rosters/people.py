@@ -18,19 +18,21 @@ from typing import Any
 
 from warnbot import regions
 from warnbot.errors import ConfigError
-from warnbot.model import Responder, Tier
+from warnbot.model import EMAIL_ADDRESS, Responder, Tier
 from warnbot.regions import RegionTree
 from warnbot.rosters import phones as phone_numbers
 from warnbot.rosters.tablefile import Row, read_table, text
 
 # Chat ids by channel: the id a bot @mentions (WeCom/DingTalk userid, Feishu open_id,
-# Slack member id) or, for Telegram, the private chat a message is sent to.
+# Slack member id), for Telegram the private chat a message is sent to, and for email
+# the person's mailbox (the last resort of failover by default).
 CHAT_COLUMNS = {
     "wecom": ("企业微信", "企业微信ID", "企业微信账号", "wecom"),
     "dingtalk": ("钉钉", "钉钉ID", "钉钉账号", "dingtalk"),
     "feishu": ("飞书", "飞书ID", "飞书账号", "feishu"),
     "telegram": ("Telegram", "telegram_id", "telegram"),
     "slack": ("Slack", "slack_id", "slack"),
+    "email": ("邮箱", "电子邮箱", "email"),
 }
 HEADERS = {
     "key": ("编号", "工号", "id", "key"),
@@ -56,6 +58,7 @@ TIERS = {
 _SPLIT = re.compile(r"\s*[;；,，、/\n]+\s*")
 _CHAT_ID = {
     "telegram": re.compile(r"-?\d{1,20}"),  # a private chat's id is the user's numeric id
+    "email": EMAIL_ADDRESS,
 }
 _ANY_CHAT_ID = re.compile(r"[\w.@:+-]{1,64}")
 
