@@ -125,7 +125,9 @@ async def test_with_sms_and_calls_spent_the_ask_goes_to_telegram_with_its_button
 
 
 async def test_with_every_phone_refused_the_ask_is_mailed_with_its_link(
-    asked: App, fake_twilio: FakeTwilio, mailbox: tuple[Mailbox, int]  # noqa: F811
+    asked: App,
+    fake_twilio: FakeTwilio,
+    mailbox: tuple[Mailbox, int],  # noqa: F811
 ) -> None:
     box, port = mailbox
     person = _person(asked)
