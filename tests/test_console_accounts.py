@@ -1,6 +1,6 @@
-"""Accounts and tokens over their life: created, audited, disabled and revoked from the
-shell, refused afterwards; API actions audited as such, their incidents' source
-``api:NAME``; the audit log is for administrators only."""
+"""Accounts and tokens over their life: created, audited, disabled, enabled, given a new
+password and revoked from the shell, refused afterwards; API actions audited as such,
+their incidents' source ``api:NAME``; the audit log is for administrators only."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ async def test_a_disabled_account_loses_its_session_its_tokens_and_its_sign_in(
     store = ConsoleStore(app.store.engine)
     account = await store.account("张三")
     assert account is not None
-    await store.disable_account(account.id)
+    assert await store.disable_account(account.id, app.clock()) == 1
     assert (await client.get("/feeds", allow_redirects=False)).status == 302  # to sign-in
     assert (await client.get("/api/incidents", headers=_bearer(token))).status == 401
     page = await client.get("/login")
@@ -91,6 +91,38 @@ async def test_a_disabled_account_loses_its_session_its_tokens_and_its_sign_in(
     form = {"name": "张三", "password": PASSWORD, "csrf": csrf}
     refused = await client.post("/login", data=form)
     assert refused.status == 401 and "用户名或密码错误" in await refused.text()
+
+
+async def test_an_account_enabled_again_signs_in_but_its_old_tokens_stay_revoked(
+    app: App, client: TestClient
+) -> None:
+    token = await _token(app, "张三")
+    store = ConsoleStore(app.store.engine)
+    account = await store.account("张三")
+    assert account is not None
+    await store.disable_account(account.id, app.clock())
+    await store.enable_account(account)
+    await sign_in(client, "张三")
+    assert (await client.get("/feeds")).status == 200
+    assert (await client.get("/api/incidents", headers=_bearer(token))).status == 401
+
+
+async def test_a_new_password_ends_the_sessions_and_lifts_the_lock_out(
+    app: App, client: TestClient
+) -> None:
+    await make_account(app, "张三", "duty_officer")
+    await sign_in(client, "张三")
+    store = ConsoleStore(app.store.engine)
+    for _ in range(app.settings.console.max_failures):
+        await store.name_failed("张三", app.clock(), app.settings.console.max_failures, 900)
+    assert await store.name_locked("张三", app.clock()) is not None
+    account = await store.account("张三")
+    assert account is not None
+    await store.set_password(account, auth.hash_password("a new one, typed twice"))
+    assert (await client.get("/feeds", allow_redirects=False)).status == 302  # signed out
+    assert await store.name_locked("张三", app.clock()) is None
+    await sign_in(client, "张三", "a new one, typed twice")
+    assert (await client.get("/feeds")).status == 200
 
 
 async def test_a_duty_officer_is_refused_the_audit_log(app: App, client: TestClient) -> None:
@@ -120,14 +152,24 @@ def test_the_shell_commands_are_audited_and_refuse_afterwards(
     assert "已吊销令牌 tokens revoked: 1" in capsys.readouterr().out
     assert _cli(monkeypatch, "user", "disable", "李四") == 0
     assert _cli(monkeypatch, "user", "disable", "无此人") == 1
+    assert _cli(monkeypatch, "user", "password", "李四", "--password-stdin", stdin="short\n") == 1
+    assert "至少8个字符" in capsys.readouterr().err
+    new = "another long password"
+    assert _cli(monkeypatch, "user", "password", "李四", "--password-stdin", stdin=new + "\n") == 0
+    entries, account, by_token = asyncio.run(_read(url, token))
+    assert account is not None and not account.active and by_token is None
+    assert auth.check_password(account.password_hash, new)
+    assert _cli(monkeypatch, "user", "enable", "李四") == 0
     entries, account, by_token = asyncio.run(_read(url, token))
     assert [(e.action, e.target, e.via) for e in entries] == [
         ("account_added", "account:李四", "cli"),
         ("api_token_issued", "account:李四", "cli"),
         ("api_tokens_revoked", "account:李四", "cli"),
         ("account_disabled", "account:李四", "cli"),
+        ("password_reset", "account:李四", "cli"),
+        ("account_enabled", "account:李四", "cli"),
     ]
-    assert account is not None and not account.active and by_token is None
+    assert account is not None and account.active and by_token is None
 
 
 async def _read(url: str, token: str) -> tuple[list[AuditEntry], Any, Any]:

@@ -1,6 +1,7 @@
-"""``warnbot user add|token|disable`` and ``warnbot token revoke``: console accounts and
-API tokens from the shell, each written to the audit log (``via`` cli, under the
-operating-system user who ran it).
+"""``warnbot user add|token|disable|enable|password`` and ``warnbot token revoke``: console
+accounts and API tokens from the shell, each written to the audit log (``via`` cli, under
+the operating-system user who ran it). The shell is also the way back in: an
+administrator locked out, or every administrator's password forgotten, is mended here.
 
 The password is read from a prompt (twice) or from stdin with ``--password-stdin``;
 never from argv, where ``ps`` and shell history would keep it.
@@ -40,6 +41,15 @@ def add_commands(sub: Any, command: Command) -> None:
         user, "disable", "停用账户 refuse an account: sessions end, tokens stop", _user_disable
     )
     disable.add_argument("name")
+    enable = command(user, "enable", "启用账户 let a disabled account sign in again", _user_enable)
+    enable.add_argument("name")
+    password = command(
+        user, "password", "重设密码 set a new password: sessions end, lock-out lifted", _password
+    )
+    password.add_argument("name")
+    password.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin"
+    )
     tokens = _group(sub, "token", "API令牌 bearer tokens")
     revoke = command(tokens, "revoke", "吊销令牌 revoke an account's API tokens", _token_revoke)
     revoke.add_argument("name")
@@ -64,6 +74,14 @@ def _token(args: argparse.Namespace) -> int:
 
 def _user_disable(args: argparse.Namespace) -> int:
     return asyncio.run(disable_user(_settings(args), args.name))
+
+
+def _user_enable(args: argparse.Namespace) -> int:
+    return asyncio.run(enable_user(_settings(args), args.name))
+
+
+def _password(args: argparse.Namespace) -> int:
+    return asyncio.run(reset_password(_settings(args), args.name, args.password_stdin))
 
 
 def _token_revoke(args: argparse.Namespace) -> int:
@@ -120,9 +138,36 @@ async def disable_user(settings: Settings, name: str) -> int:
         account = await _account(console, name)
         if account is None:
             return 1
-        await console.disable_account(account.id)
-        await _audit(console, "account_disabled", name, "")
-    print(f"已停用账户 account disabled: {name}")
+        revoked = await console.disable_account(account.id, _now())
+        await _audit(console, "account_disabled", name, f"tokens_revoked={revoked}")
+    print(f"已停用账户 account disabled: {name} (令牌吊销 tokens revoked: {revoked})")
+    return 0
+
+
+async def enable_user(settings: Settings, name: str) -> int:
+    async with _console(settings) as console:
+        account = await _account(console, name)
+        if account is None:
+            return 1
+        await console.enable_account(account)
+        await _audit(console, "account_enabled", name, "")
+    print(f"已启用账户 account enabled: {name} (需重新签发令牌 issue new API tokens)")
+    return 0
+
+
+async def reset_password(settings: Settings, name: str, from_stdin: bool) -> int:
+    async with _console(settings) as console:
+        account = await _account(console, name)
+        if account is None:
+            return 1
+        try:
+            hashed = auth.hash_password(read_password(from_stdin))
+        except ValueError as e:
+            print(str(e), file=sys.stderr)
+            return 1
+        await console.set_password(account, hashed)
+        await _audit(console, "password_reset", name, "")
+    print(f"已重设密码 password set: {name} (已登出 sessions ended)")
     return 0
 
 

@@ -236,9 +236,10 @@ class ConsoleStore(PreviewReads, ReportReads, MetricStore):
             done = await conn.execute(api_tokens.update().where(*where).values(revoked_at=now))
         return int(done.rowcount)
 
-    async def disable_account(self, account_id: int) -> None:
-        """Refuse the account from now on: its sessions end, its tokens open nothing,
-        and signing in as it answers as for an unknown name."""
+    async def disable_account(self, account_id: int, now: datetime) -> int:
+        """Refuse the account from now on: its sessions end, its tokens are revoked
+        (so enabling it again later revives none of them), and signing in as it
+        answers as for an unknown name. Returns how many tokens were revoked."""
         async with self.engine.begin() as conn:
             await conn.execute(
                 console_accounts.update()
@@ -247,6 +248,41 @@ class ConsoleStore(PreviewReads, ReportReads, MetricStore):
             )
             await conn.execute(
                 console_sessions.delete().where(console_sessions.c.account_id == account_id)
+            )
+            revoked = await conn.execute(
+                api_tokens.update()
+                .where(api_tokens.c.account_id == account_id, api_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+        return int(revoked.rowcount)
+
+    async def enable_account(self, account: Account) -> None:
+        """Let a disabled account sign in again, its lock-out forgotten; it needs new
+        API tokens (disabling revoked the old ones)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                console_accounts.update()
+                .where(console_accounts.c.id == account.id)
+                .values(active=True)
+            )
+            await conn.execute(
+                sign_in_throttle.delete().where(sign_in_throttle.c.name == account.name)
+            )
+
+    async def set_password(self, account: Account, password_hash: str) -> None:
+        """A new password: every session of the account ends (whoever held the old
+        password is signed out) and the name's lock-out is lifted."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                console_accounts.update()
+                .where(console_accounts.c.id == account.id)
+                .values(password_hash=password_hash)
+            )
+            await conn.execute(
+                console_sessions.delete().where(console_sessions.c.account_id == account.id)
+            )
+            await conn.execute(
+                sign_in_throttle.delete().where(sign_in_throttle.c.name == account.name)
             )
 
     # audit --------------------------------------------------------------------
