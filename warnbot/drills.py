@@ -114,6 +114,13 @@ def redacted(plan: DrillPlan, now: datetime) -> dict[str, Any]:
     return shown | {"hazard": _HIDDEN, "headline": _HIDDEN, "level": _HIDDEN, "fire_at": None}
 
 
+def manual_key(key: str) -> str:
+    """The key of a drill started by hand for ``key`` (hazard@region): ``演练:<key>``,
+    so a real warning during the drill opens or moves the real incident of that hazard
+    and region, never the drill."""
+    return f"演练:{key}"
+
+
 def drafts(plan: DrillPlan, policy: LevelPolicy, now: datetime) -> list[Incident]:
     """The drill incidents a fired plan opens, one per region, marked ``drill``.
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from warnbot import lifecycle, regions
+from warnbot import drills, lifecycle, regions
 from warnbot.app import App, reminder_codes
 from warnbot.console import messages
 from warnbot.evaluate import Transition, incident_key
@@ -80,9 +80,10 @@ def check(app: App, m: Manual) -> None:
 
 
 def draft(app: App, m: Manual, code: str, source: str) -> Incident:
+    key = incident_key(m.hazard.strip(), code)
     return Incident(
         id=0,
-        key=incident_key(m.hazard.strip(), code),
+        key=drills.manual_key(key) if m.drill else key,
         hazard=m.hazard.strip(),
         region_code=regions.canonical(code),
         level=m.level,

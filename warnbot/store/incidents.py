@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from warnbot.model import Incident, Level, LevelPolicy
@@ -100,9 +101,13 @@ class IncidentStore(Base):
             return await _record_warning(conn, feed, w, now)
 
     async def open_incident(self, draft: Incident, warning_key: str | None) -> Incident:
-        """Store a new incident; ``draft.id`` is ignored and the stored one returned."""
+        """Store a new incident; ``draft.id`` is ignored and the stored one returned.
+        ValueError when an incident of its key is open already."""
         async with self.engine.begin() as conn:
-            return await _insert_incident(conn, draft, warning_key)
+            incident = await _insert_incident(conn, draft, warning_key)
+        if incident is None:
+            raise ValueError(f"an incident {draft.key!r} is open already")
+        return incident
 
     async def follow(
         self,
@@ -151,8 +156,11 @@ async def _apply(conn: AsyncConnection, c: Change, now: datetime) -> Applied | N
         raise ValueError(f"unknown transition {c.kind!r} (known: {', '.join(KINDS)})")
     if c.kind == "open":
         assert c.draft is not None, "an open carries its draft"
-        incident = await _insert_incident(conn, c.draft, c.warning_key)
-        previous = None
+        opened = await _insert_incident(conn, c.draft, c.warning_key)
+        if opened is None:  # another decision opened this key first
+            instead = await _raced(conn, c)
+            return await _apply(conn, instead, now) if instead else None
+        incident, previous = opened, None
     else:
         assert c.incident_id is not None, "a transition names its incident"
         before = await _open_row(conn, c.incident_id)
@@ -185,13 +193,37 @@ async def _record_warning(conn: AsyncConnection, feed: str, w: CapWarning, now: 
 
 async def _insert_incident(
     conn: AsyncConnection, draft: Incident, warning_key: str | None
-) -> Incident:
+) -> Incident | None:
+    """The stored incident, or None when one of its key is open already (the unique
+    index on open keys: on PostgreSQL a racing insert waits for the first to commit)."""
     values = {f.name: getattr(draft, f.name) for f in dataclasses.fields(draft)}
     values.pop("id")
     values.update(level=int(draft.level), policy=policy_json(draft.policy), warning_key=warning_key)
-    stmt = incidents.insert().values(values).returning(incidents.c.id)
-    new_id = (await conn.execute(stmt)).scalar_one()
-    return dataclasses.replace(draft, id=int(new_id))
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = (
+        dialect.insert(incidents)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["key"], index_where=incidents.c.status == "open")
+        .returning(incidents.c.id)
+    )
+    new_id = (await conn.execute(stmt)).scalar_one_or_none()
+    return None if new_id is None else dataclasses.replace(draft, id=int(new_id))
+
+
+async def _raced(conn: AsyncConnection, c: Change) -> Change | None:
+    """An open that lost the race for its key to another decision: an upgrade of the
+    incident that won when it asks for a higher level, else nothing (the open one
+    already asks for as much). Either way nobody is asked twice."""
+    assert c.draft is not None
+    query = sa.select(incidents.c.id, incidents.c.level).where(
+        incidents.c.key == c.draft.key, incidents.c.status == "open"
+    )
+    row = (await conn.execute(query)).one_or_none()
+    if row is None or not c.level.outranks(Level(row.level)):
+        return None
+    return dataclasses.replace(
+        c, kind="upgrade", incident_id=row.id, draft=None, policy=c.draft.policy
+    )
 
 
 async def _follow(

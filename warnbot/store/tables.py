@@ -91,6 +91,14 @@ incidents = sa.Table(
     sa.Column("warning_key", sa.String(700)),
     sa.Column("opened_at", UTCDateTime, nullable=False),
     sa.Column("lifted_at", UTCDateTime),
+    # One open incident per key: racing decisions meet here (added by migration 0013).
+    sa.Index(
+        "uq_incidents_open_key",
+        "key",
+        unique=True,
+        sqlite_where=sa.text("status = 'open'"),
+        postgresql_where=sa.text("status = 'open'"),
+    ),
 )
 
 requests = sa.Table(
