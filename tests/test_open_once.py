@@ -120,3 +120,41 @@ async def test_a_real_warning_during_a_manual_drill_opens_a_real_incident_beside
     real = next(i for i in opened.values() if not i.drill)
     assert opened[drilled.id].level == Level.III and opened[drilled.id].drill
     assert real.level == Level.II and real.id != drilled.id
+
+
+async def test_readings_stored_before_a_store_error_are_decided_on_by_the_resume_job(
+    app: App, clock: Clock
+) -> None:
+    clock.now = T0.replace(hour=6, minute=30)
+    app.settings = app.settings.model_copy(update={"rules": [RULE]})
+    readings = [_reading("st-a", 5.5, clock.now - timedelta(minutes=1))]
+    real = app.store.open_incidents
+
+    async def outage() -> list:  # type: ignore[type-arg]
+        raise ConnectionError("store unreachable")
+
+    app.store.open_incidents = outage  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await app.ingest_observations("gauge-a", readings)  # stored, not decided
+    app.store.open_incidents = real  # type: ignore[method-assign]
+    assert await app.store.open_incidents() == []
+    await app.resume_unfinished()
+    ((incident, _),) = await app.store.open_incidents()
+    assert incident.level == Level.III and not app.readings_unsettled
+    assert await app.ingest_observations("gauge-a", readings) == []  # seen: nothing to do
+
+
+async def test_an_upgrade_a_racing_decision_already_made_is_not_applied_twice(
+    store: Store,
+) -> None:
+    (opened,) = (
+        await store.apply_changes(
+            [Change("open", Level.III, "r", "gauge", draft=incident(T0, Level.III))], T0
+        )
+        or []
+    )
+    up = Change("upgrade", Level.II, "r", "gauge", opened.incident.id)
+    assert [a.kind for a in await store.apply_changes([up], T0) or []] == ["upgrade"]
+    assert await store.apply_changes([up], T0) == []
+    down = Change("downgrade", Level.II, "r", "gauge", opened.incident.id)
+    assert await store.apply_changes([down], T0) == []

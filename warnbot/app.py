@@ -108,7 +108,10 @@ class App(Rostering, Asking, Answers, Steps, Sending):
         return applied.incident
 
     async def resume_unfinished(self) -> int:
-        """Follow up the transitions a crash left half done (a scheduled job)."""
+        """Follow up the transitions a crash left half done, and evaluate the stored
+        readings again when their evaluation did not finish (a scheduled job)."""
+        if self.readings_unsettled:
+            await self.evaluate_readings("resume")
         return await lifecycle.resume(self)
 
     async def fire_due_drills(self, worker: str) -> list[Incident]:
@@ -129,16 +132,24 @@ class App(Rostering, Asking, Answers, Steps, Sending):
     async def ingest_observations(
         self, feed: str, readings: Sequence[Observation]
     ) -> list[Transition]:
-        """Store readings; when any is new, evaluate the threshold rules on the window."""
-        if not await self.store.record_observations(readings):
+        """Store readings; when any is new (or an evaluation before did not finish),
+        evaluate the threshold rules on the stored window."""
+        if not await self.store.record_observations(readings) and not self.readings_unsettled:
             return []
+        return await self.evaluate_readings(feed)
+
+    async def evaluate_readings(self, source: str) -> list[Transition]:
+        """Decide from the readings stored (not those just received), so running it
+        again after a crash or a store error decides the same, and apply that."""
+        self.readings_unsettled = True
         now = self.clock()
         lookback_s = longest_window_s(self.settings.rules) + self.settings.reading_max_age_s
         since = now - timedelta(seconds=lookback_s)
         recent = await self.store.recent_observations(since)
         opened = await self.store.open_incidents()
         transitions = evaluate_observations(self.settings.rules, recent, opened, now)
-        await lifecycle.apply(self, transitions, None, source=feed)
+        await lifecycle.apply(self, transitions, None, source=source)
+        self.readings_unsettled = False
         return transitions
 
     async def report_silent_feeds(self) -> list[feedwatch.Silence]:

@@ -48,6 +48,10 @@ class Core:
     roster_version: int = 0  # the stored roster's version in ``people``
     rota_mtime: int | None = None  # the rota file's st_mtime_ns when it was read
     transfers_mtime: int | None = None  # the transfer-list file's, when last compared
+    # Readings stored whose evaluation has not finished (it failed, or this process
+    # just took the lease from one that may have died mid-way): the resume job
+    # evaluates the stored readings again.
+    readings_unsettled: bool = False
 
     def observe(self, event: str, **fields: Any) -> None:
         for observer in self.observers:

@@ -18,6 +18,7 @@ from aiohttp import web
 from warnbot import lease, log, schedule
 from warnbot.app import App
 from warnbot.ingest import mqtt
+from warnbot.rules import threshold_rules
 from warnbot.web import APP, make_app, ready
 
 _log = log.get(__name__)
@@ -40,6 +41,8 @@ async def _lifecycle(application: web.Application) -> AsyncIterator[None]:
         subscriptions: list[asyncio.Task[None]] = []
 
         async def gain() -> None:
+            # the holder before may have died between storing readings and deciding
+            app.readings_unsettled = bool(threshold_rules(app.settings.rules))
             jobs.lead()
             subscriptions.extend(
                 asyncio.create_task(mqtt.subscribe(app, f))

@@ -167,6 +167,8 @@ async def _apply(conn: AsyncConnection, c: Change, now: datetime) -> Applied | N
         if before is None:
             return None  # lifted meanwhile (a feed's Cancel and an officer's lift, say)
         previous = Level(before["level"])
+        if _moot(c, previous):
+            return None  # a racing decision moved it there already
         if c.kind == "lift":
             await _lift(conn, c.incident_id, now)
         else:
@@ -174,6 +176,13 @@ async def _apply(conn: AsyncConnection, c: Change, now: datetime) -> Applied | N
         incident = incident_of(await _row(conn, c.incident_id))
     event_id = await _insert_event(conn, c, incident, previous, now)
     return Applied(event_id, c.kind, incident, c.reason, c.source, dict(c.detail))
+
+
+def _moot(c: Change, previous: Level) -> bool:
+    """An upgrade that would not raise the level, or a downgrade that would not lower it."""
+    if c.kind == "upgrade":
+        return not c.level.outranks(previous)
+    return c.kind == "downgrade" and not previous.outranks(c.level)
 
 
 async def _record_warning(conn: AsyncConnection, feed: str, w: CapWarning, now: datetime) -> bool:
