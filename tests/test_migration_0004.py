@@ -11,7 +11,7 @@ from warnbot.store import db
 from warnbot.store.tables import metadata
 
 
-async def _to(engine: sa.ext.asyncio.AsyncEngine, revision: str) -> None:
+async def downgrade_to(engine: sa.ext.asyncio.AsyncEngine, revision: str) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(lambda c: command.downgrade(db.alembic_config(c), revision))
 
@@ -20,8 +20,8 @@ async def test_0004_gives_old_requests_their_incidents_level_and_downgrades(db_u
     engine = db.create_engine(db_url)
     try:
         await db.migrate(engine)  # a fresh SQLite file, or the shared PostgreSQL database
-        await _empty(engine)
-        await _to(engine, "0003")
+        await empty(engine)
+        await downgrade_to(engine, "0003")
         async with engine.begin() as conn:
             await conn.execute(
                 sa.text(
@@ -42,7 +42,7 @@ async def test_0004_gives_old_requests_their_incidents_level_and_downgrades(db_u
         async with engine.connect() as conn:
             level = (await conn.execute(sa.text("SELECT level FROM requests"))).scalar_one()
         assert level == 2
-        await _to(engine, "0003")
+        await downgrade_to(engine, "0003")
         async with engine.connect() as conn:
             columns = await conn.run_sync(
                 lambda c: {col["name"] for col in sa.inspect(c).get_columns("requests")}
@@ -51,11 +51,11 @@ async def test_0004_gives_old_requests_their_incidents_level_and_downgrades(db_u
         assert "level" not in columns and "answers" not in tables
         await db.migrate(engine)
     finally:
-        await _empty(engine)
+        await empty(engine)
         await engine.dispose()
 
 
-async def _empty(engine: sa.ext.asyncio.AsyncEngine) -> None:
+async def empty(engine: sa.ext.asyncio.AsyncEngine) -> None:
     """No rows: the shared PostgreSQL database is left as the store fixture expects."""
     async with engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):

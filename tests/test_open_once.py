@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 
 from tests.conftest import DEMO, T0, Clock
 from tests.factories import incident
 from tests.test_feeds_live import RULE
+from tests.test_migration_0004 import downgrade_to, empty
 from warnbot.app import App
 from warnbot.console import actions
 from warnbot.console.actions import Manual
@@ -22,7 +22,6 @@ from warnbot.model import Level, Observation
 from warnbot.store import Store, db
 from warnbot.store.accounts import ConsoleStore
 from warnbot.store.incidents import Change
-from warnbot.store.tables import metadata
 
 FEED = (DEMO / "feed" / "rainstorm_orange.xml").read_bytes()
 
@@ -80,9 +79,9 @@ async def test_0013_keeps_twins_opened_before_it_open_under_a_key_of_their_own(
     engine = db.create_engine(db_url)
     try:
         await db.migrate(engine)
-        await _empty(engine)
+        await empty(engine)
+        await downgrade_to(engine, "0012")
         async with engine.begin() as conn:
-            await conn.run_sync(lambda c: command.downgrade(db.alembic_config(c), "0012"))
             for incident_id in (3, 5):
                 await conn.execute(
                     sa.text(
@@ -97,15 +96,8 @@ async def test_0013_keeps_twins_opened_before_it_open_under_a_key_of_their_own(
             keys = (await conn.execute(sa.text("SELECT id, key FROM incidents ORDER BY id"))).all()
         assert [tuple(k) for k in keys] == [(3, "洪水@449901"), (5, "洪水@449901#5")]
     finally:
-        await _empty(engine)
+        await empty(engine)
         await engine.dispose()
-
-
-async def _empty(engine: sa.ext.asyncio.AsyncEngine) -> None:
-    """No rows: the shared PostgreSQL database is left as the store fixture expects."""
-    async with engine.begin() as conn:
-        for table in reversed(metadata.sorted_tables):
-            await conn.execute(table.delete())
 
 
 async def test_a_real_warning_during_a_manual_drill_opens_a_real_incident_beside_it(

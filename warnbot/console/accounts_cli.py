@@ -13,7 +13,7 @@ import argparse
 import asyncio
 import getpass
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -123,62 +123,65 @@ async def add_user(settings: Settings, name: str, role: str, from_stdin: bool) -
 
 
 async def issue_token(settings: Settings, name: str, label: str) -> int:
-    async with _console(settings) as console:
-        account = await _account(console, name)
-        if account is None:
-            return 1
+    async def act(console: ConsoleStore, account: Account) -> str:
         token = await auth.issue_api_token(console, account, label, _now())
         await _audit(console, "api_token_issued", name, f"label={label}")
-    print(token)
-    return 0
+        return token
+
+    return await _on_account(settings, name, act)
 
 
 async def disable_user(settings: Settings, name: str) -> int:
-    async with _console(settings) as console:
-        account = await _account(console, name)
-        if account is None:
-            return 1
+    async def act(console: ConsoleStore, account: Account) -> str:
         revoked = await console.disable_account(account.id, _now())
         await _audit(console, "account_disabled", name, f"tokens_revoked={revoked}")
-    print(f"已停用账户 account disabled: {name} (令牌吊销 tokens revoked: {revoked})")
-    return 0
+        return f"已停用账户 account disabled: {name} (令牌吊销 tokens revoked: {revoked})"
+
+    return await _on_account(settings, name, act)
 
 
 async def enable_user(settings: Settings, name: str) -> int:
-    async with _console(settings) as console:
-        account = await _account(console, name)
-        if account is None:
-            return 1
+    async def act(console: ConsoleStore, account: Account) -> str:
         await console.enable_account(account)
         await _audit(console, "account_enabled", name, "")
-    print(f"已启用账户 account enabled: {name} (需重新签发令牌 issue new API tokens)")
-    return 0
+        return f"已启用账户 account enabled: {name} (需重新签发令牌 issue new API tokens)"
+
+    return await _on_account(settings, name, act)
 
 
 async def reset_password(settings: Settings, name: str, from_stdin: bool) -> int:
+    async def act(console: ConsoleStore, account: Account) -> str:
+        await console.set_password(account, auth.hash_password(read_password(from_stdin)))
+        await _audit(console, "password_reset", name, "")
+        return f"已重设密码 password set: {name} (已登出 sessions ended)"
+
+    return await _on_account(settings, name, act)
+
+
+async def revoke_tokens(settings: Settings, name: str, label: str | None) -> int:
+    async def act(console: ConsoleStore, account: Account) -> str:
+        n = await console.revoke_tokens(account.id, label, _now())
+        await _audit(console, "api_tokens_revoked", name, f"label={label or '*'} count={n}")
+        return f"已吊销令牌 tokens revoked: {n} ({name})"
+
+    return await _on_account(settings, name, act)
+
+
+async def _on_account(
+    settings: Settings, name: str, act: Callable[[ConsoleStore, Account], Awaitable[str]]
+) -> int:
+    """Do ``act`` to the named account and print what it says; 1 when there is no such
+    account or ``act`` refuses (ValueError: a short password, passwords that differ)."""
     async with _console(settings) as console:
         account = await _account(console, name)
         if account is None:
             return 1
         try:
-            hashed = auth.hash_password(read_password(from_stdin))
+            said = await act(console, account)
         except ValueError as e:
             print(str(e), file=sys.stderr)
             return 1
-        await console.set_password(account, hashed)
-        await _audit(console, "password_reset", name, "")
-    print(f"已重设密码 password set: {name} (已登出 sessions ended)")
-    return 0
-
-
-async def revoke_tokens(settings: Settings, name: str, label: str | None) -> int:
-    async with _console(settings) as console:
-        account = await _account(console, name)
-        if account is None:
-            return 1
-        n = await console.revoke_tokens(account.id, label, _now())
-        await _audit(console, "api_tokens_revoked", name, f"label={label or '*'} count={n}")
-    print(f"已吊销令牌 tokens revoked: {n} ({name})")
+    print(said)
     return 0
 
 

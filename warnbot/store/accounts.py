@@ -257,30 +257,25 @@ class ConsoleStore(PreviewReads, ReportReads, MetricStore):
         return int(revoked.rowcount)
 
     async def enable_account(self, account: Account) -> None:
-        """Let a disabled account sign in again, its lock-out forgotten; it needs new
-        API tokens (disabling revoked the old ones)."""
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                console_accounts.update()
-                .where(console_accounts.c.id == account.id)
-                .values(active=True)
-            )
-            await conn.execute(
-                sign_in_throttle.delete().where(sign_in_throttle.c.name == account.name)
-            )
+        """Let a disabled account sign in again; it needs new API tokens (disabling
+        revoked the old ones)."""
+        await self._amend(account, {"active": True}, sign_out=False)
 
     async def set_password(self, account: Account, password_hash: str) -> None:
-        """A new password: every session of the account ends (whoever held the old
-        password is signed out) and the name's lock-out is lifted."""
+        """A new password; whoever held the old one is signed out."""
+        await self._amend(account, {"password_hash": password_hash}, sign_out=True)
+
+    async def _amend(self, account: Account, values: dict[str, Any], sign_out: bool) -> None:
+        """Change the account's row and lift the lock-out of its name (an administrator
+        mends what the lock-out was for); with ``sign_out`` every session ends."""
         async with self.engine.begin() as conn:
             await conn.execute(
-                console_accounts.update()
-                .where(console_accounts.c.id == account.id)
-                .values(password_hash=password_hash)
+                console_accounts.update().where(console_accounts.c.id == account.id).values(values)
             )
-            await conn.execute(
-                console_sessions.delete().where(console_sessions.c.account_id == account.id)
-            )
+            if sign_out:
+                await conn.execute(
+                    console_sessions.delete().where(console_sessions.c.account_id == account.id)
+                )
             await conn.execute(
                 sign_in_throttle.delete().where(sign_in_throttle.c.name == account.name)
             )
