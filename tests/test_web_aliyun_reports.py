@@ -245,3 +245,22 @@ async def _differences(store: Store, tables: tuple[str, ...]) -> list[str]:
             lambda c: compare_metadata(MigrationContext.configure(c), metadata)
         )
     return [str(d) for d in diffs if any(t in str(d) for t in tables)]
+
+
+async def test_a_receipt_for_a_send_found_by_reconciliation_still_fails_over(
+    app: App, fake: FakeAliyunSms, client: TestClient, clock: Clock
+) -> None:
+    """The worker died after Aliyun took the ask; reconciliation found it by its OutId
+    but QuerySendDetails gives no BizId. The receipt, which carries both, still lands."""
+    fake.undeliverable(FIRST.removeprefix("+86"), "MOBILE_NOT_ON_SERVICE")
+    await app.ingest("demo", cap.parse(FEED))
+    rows = await app.store.claim(100, clock(), lease_s=60)  # a worker that then died …
+    (row,) = [r for r in rows if r.responder_key == "V01"]
+    await app.channels["aliyun"].send(row.message())  # … after Aliyun took V01's ask
+    clock.advance(120)  # its claim lapses: every row is in doubt
+    await app.pump()
+    assert len(_to(fake, FIRST)) == 1  # reconciled, not sent again
+    assert (await fake.push_reports(_url(client)))["status"] == 200
+    assert await app.store.delivery(row.key) == ("undelivered", "MOBILE_NOT_ON_SERVICE")
+    await app.pump()
+    assert _to(fake, SECOND) == _to(fake, FIRST)  # failed over to the next number

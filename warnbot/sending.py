@@ -54,11 +54,14 @@ class Sending(Core):
     async def pump(self) -> int:
         return await self.dispatcher().pump()
 
-    async def delivery_report(self, provider_id: str, status: str, error: str | None) -> None:
+    async def delivery_report(
+        self, provider_id: str, status: str, error: str | None, stand_in: str | None = None
+    ) -> None:
         """A provider's later word on a message; a permanent failure fails over. A report
         that came before its send was recorded is kept; the dispatcher applies it when
-        it records the send, and calls ``_after_report`` then."""
-        if await self.store.record_delivery(provider_id, status, error, self.clock()):
+        it records the send, and calls ``_after_report`` then. ``stand_in``: the id the
+        send may be recorded under instead (a reconciled Aliyun send has no BizId)."""
+        if await self.store.record_delivery(provider_id, status, error, self.clock(), stand_in):
             await self._after_report(Report(provider_id, status, error))
 
     async def _after_report(self, report: Report) -> None:

@@ -33,6 +33,7 @@ Settings (``[channels.aliyun]``; the secrets only from the environment)::
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import json
 import re
@@ -81,6 +82,7 @@ QUERY_PAGE = 50  # the most QuerySendDetails returns at once
 MAX_QUERY_PAGES = 20  # 1,000 messages to one number in a day: far past any warning
 # QuerySendDetails' SendStatus: 1 awaiting the handset's report, 2 failed, 3 delivered
 SEND_STATUS = {1: "sent", 2: "failed", 3: "delivered"}
+RECONCILED = "out:"  # the provider id of a message found by reconciliation (no BizId)
 
 
 class AliyunInbound(BaseModel):
@@ -242,7 +244,8 @@ class AliyunSms:
             )
             for dto in dtos or []:
                 if dto.out_id == out_id:
-                    return Receipt(provider_id="", status=SEND_STATUS.get(dto.send_status, "sent"))
+                    status = SEND_STATUS.get(dto.send_status, "sent")
+                    return Receipt(provider_id=reconciled_id(out_id), status=status)
             if page * QUERY_PAGE >= int(body.total_count or 0):
                 return None
         return None
@@ -362,3 +365,10 @@ def retryable(code: str, status: int) -> bool:
         or code in RETRYABLE_CODES
         or code.startswith(RETRYABLE_PREFIXES)
     )
+
+
+def reconciled_id(out_id: str) -> str:
+    """The provider id a reconciled message is recorded under: QuerySendDetails gives no
+    BizId, so one derived from the ``OutId`` (our key) stands in, and a delivery receipt,
+    which carries both, exchanges it for the BizId (``DeliveryStore.record_delivery``)."""
+    return RECONCILED + hashlib.sha256(out_id.encode()).hexdigest()[:32]

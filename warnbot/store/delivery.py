@@ -57,17 +57,25 @@ class DeliveryStore(Base):
     """Delivery reports on outbox rows, parked until their row is known."""
 
     async def record_delivery(
-        self, provider_id: str, status: str, error: str | None, now: datetime | None = None
+        self,
+        provider_id: str,
+        status: str,
+        error: str | None,
+        now: datetime | None = None,
+        stand_in: str | None = None,
     ) -> bool:
         """Apply a provider's delivery report; True when it changed the row now. A stale
         or repeated one changes nothing; one whose id is not recorded yet is parked and
-        returned by ``settle_early`` (from ``mark_sent_many``) once it is."""
+        returned by ``settle_early`` (from ``mark_sent_many``) once it is. A row recorded
+        under ``stand_in`` (reconciled without the provider's id) takes ``provider_id``."""
         report = Report(provider_id, status[:16], error[:ERROR_CHARS] if error else None)
         async with self.engine.begin() as conn:
             if await _apply(conn, report):
                 return True
             if await _known(conn, provider_id):
                 return False
+            if stand_in and await _adopt(conn, stand_in, provider_id):
+                return await _apply(conn, report)
         async with self.engine.begin() as conn:
             await _park(conn, report, now or datetime.now(UTC))
         return bool(await self.settle_early([provider_id], recorded=False))
@@ -129,6 +137,11 @@ async def _apply(conn: AsyncConnection, report: Report) -> bool:
         )
         .values(provider_status=report.status, provider_error=report.error)
     )
+    return bool((await conn.execute(stmt)).rowcount)
+
+
+async def _adopt(conn: AsyncConnection, stand_in: str, provider_id: str) -> bool:
+    stmt = outbox.update().where(outbox.c.provider_id == stand_in).values(provider_id=provider_id)
     return bool((await conn.execute(stmt)).rowcount)
 
 

@@ -52,7 +52,7 @@ from pydantic import ValidationError
 
 from warnbot import log
 from warnbot.app import App
-from warnbot.channels.aliyun_sms import NAME, AliyunInbound
+from warnbot.channels.aliyun_sms import NAME, AliyunInbound, reconciled_id
 from warnbot.web.keys import APP
 
 _log = log.get(__name__)
@@ -97,8 +97,9 @@ async def _take_receipt(app: App, item: Any) -> bool:
     return report is not None
 
 
-def _receipt(item: Any) -> tuple[str, str, str | None] | None:
-    """``(biz_id, status, error code)`` from one pushed receipt, or None when malformed."""
+def _receipt(item: Any) -> tuple[str, str, str | None, str | None] | None:
+    """``(biz_id, status, error code, stand-in id)`` from one pushed receipt, or None when
+    malformed; the stand-in is the id a reconciled send was recorded under (its OutId's)."""
     if not isinstance(item, dict):
         return None
     biz_id, success = item.get("biz_id"), _flag(item.get("success"))
@@ -106,10 +107,13 @@ def _receipt(item: Any) -> tuple[str, str, str | None] | None:
         return None
     if success is None:
         return None
+    out_id = item.get("out_id")
+    stand_in = reconciled_id(out_id) if isinstance(out_id, str) and out_id else None
     if success:
-        return biz_id.strip(), "delivered", None
+        return biz_id.strip(), "delivered", None, stand_in
     code = item.get("err_code")
-    return biz_id.strip(), "undelivered", code.strip() if isinstance(code, str) and code else None
+    error = code.strip() if isinstance(code, str) and code else None
+    return biz_id.strip(), "undelivered", error, stand_in
 
 
 def _flag(value: Any) -> bool | None:
