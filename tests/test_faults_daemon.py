@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -18,6 +18,7 @@ from aiohttp import web
 from tests import daemons
 from tests.conftest import DEMO
 from tests.daemons import CountingTwilio
+from warnbot.model import Observation
 from warnbot.store import Store
 from warnbot.store.tables import requests, responders
 
@@ -231,6 +232,48 @@ async def test_a_hanging_a_garbage_and_a_50_mb_feed_are_marked_unhealthy_and_rep
         assert len(await store.open_incidents()) == 1  # the good feed still works
         async with aiohttp.ClientSession() as session:
             assert (await d.readyz(session))[0] == 200
+    finally:
+        assert d.stop() == 0, d.log.read_text("utf-8")[-3000:]
+        await store.close()
+
+
+async def test_a_new_lease_holder_decides_on_readings_the_last_one_stored_and_died_with(
+    fake: CountingTwilio, tmp_path: Path
+) -> None:
+    """The holder before stored a crossing reading and died before deciding; the station
+    then fell silent. The next daemon up decides on what is stored."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'readings.db'}"
+    store = Store.connect(url)
+    await store.migrate()
+    taken = datetime.now(UTC) - timedelta(minutes=1)
+    await store.record_observations(
+        [Observation("st-1", "water_level", 5.4, "m", taken, region_code="449901001")]
+    )
+    rule = {
+        "name": "示例站超警戒",
+        "hazard": "洪水",
+        "quantity": "water_level",
+        "region_code": "449901",
+        "above": 5.0,
+        "level": "Ⅲ",
+    }
+    d = daemons.start(
+        url,
+        fake.base_url,
+        tmp_path,
+        "readings",
+        WARNBOT_FEEDS="[]",
+        WARNBOT_RULES=json.dumps([rule]),
+    )
+    try:
+        await daemons.wait_ready([d])
+
+        async def opened() -> bool:
+            return bool(await store.open_incidents())
+
+        await _until(opened, 30)
+        ((incident, _),) = await store.open_incidents()
+        assert (incident.hazard, incident.level.roman) == ("洪水", "Ⅲ")
     finally:
         assert d.stop() == 0, d.log.read_text("utf-8")[-3000:]
         await store.close()
