@@ -189,7 +189,8 @@ async def _counts(url: str) -> dict[str, int]:
 
 
 def scale_out(args: argparse.Namespace) -> None:
-    """One process, then ``--processes`` at once, alternating ``--rounds`` times."""
+    """One process, then ``--processes`` at once, then the bare SDK loop in the main
+    process (the ceiling this fake allows), alternating ``--rounds`` times."""
     if not (args.database or "").startswith("postgresql"):
         raise SystemExit("--processes needs --database postgresql+asyncpg://…")
     n, rounds = args.messages, []
@@ -199,10 +200,12 @@ def scale_out(args: argparse.Namespace) -> None:
             many, many_cpu = processes_run(
                 args.database, base_url, n, args.processes, args.concurrency
             )
+            ceiling = asyncio.run(bare_loop(base_url, n, args.concurrency))
         rounds.append(
             {
                 "one_s": one,
                 "many_s": many,
+                "ceiling_s": ceiling,
                 "scaling": one / many,
                 "cpu_ms_per_msg_one": one_cpu * 1000 / n,
                 "cpu_ms_per_msg_many": many_cpu * 1000 / n,
@@ -218,6 +221,7 @@ def scale_out(args: argparse.Namespace) -> None:
                 "processes": args.processes,
                 "one_process_msgs_per_s": round(n / one_s),
                 "n_processes_msgs_per_s": round(n / many_s),
+                "ceiling_msgs_per_s": round(n / statistics.median(r["ceiling_s"] for r in rounds)),
                 "scaling": round(statistics.median(r["scaling"] for r in rounds), 2),
                 "cpu_ms_per_msg_one": round(
                     statistics.median(r["cpu_ms_per_msg_one"] for r in rounds), 3
