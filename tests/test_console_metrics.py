@@ -23,12 +23,18 @@ async def _scrape(client: TestClient) -> str:
     return await (await client.get("/metrics")).text()
 
 
-async def test_settled_rows_are_counted_once_and_never_read_again(
-    app: App, client: TestClient, officer: str, clock: Clock
-) -> None:
+async def _one_confirmed(app: App, client: TestClient, officer: str) -> int:
+    """A manual response sent, and V01's confirmation by link; the incident's id."""
     incident_id = await open_manual(client, officer)
     await app.pump()
     await confirm_by_link(app, incident_id, "V01")
+    return incident_id
+
+
+async def test_settled_rows_are_counted_once_and_never_read_again(
+    app: App, client: TestClient, officer: str, clock: Clock
+) -> None:
+    incident_id = await _one_confirmed(app, client, officer)
     sent = 'warnbot_messages_total{channel="twilio",outcome="sent"} 11.0'  # asks and 值班提示
     link = 'warnbot_acks_total{path="link"} 1.0'
     first = await _scrape(client)
@@ -50,9 +56,7 @@ async def test_settled_rows_are_counted_once_and_never_read_again(
 async def test_scrapes_at_the_same_moment_count_each_row_once(
     app: App, client: TestClient, officer: str, clock: Clock
 ) -> None:
-    incident_id = await open_manual(client, officer)
-    await app.pump()
-    await confirm_by_link(app, incident_id, "V01")
+    await _one_confirmed(app, client, officer)
     clock.advance(SETTLE_S + 1)
     stores = [ConsoleStore(app.store.engine) for _ in range(3)]
     results = await asyncio.gather(*(s.metric_figures(app.clock()) for s in stores))

@@ -18,6 +18,7 @@ from aiohttp import web
 from tests import daemons
 from tests.conftest import DEMO
 from tests.daemons import CountingTwilio
+from tests.test_feeds_live import RULE
 from warnbot.model import Observation
 from warnbot.store import Store
 from warnbot.store.tables import requests, responders
@@ -249,21 +250,13 @@ async def test_a_new_lease_holder_decides_on_readings_the_last_one_stored_and_di
     await store.record_observations(
         [Observation("st-1", "water_level", 5.4, "m", taken, region_code="449901001")]
     )
-    rule = {
-        "name": "示例站超警戒",
-        "hazard": "洪水",
-        "quantity": "water_level",
-        "region_code": "449901",
-        "above": 5.0,
-        "level": "Ⅲ",
-    }
     d = daemons.start(
         url,
         fake.base_url,
         tmp_path,
         "readings",
         WARNBOT_FEEDS="[]",
-        WARNBOT_RULES=json.dumps([rule]),
+        WARNBOT_RULES=json.dumps([RULE.model_dump(mode="json", exclude_defaults=True)]),
     )
     try:
         await daemons.wait_ready([d])

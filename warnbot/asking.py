@@ -69,38 +69,9 @@ class Asking(Core):
         lists = await self._transfer_lists(incident, by_key)
 
         def compose(req: Request) -> list[Message]:
-            d = by_key[req.responder_key]
-            muster_s = d.policy.muster_s if d.policy and d.muster_deadline else None
-            muster_min = round(muster_s / 60) if muster_s else 0
-            body = self._sms(
-                d.responder,
-                "upgrade" if req.responder_key in reached else "request",
-                incident,
-                code=shown_code(req.reply_code),
-                link=self.link(req.id),
-                muster_min=muster_min,
-            )
-            if req.responder_key in lists:
-                block = transfers.render_block(
-                    self.renderer,
-                    lists[req.responder_key],
-                    d.responder.language,
-                    f"{self.link(req.id)}/list",
-                    d.channel,
-                )
-                body = transfers.choose_block(body, block)
-            key = f"request:{req.id}:{d.channel}"
-            return [
-                Message(
-                    key,
-                    d.channel,
-                    d.address,
-                    body,
-                    incident.id,
-                    d.responder.key,
-                    ack_token=self.token(req.id),
-                )
-            ]
+            upgrade = req.responder_key in reached
+            entries = lists.get(req.responder_key)
+            return [self._ask(incident, by_key[req.responder_key], req, upgrade, entries)]
 
         def together(created: list[Request]) -> list[Message]:
             asked = [by_key[r.responder_key] for r in created]
@@ -111,6 +82,41 @@ class Asking(Core):
         )
         self.observe("requested", incident=incident, requests=created, people=self.people)
         return created
+
+    def _ask(
+        self,
+        incident: Incident,
+        d: Delivery,
+        req: Request,
+        upgrade: bool,
+        entries: list[transfers.TransferEntry] | None,
+    ) -> Message:
+        """One person's ask: the request (升级 when ``upgrade``) with its reply code, link
+        and muster time, and on the levels that call for transfer their 转移清单."""
+        muster_s = d.policy.muster_s if d.policy and d.muster_deadline else None
+        body = self._sms(
+            d.responder,
+            "upgrade" if upgrade else "request",
+            incident,
+            code=shown_code(req.reply_code),
+            link=self.link(req.id),
+            muster_min=round(muster_s / 60) if muster_s else 0,
+        )
+        if entries is not None:
+            list_link = f"{self.link(req.id)}/list"
+            block = transfers.render_block(
+                self.renderer, entries, d.responder.language, list_link, d.channel
+            )
+            body = transfers.choose_block(body, block)
+        return Message(
+            f"request:{req.id}:{d.channel}",
+            d.channel,
+            d.address,
+            body,
+            incident.id,
+            d.responder.key,
+            ack_token=self.token(req.id),
+        )
 
     async def _transfer_lists(
         self, incident: Incident, asked: Mapping[str, Delivery]

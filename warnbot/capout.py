@@ -134,18 +134,8 @@ def to_cap(
     from the sender and the incident.
     """
     _check(sender, msg_type, status, references, language)
-    alert = _element(None, "alert")
-    for tag, text in (
-        ("identifier", identifier(issuer_region, issuer_org, now, sequence)),
-        ("sender", sender),
-        ("sent", cap_time(now)),
-        ("status", "Exercise" if incident.drill else status),
-        ("msgType", msg_type),
-        ("scope", "Public"),
-        ("note", "【演练】" if incident.drill else ""),
-        ("references", " ".join(references)),
-    ):
-        _add(alert, tag, text)
+    ident = identifier(issuer_region, issuer_org, now, sequence)
+    alert = _alert(incident, ident, sender, now, status, msg_type, references)
     info = _info(alert, incident, msg_type, language, sender_name or sender)
     _add(info, "description", description or _description(incident, msg_type))
     _add(info, "instruction", instruction or _instruction(incident, msg_type))
@@ -156,6 +146,31 @@ def to_cap(
     _area(info, incident, area_desc or incident.region_code, area_polygons)
     data: bytes = tostring(alert, "utf-8", xml_declaration=True, default_namespace=CAP_NS)
     return data
+
+
+def _alert(
+    incident: Incident,
+    ident: str,
+    sender: str,
+    now: datetime,
+    status: str,
+    msg_type: str,
+    references: Sequence[str],
+) -> Element:
+    """The ``<alert>`` element with its header; a drill is an ``Exercise`` noted 【演练】."""
+    alert = _element(None, "alert")
+    for tag, text in (
+        ("identifier", ident),
+        ("sender", sender),
+        ("sent", cap_time(now)),
+        ("status", "Exercise" if incident.drill else status),
+        ("msgType", msg_type),
+        ("scope", "Public"),
+        ("note", "【演练】" if incident.drill else ""),
+        ("references", " ".join(references)),
+    ):
+        _add(alert, tag, text)
+    return alert
 
 
 @dataclass(frozen=True)
